@@ -1,0 +1,98 @@
+"""Tables for campaigns (one mailing to an audience) and deliveries (one message to one person)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from subscribers.models import Base, utcnow
+
+__all__ = ["Campaign", "Delivery", "CAMPAIGN_STATUSES", "DELIVERY_STATUSES", "CAMPAIGN_KINDS"]
+
+CAMPAIGN_KINDS = ("newsletter", "invitation", "update", "cancellation", "reminder", "nudge")
+CAMPAIGN_STATUSES = (
+    "draft",  # made, not yet scheduled
+    "scheduled",  # waits for scheduled_at
+    "running",  # audience snapshotted into deliveries; workers are sending
+    "paused",  # by an admin, or by the engine after repeated connection failures
+    "finished",  # every delivery is sent, failed or bounced
+    "cancelled",
+    "missed",  # its time passed while the service was down, beyond the grace period
+)
+DELIVERY_STATUSES = (
+    "queued",  # waiting to be claimed
+    "sending",  # claimed by a worker (claimed_by, claimed_at); in flight
+    "deferred",  # a 4xx; retried at next_attempt_at until the retry deadline
+    "sent",  # accepted by the relay: never sent again
+    "failed",  # permanent failure (5xx, retry deadline passed)
+    "bounced",  # a bounce arrived for it after sending
+    "skipped",  # the person was unsubscribed or suppressed between snapshot and send
+)
+
+
+class Campaign(Base):
+    """A mailing: content, audience filter, schedule and state.
+
+    The content is stored, not referenced, so editing the source file after scheduling does not
+    change what is sent, and "view online" shows exactly what went out.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="newsletter")
+    subject: Mapped[str] = mapped_column(String(998))
+    preheader: Mapped[str] = mapped_column(String(500), default="")
+    template: Mapped[str] = mapped_column(String(100), default="newsletter")
+    # The body as written (Markdown or HTML), and its format.
+    content: Mapped[str] = mapped_column(Text, default="")
+    content_format: Mapped[str] = mapped_column(String(16), default="markdown")
+    # Extra front-matter values available to the template as `campaign.meta`.
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Who gets it: {"lists": [...slugs], "regions": [...], "organisations": [...], "languages": [...]}.
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    event_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    pause_reason: Mapped[str] = mapped_column(Text, default="")
+    scheduled_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """One message to one recipient of a campaign, and what became of it.
+
+    Made for every recipient when the campaign starts (the audience snapshot). `status = 'sent'`
+    is written in the same small transaction that records the relay's answer, so a restart never
+    mails a sent delivery again.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # Null once the person is erased; the row stays for the campaign's statistics.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    first_attempt_at: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    last_code: Mapped[int | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255), default="")
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
+        Index("ix_deliveries_campaign_status", "campaign_id", "status", "id"),
+    )

@@ -1,0 +1,7 @@
+"""CLI commands for bounces (to be filled in)."""
+
+from __future__ import annotations
+
+import click
+
+commands: list[click.Command] = []

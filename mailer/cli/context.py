@@ -1,0 +1,41 @@
+"""What a CLI command gets: settings and the app, built lazily so `--help` needs no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+from mailer.app import App, build_app
+from mailer.settings import Settings, load_settings
+
+__all__ = ["CliContext", "pass_cli"]
+
+
+@dataclass
+class CliContext:
+    config_path: str | None = None
+    database_url: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _app: App | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides = {("database", "url"): self.database_url} if self.database_url else {}
+            self._settings = load_settings(self.config_path, overrides=overrides)
+        return self._settings
+
+    def app(self, *, check_schema: bool = True) -> App:
+        """The app; refuses (SchemaError) a database whose schema is behind, unless told not to."""
+        if self._app is None:
+            self._app = build_app(self.settings, check_schema=check_schema)
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+pass_cli = click.make_pass_decorator(CliContext)

@@ -1,0 +1,16 @@
+"""The command groups beyond the subscriber foundation, one module each."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["commands"]
+
+
+def commands() -> list[click.Command]:
+    from mailer.cli import bounces, campaigns, events, run, web
+
+    found: list[click.Command] = []
+    for module in (campaigns, run, bounces, web, events):
+        found.extend(module.commands)
+    return found

@@ -1,0 +1,46 @@
+"""The mailer package's exceptions: one hierarchy, turned into one-line messages by the CLI."""
+
+from __future__ import annotations
+
+__all__ = [
+    "MailerError",
+    "ConfigError",
+    "SchemaError",
+    "NotFoundError",
+    "TemplateError",
+    "CampaignError",
+    "DeliveryError",
+    "TokenError",
+]
+
+
+class MailerError(Exception):
+    """Base of every error GT Mailer reports to a person; str(exc) is the one-line message."""
+
+
+class ConfigError(MailerError, ValueError):
+    """A setting is missing or wrong; the message names the file and the key."""
+
+
+class SchemaError(MailerError):
+    """The database schema is missing or behind; `mailer db upgrade` fixes it."""
+
+
+class NotFoundError(MailerError, LookupError):
+    """A campaign, event, bounce or other record named by the user does not exist."""
+
+
+class TemplateError(MailerError):
+    """A template or content file cannot be rendered; the message names the file and line."""
+
+
+class CampaignError(MailerError):
+    """A campaign operation is not allowed in the campaign's current state."""
+
+
+class DeliveryError(MailerError):
+    """The relay cannot be reached or refused us in a way that stops sending."""
+
+
+class TokenError(MailerError):
+    """A signed link or VERP token is malformed, forged, expired or for another purpose."""

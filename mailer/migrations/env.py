@@ -1,0 +1,32 @@
+"""Alembic environment: runs migrations on the engine GT Mailer hands it (see mailer.db)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import mailer.models  # noqa: F401  (registers every table on Base.metadata)
+from subscribers.models import Base, UTCDateTime
+
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    # Migrations must not import application types: UTCDateTime is a timezone-aware DateTime.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

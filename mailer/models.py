@@ -1,0 +1,24 @@
+"""Every table GT Mailer has, imported in one place so Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+from mailer.campaigns.models import Campaign, Delivery
+from subscribers.models import (
+    Base,
+    ConsentEvent,
+    MailingList,
+    Subscriber,
+    Subscription,
+    Suppression,
+)
+
+__all__ = [
+    "Base",
+    "Campaign",
+    "ConsentEvent",
+    "Delivery",
+    "MailingList",
+    "Subscriber",
+    "Subscription",
+    "Suppression",
+]

@@ -1,0 +1,335 @@
+"""Load the one frozen, typed settings object: config.toml, then MAILER_* variables, then flags.
+
+Every section of config.toml is a frozen dataclass below; the loader walks the dataclass fields,
+so adding a setting is adding a field (and documenting it in config.toml). A wrong value stops
+start-up with one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailer.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "DEFAULT_CONFIG"]
+
+#: The config.toml beside the package, used when neither --config nor MAILER_CONFIG names one.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/mailer.db"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    tls: str = "none"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout_seconds: float = 30.0
+    max_connections: int = 4
+    rate_per_second: int = 0
+    rate_per_minute: int = 0
+    rate_per_hour: int = 0
+    rate_per_day: int = 0
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    name: str = "GT Gemeentelijke Telecommunicatie"
+    address: str = "nieuwsbrief@gt.example.nl"
+    reply_to: str = ""
+    bounce_domain: str = "bounces.gt.example.nl"
+    unsubscribe_address: str = "afmelden@bounces.gt.example.nl"
+    list_id_domain: str = "gt.example.nl"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    base_url: str = "http://127.0.0.1:8025"
+    host: str = "127.0.0.1"
+    port: int = 8025
+    subscribe_rate_per_address: int = 3
+    subscribe_rate_per_client: int = 20
+    confirm_link_hours: int = 72
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    override_dir: str = ""
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    batch_size: int = 500
+    concurrency: int = 8
+    retry_deadline_hours: float = 48
+    max_connection_failures: int = 5
+    misfire_grace_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    enabled: bool = False
+    domain: str = ""
+    selector: str = "mailer"
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
+class BounceSettings:
+    soft_threshold: int = 5
+    stale_days: int = 7
+    retention_days: int = 90
+    hard_rate_alert: float = 0.02
+    complaint_rate_alert: float = 0.003
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = 0
+    receiver_protocol: str = "smtp"
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_username: str = ""
+    imap_password: str = field(default="", repr=False)
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = "Processed"
+    imap_poll_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    reminder_hours: tuple[int, ...] = (168, 24)
+    nudge_hours: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything GT Mailer is configured with; built once at start-up, never changed."""
+
+    config_path: Path
+    timezone: str = "Europe/Amsterdam"
+    regions: tuple[str, ...] = ("Noord", "Oost", "Zuid", "West", "Midden")
+    data_dir: Path = Path("var")
+    secret_key: str = field(default="", repr=False)
+    database: DatabaseSettings = DatabaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    sender: SenderSettings = SenderSettings()
+    web: WebSettings = WebSettings()
+    templates: TemplateSettings = TemplateSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    dkim: DkimSettings = DkimSettings()
+    bounces: BounceSettings = BounceSettings()
+    events: EventSettings = EventSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(value)
+        return path if path.is_absolute() else self.config_path.parent / path
+
+    def canonical_region(self, value: str) -> str | None:
+        """The configured spelling of a region, matched case-insensitively; None if unknown."""
+        wanted = value.strip().casefold()
+        return next((r for r in self.regions if r.casefold() == wanted), None)
+
+
+# Environment variables that override a key: (section or None, key). Secrets are env-only.
+ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
+    "MAILER_DATABASE_URL": ("database", "url"),
+    "MAILER_SMTP_HOST": ("smtp", "host"),
+    "MAILER_SMTP_PORT": ("smtp", "port"),
+    "MAILER_SMTP_TLS": ("smtp", "tls"),
+    "MAILER_SMTP_USERNAME": ("smtp", "username"),
+    "MAILER_SMTP_PASSWORD": ("smtp", "password"),
+    "MAILER_SECRET_KEY": (None, "secret_key"),
+    "MAILER_BASE_URL": ("web", "base_url"),
+    "MAILER_TIMEZONE": (None, "timezone"),
+    "MAILER_DATA_DIR": (None, "data_dir"),
+    "MAILER_IMAP_PASSWORD": ("bounces", "imap_password"),
+}
+SECRET_KEYS = {("smtp", "password"), (None, "secret_key"), ("bounces", "imap_password")}
+
+_TLS_MODES = ("none", "starttls", "tls")
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str | None, str], Any] | None = None,
+) -> Settings:
+    """Read the config file, apply environment variables and flag overrides, validate."""
+    env = os.environ if environ is None else environ
+    path = Path(config_path or env.get("MAILER_CONFIG") or DEFAULT_CONFIG).resolve()
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+    for section, key in SECRET_KEYS:
+        table = raw if section is None else raw.get(section, {})
+        if isinstance(table, dict) and key in table:
+            name = key if section is None else f"{section}.{key}"
+            raise ConfigError(f"{path}: {name}: secrets are read only from the environment")
+
+    layered: list[tuple[str, Mapping[tuple[str | None, str], Any]]] = [
+        ("environment", {target: env[name] for name, target in ENV_OVERRIDES.items() if name in env}),
+        ("command line", overrides or {}),
+    ]
+    for _origin, values in layered:
+        for (section, key), value in values.items():
+            table = raw if section is None else raw.setdefault(section, {})
+            table[key] = value
+
+    settings = _build(Settings, raw, path, prefix="", extra={"config_path": path})
+    return _finish(settings, path)
+
+
+def _build(cls: type, raw: Any, path: Path, prefix: str, extra: dict[str, Any] | None = None) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {prefix.rstrip('.')}: must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}: {prefix}{key}: unknown setting")
+    values: dict[str, Any] = dict(extra or {})
+    for f in dataclasses.fields(cls):
+        if f.name in values or f.name not in raw:
+            continue
+        hint = hints[f.name]
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = _build(typing.cast(type, hint), raw[f.name], path, f"{name}.")
+        else:
+            values[f.name] = _coerce(hint, raw[f.name], path, name)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, path: Path, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v for v in (part.strip() for part in value.split(",")) if v]
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: {name}: must be a list")
+        return tuple(_coerce(item_type, v, path, name) for v in value)
+    if origin in (types.UnionType, typing.Union):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if hint is int:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is Path:
+            return Path(str(value))
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except ValueError:
+        pass
+    else:
+        raise ConfigError(f"{path}: {name}: unsupported setting type")  # pragma: no cover
+    kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
+    raise ConfigError(f"{path}: {name}: must be {kind}, got {value!r}")
+
+
+def _finish(settings: Settings, path: Path) -> Settings:
+    """Cross-field checks, path resolution and the generated secret key."""
+
+    def fail(key: str, why: str) -> typing.NoReturn:
+        raise ConfigError(f"{path}: {key}: {why}")
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("timezone", f"unknown time zone {settings.timezone!r}")
+    if not settings.regions:
+        fail("regions", "at least one region is needed")
+    smtp = settings.smtp
+    if smtp.tls not in _TLS_MODES:
+        fail("smtp.tls", f"must be one of {', '.join(_TLS_MODES)}, got {smtp.tls!r}")
+    if not 0 < smtp.port < 65536:
+        fail("smtp.port", f"must be between 1 and 65535, got {smtp.port}")
+    if smtp.max_connections < 1:
+        fail("smtp.max_connections", "must be at least 1")
+    for key in ("rate_per_second", "rate_per_minute", "rate_per_hour", "rate_per_day"):
+        if getattr(smtp, key) < 0:
+            fail(f"smtp.{key}", "must be 0 (unlimited) or more")
+    if not settings.web.base_url.startswith(("http://", "https://")):
+        fail("web.base_url", "must start with http:// or https://")
+    if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
+        fail("delivery", "batch_size and concurrency must be at least 1")
+    if settings.bounces.receiver_protocol not in ("smtp", "lmtp"):
+        fail("bounces.receiver_protocol", "must be smtp or lmtp")
+    if "@" not in settings.sender.address:
+        fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
+
+    data_dir = settings.resolve_path(settings.data_dir)
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///").split("?", 1)
+        if relative[0] and relative[0] != ":memory:":
+            absolute = settings.resolve_path(relative[0])
+            url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
+    secret = settings.secret_key or _generated_secret(data_dir)
+    return dataclasses.replace(
+        settings,
+        data_dir=data_dir,
+        secret_key=secret,
+        database=dataclasses.replace(settings.database, url=url),
+    )
+
+
+def _generated_secret(data_dir: Path) -> str:
+    """A random key kept in the data folder, so a demo works without setting MAILER_SECRET_KEY.
+
+    Production sets MAILER_SECRET_KEY; the file is the embedded default, like the SQLite file.
+    """
+    key_file = data_dir / "secret.key"
+    try:
+        return key_file.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it a moment ago: use theirs
+        return key_file.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key + "\n")
+    return key

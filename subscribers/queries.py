@@ -1,0 +1,248 @@
+"""Every SQL statement of the subscribers package, as named functions.
+
+The service layer composes these; nothing else in the package builds queries. Statements take
+whole sets (ids, keys) so callers never query once per subscriber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from subscribers.models import (
+    ConsentEvent,
+    MailingList,
+    Subscriber,
+    Subscription,
+    Suppression,
+)
+
+__all__ = [
+    "SubscriberFilter",
+    "list_by_slug",
+    "lists_by_slugs",
+    "list_summaries",
+    "subscriber_by_key",
+    "subscribers_by_keys",
+    "filtered_subscribers",
+    "audience_select",
+    "subscriptions_of",
+    "list_slugs_by_subscriber",
+    "suppression_by_hash",
+    "suppressed_hashes",
+    "suppressed_keys",
+    "consent_history",
+    "set_subscription_status",
+    "delete_subscriber",
+]
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    """Who to select. Empty collections mean "no restriction"; values match case-insensitively."""
+
+    lists: Collection[str] = ()
+    statuses: Collection[str] = ()
+    regions: Collection[str] = ()
+    organisations: Collection[str] = ()
+    languages: Collection[str] = ()
+    search: str = ""
+    # Only subscriptions with this status count for `lists` (audience: "active").
+    subscription_status: str | None = None
+    limit: int | None = None
+    extra_ids: Sequence[int] = field(default=())
+
+
+def list_by_slug(session: Session, slug: str) -> MailingList | None:
+    return session.scalar(select(MailingList).where(MailingList.slug == slug))
+
+
+def lists_by_slugs(session: Session, slugs: Iterable[str]) -> dict[str, MailingList]:
+    wanted = set(slugs)
+    if not wanted:
+        return {}
+    rows = session.scalars(select(MailingList).where(MailingList.slug.in_(wanted)))
+    return {row.slug: row for row in rows}
+
+
+def list_summaries(session: Session) -> list[tuple[MailingList, int, int]]:
+    """Every list with its number of active and pending subscriptions."""
+    active = func.count(Subscription.subscriber_id).filter(Subscription.status == "active")
+    pending = func.count(Subscription.subscriber_id).filter(Subscription.status == "pending")
+    stmt = (
+        select(MailingList, active, pending)
+        .outerjoin(Subscription, Subscription.list_id == MailingList.id)
+        .group_by(MailingList.id)
+        .order_by(MailingList.slug)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+def subscriber_by_key(session: Session, email_key: str) -> Subscriber | None:
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key))
+
+
+def subscribers_by_keys(session: Session, keys: Collection[str]) -> dict[str, Subscriber]:
+    """Subscribers for many lower-cased addresses at once (chunked under bind-parameter limits)."""
+    found: dict[str, Subscriber] = {}
+    ordered = list(keys)
+    for start in range(0, len(ordered), 5000):
+        chunk = ordered[start : start + 5000]
+        for sub in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(chunk))):
+            found[sub.email_key] = sub
+    return found
+
+
+def _filter_clauses(flt: SubscriberFilter) -> list:  # type: ignore[type-arg]
+    clauses = []
+    if flt.statuses:
+        clauses.append(Subscriber.status.in_(list(flt.statuses)))
+    if flt.regions:
+        clauses.append(func.lower(Subscriber.region).in_([r.lower() for r in flt.regions]))
+    if flt.organisations:
+        clauses.append(
+            func.lower(Subscriber.organisation).in_([o.lower() for o in flt.organisations])
+        )
+    if flt.languages:
+        clauses.append(Subscriber.language.in_([lang.lower() for lang in flt.languages]))
+    if flt.lists:
+        sub_clauses = [
+            Subscription.subscriber_id == Subscriber.id,
+            MailingList.slug.in_(list(flt.lists)),
+        ]
+        if flt.subscription_status:
+            sub_clauses.append(Subscription.status == flt.subscription_status)
+        clauses.append(
+            exists(
+                select(Subscription.subscriber_id)
+                .join(MailingList, MailingList.id == Subscription.list_id)
+                .where(and_(*sub_clauses))
+            )
+        )
+    if flt.search:
+        pattern = f"%{flt.search.lower()}%"
+        clauses.append(
+            func.lower(Subscriber.email).like(pattern)
+            | func.lower(Subscriber.name).like(pattern)
+            | func.lower(Subscriber.organisation).like(pattern)
+        )
+    return clauses
+
+
+def filtered_subscribers(session: Session, flt: SubscriberFilter) -> Select[tuple[Subscriber]]:
+    """The subscribers matching a filter, ordered by id (stream with `session.scalars(...)`)."""
+    stmt = select(Subscriber).where(*_filter_clauses(flt)).order_by(Subscriber.id)
+    if flt.limit:
+        stmt = stmt.limit(flt.limit)
+    return stmt
+
+
+def audience_select(flt: SubscriberFilter) -> Select[tuple[int, str]]:
+    """(subscriber id, address) of everyone who may be mailed under a filter.
+
+    Active people with an active subscription to one of the filter's lists, narrowed by region,
+    organisation and language, minus suppressed addresses. Meant for INSERT ... SELECT, so an
+    audience of any size is snapshotted in one statement.
+    """
+    base = SubscriberFilter(
+        lists=flt.lists,
+        statuses=("active",),
+        regions=flt.regions,
+        organisations=flt.organisations,
+        languages=flt.languages,
+        subscription_status="active",
+    )
+    not_suppressed = ~exists(
+        select(Suppression.id).where(Suppression.email_key == Subscriber.email_key)
+    )
+    return (
+        select(Subscriber.id, Subscriber.email)
+        .where(*_filter_clauses(base), not_suppressed)
+        .order_by(Subscriber.id)
+    )
+
+
+def subscriptions_of(session: Session, subscriber_id: int) -> list[tuple[Subscription, str]]:
+    stmt = (
+        select(Subscription, MailingList.slug)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.subscriber_id == subscriber_id)
+        .order_by(MailingList.slug)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def list_slugs_by_subscriber(
+    session: Session, subscriber_ids: Collection[int], status: str | None = "active"
+) -> dict[int, list[str]]:
+    """Slugs of each subscriber's lists, for a whole page or export batch in one query."""
+    result: dict[int, list[str]] = {sid: [] for sid in subscriber_ids}
+    ids = list(subscriber_ids)
+    for start in range(0, len(ids), 5000):
+        stmt = (
+            select(Subscription.subscriber_id, MailingList.slug)
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.subscriber_id.in_(ids[start : start + 5000]))
+            .order_by(MailingList.slug)
+        )
+        if status:
+            stmt = stmt.where(Subscription.status == status)
+        for sid, slug in session.execute(stmt):
+            result[sid].append(slug)
+    return result
+
+
+def suppression_by_hash(session: Session, email_hash: str) -> Suppression | None:
+    return session.scalar(select(Suppression).where(Suppression.email_hash == email_hash))
+
+
+def suppressed_hashes(session: Session, hashes: Collection[str]) -> set[str]:
+    found: set[str] = set()
+    ordered = list(hashes)
+    for start in range(0, len(ordered), 5000):
+        stmt = select(Suppression.email_hash).where(
+            Suppression.email_hash.in_(ordered[start : start + 5000])
+        )
+        found.update(session.scalars(stmt))
+    return found
+
+
+def suppressed_keys(session: Session, keys: Collection[str]) -> set[str]:
+    found: set[str] = set()
+    ordered = list(keys)
+    for start in range(0, len(ordered), 5000):
+        stmt = select(Suppression.email_key).where(
+            Suppression.email_key.in_(ordered[start : start + 5000])
+        )
+        found.update(k for k in session.scalars(stmt) if k)
+    return found
+
+
+def consent_history(session: Session, subscriber_id: int) -> list[tuple[ConsentEvent, str | None]]:
+    stmt = (
+        select(ConsentEvent, MailingList.slug)
+        .outerjoin(MailingList, MailingList.id == ConsentEvent.list_id)
+        .where(ConsentEvent.subscriber_id == subscriber_id)
+        .order_by(ConsentEvent.at, ConsentEvent.id)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def set_subscription_status(
+    session: Session, subscriber_ids: Collection[int], list_ids: Collection[int] | None, **values: object
+) -> int:
+    """Update subscriptions of many people at once; `list_ids=None` means all their lists."""
+    if not subscriber_ids:
+        return 0
+    stmt = update(Subscription).where(Subscription.subscriber_id.in_(list(subscriber_ids)))
+    if list_ids is not None:
+        stmt = stmt.where(Subscription.list_id.in_(list(list_ids)))
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delete_subscriber(session: Session, subscriber_id: int) -> None:
+    session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
