@@ -190,7 +190,7 @@ def load_settings(
             raise ConfigError(f"{path}: {name}: secrets are read only from the environment")
 
     layered: list[tuple[str, Mapping[tuple[str | None, str], Any]]] = [
-        ("environment", {target: env[name] for name, target in ENV_OVERRIDES.items() if name in env}),
+        ("environment", {tgt: env[name] for name, tgt in ENV_OVERRIDES.items() if name in env}),
         ("command line", overrides or {}),
     ]
     for _origin, values in layered:
@@ -202,7 +202,9 @@ def load_settings(
     return _finish(settings, path)
 
 
-def _build(cls: type, raw: Any, path: Path, prefix: str, extra: dict[str, Any] | None = None) -> Any:
+def _build(
+    cls: type, raw: Any, path: Path, prefix: str, extra: dict[str, Any] | None = None
+) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: {prefix.rstrip('.')}: must be a table")
     hints = typing.get_type_hints(cls)
@@ -246,7 +248,7 @@ def _coerce(hint: Any, value: Any, path: Path, name: str) -> Any:
                 raise ValueError
             return value
         if hint is int:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, bool | float):
                 raise ValueError
             return int(value)
         if hint is float:

@@ -43,4 +43,4 @@ class SuppressedError(SubscriberError):
 
 
 class ImportFileError(SubscriberError):
-    """An import file cannot be read at all (encoding, missing e-mail column); nothing was imported."""
+    """An import file cannot be read at all (encoding, no e-mail column); nothing was imported."""

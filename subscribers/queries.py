@@ -232,7 +232,10 @@ def consent_history(session: Session, subscriber_id: int) -> list[tuple[ConsentE
 
 
 def set_subscription_status(
-    session: Session, subscriber_ids: Collection[int], list_ids: Collection[int] | None, **values: object
+    session: Session,
+    subscriber_ids: Collection[int],
+    list_ids: Collection[int] | None,
+    **values: object,
 ) -> int:
     """Update subscriptions of many people at once; `list_ids=None` means all their lists."""
     if not subscriber_ids:

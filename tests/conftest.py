@@ -39,7 +39,7 @@ def _pg_reachable() -> str | None:
             conn.execute(text("select 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         return str(exc).splitlines()[0]
 
 

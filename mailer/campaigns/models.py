@@ -52,7 +52,8 @@ class Campaign(Base):
     content_format: Mapped[str] = mapped_column(String(16), default="markdown")
     # Extra front-matter values available to the template as `campaign.meta`.
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Who gets it: {"lists": [...slugs], "regions": [...], "organisations": [...], "languages": [...]}.
+    # Who gets it: {"lists": [slugs], "regions": [...], "organisations": [...],
+    # "languages": [...]}; empty filters mean "no restriction".
     audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
     event_id: Mapped[int | None] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")

@@ -8,7 +8,6 @@ import mailer.models  # noqa: F401  (registers every table on Base.metadata)
 from subscribers.models import Base, UTCDateTime
 
 
-
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     # Migrations must not import application types: UTCDateTime is a timezone-aware DateTime.
     if type_ == "type" and isinstance(obj, UTCDateTime):
