@@ -82,7 +82,7 @@ class Signer:
             raise TokenError("malformed token")
         try:
             payload = self._serializer(purpose).loads(
-                token, max_age=None if max_age is None else max_age.total_seconds()
+                token, max_age=None if max_age is None else int(max_age.total_seconds())
             )
         except SignatureExpired:
             raise TokenError("the link has expired") from None

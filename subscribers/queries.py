@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from subscribers.models import (
@@ -96,8 +96,8 @@ def subscribers_by_keys(session: Session, keys: Collection[str]) -> dict[str, Su
     return found
 
 
-def _filter_clauses(flt: SubscriberFilter) -> list:  # type: ignore[type-arg]
-    clauses = []
+def _filter_clauses(flt: SubscriberFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
     if flt.statuses:
         clauses.append(Subscriber.status.in_(list(flt.statuses)))
     if flt.regions:
@@ -132,7 +132,7 @@ def _filter_clauses(flt: SubscriberFilter) -> list:  # type: ignore[type-arg]
     return clauses
 
 
-def filtered_subscribers(session: Session, flt: SubscriberFilter) -> Select[tuple[Subscriber]]:
+def filtered_subscribers(session: Session, flt: SubscriberFilter) -> Select[Subscriber]:
     """The subscribers matching a filter, ordered by id (stream with `session.scalars(...)`)."""
     stmt = select(Subscriber).where(*_filter_clauses(flt)).order_by(Subscriber.id)
     if flt.limit:
@@ -140,7 +140,7 @@ def filtered_subscribers(session: Session, flt: SubscriberFilter) -> Select[tupl
     return stmt
 
 
-def audience_select(flt: SubscriberFilter) -> Select[tuple[int, str]]:
+def audience_select(flt: SubscriberFilter) -> Select[int, str]:
     """(subscriber id, address) of everyone who may be mailed under a filter.
 
     Active people with an active subscription to one of the filter's lists, narrowed by region,
