@@ -11,6 +11,7 @@ __all__ = [
     "CampaignError",
     "DeliveryError",
     "TokenError",
+    "BounceError",
 ]
 
 
@@ -44,3 +45,7 @@ class DeliveryError(MailerError):
 
 class TokenError(MailerError):
     """A signed link or VERP token is malformed, forged, expired or for another purpose."""
+
+
+class BounceError(MailerError):
+    """A bounce operation is not possible (e.g. reactivating someone who is not bounced)."""

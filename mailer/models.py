@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
 from subscribers.models import (
     Base,
@@ -14,6 +15,9 @@ from subscribers.models import (
 
 __all__ = [
     "Base",
+    "Bounce",
+    "BounceMessage",
+    "BounceScore",
     "Campaign",
     "ConsentEvent",
     "Delivery",
