@@ -65,6 +65,8 @@ class WebSettings:
     subscribe_rate_per_address: int = 3
     subscribe_rate_per_client: int = 20
     confirm_link_hours: int = 72
+    # Lists offered on the preferences page and open to /subscribe/<slug>; empty: every list.
+    public_lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
