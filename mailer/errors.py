@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryError",
     "TokenError",
     "BounceError",
+    "EventError",
 ]
 
 
@@ -49,3 +50,7 @@ class TokenError(MailerError):
 
 class BounceError(MailerError):
     """A bounce operation is not possible (e.g. reactivating someone who is not bounced)."""
+
+
+class EventError(MailerError):
+    """A meeting operation is not possible: answers closed, meeting cancelled, bad times."""
