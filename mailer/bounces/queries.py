@@ -1,0 +1,185 @@
+"""Every SQL statement of the bounces package, as named functions; each takes the whole batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy.orm import Session
+
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore
+from mailer.campaigns.models import Campaign, Delivery
+from subscribers.models import Subscriber
+
+__all__ = [
+    "message_by_fingerprint",
+    "deliveries_by_ids",
+    "subscribers_by_ids",
+    "scores_by_subscriber",
+    "existing_dedupe_keys",
+    "mark_deliveries_bounced",
+    "list_bounces",
+    "bounce_with_message",
+    "campaign_counts",
+    "bounces_of_subscriber",
+    "purge_raw",
+    "delete_score",
+    "forget_subscriber",
+]
+
+
+def message_by_fingerprint(session: Session, fingerprint: str) -> BounceMessage | None:
+    return session.scalars(
+        select(BounceMessage).where(BounceMessage.fingerprint == fingerprint)
+    ).first()
+
+
+def deliveries_by_ids(session: Session, ids: Collection[int]) -> dict[int, Delivery]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Delivery).where(Delivery.id.in_(list(ids))))
+    return {d.id: d for d in rows}
+
+
+def subscribers_by_ids(session: Session, ids: Collection[int]) -> dict[int, Subscriber]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(list(ids))))
+    return {s.id: s for s in rows}
+
+
+def scores_by_subscriber(session: Session, ids: Collection[int]) -> dict[int, BounceScore]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(BounceScore).where(BounceScore.subscriber_id.in_(list(ids))))
+    return {s.subscriber_id: s for s in rows}
+
+
+def existing_dedupe_keys(session: Session, keys: Collection[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(session.scalars(select(Bounce.dedupe_key).where(Bounce.dedupe_key.in_(list(keys)))))
+
+
+def mark_deliveries_bounced(session: Session, ids: Collection[int]) -> None:
+    """Deliveries a bounce came back for; only ones that went out (a queued one never bounced)."""
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(ids)), Delivery.status.in_(("sent", "bounced")))
+            .values(status="bounced")
+        )
+
+
+def list_bounces(
+    session: Session,
+    *,
+    campaign_id: int | None = None,
+    kind: str | None = None,
+    subscriber_id: int | None = None,
+    limit: int = 200,
+) -> list[Bounce]:
+    query = select(Bounce).order_by(Bounce.id.desc()).limit(limit)
+    if campaign_id is not None:
+        query = query.where(Bounce.campaign_id == campaign_id)
+    if kind is not None:
+        query = query.where(Bounce.kind == kind)
+    if subscriber_id is not None:
+        query = query.where(Bounce.subscriber_id == subscriber_id)
+    return list(session.scalars(query))
+
+
+def bounce_with_message(session: Session, bounce_id: int) -> tuple[Bounce, BounceMessage | None]:
+    row = session.execute(
+        select(Bounce, BounceMessage)
+        .outerjoin(BounceMessage, BounceMessage.id == Bounce.message_id)
+        .where(Bounce.id == bounce_id)
+    ).first()
+    if row is None:
+        raise LookupError(bounce_id)
+    return row[0], row[1]
+
+
+def campaign_counts(session: Session, campaign_id: int | None = None) -> list[dict[str, Any]]:
+    """Per campaign: subject, deliveries that went out, and distinct deliveries per bounce kind."""
+    went_out = ("sent", "bounced", "failed")
+    sent = (
+        select(Delivery.campaign_id, func.count().label("sent"))
+        .where(Delivery.status.in_(went_out))
+        .group_by(Delivery.campaign_id)
+        .subquery()
+    )
+
+    def per_kind(kind: str) -> Any:
+        return func.count(distinct(Bounce.delivery_id)).filter(Bounce.kind == kind)
+
+    kinds = (
+        select(
+            Bounce.campaign_id,
+            per_kind("hard").label("hard"),
+            per_kind("soft").label("soft"),
+            per_kind("complaint").label("complaints"),
+        )
+        .where(Bounce.campaign_id.is_not(None))
+        .group_by(Bounce.campaign_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Campaign.id,
+            Campaign.subject,
+            func.coalesce(sent.c.sent, 0),
+            func.coalesce(kinds.c.hard, 0),
+            func.coalesce(kinds.c.soft, 0),
+            func.coalesce(kinds.c.complaints, 0),
+        )
+        .outerjoin(sent, sent.c.campaign_id == Campaign.id)
+        .outerjoin(kinds, kinds.c.campaign_id == Campaign.id)
+        .order_by(Campaign.id)
+    )
+    if campaign_id is not None:
+        query = query.where(Campaign.id == campaign_id)
+    return [
+        {"campaign_id": cid, "subject": subject, "sent": int(s), "hard": int(h),
+         "soft": int(so), "complaints": int(c)}
+        for cid, subject, s, h, so, c in session.execute(query)
+    ]
+
+
+def bounces_of_subscriber(session: Session, subscriber_id: int, limit: int = 50) -> list[Bounce]:
+    return list_bounces(session, subscriber_id=subscriber_id, limit=limit)
+
+
+def purge_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
+    """Drop the raw text of messages received before `before`; the parsed records stay."""
+    result = session.execute(
+        update(BounceMessage)
+        .where(BounceMessage.received_at < before, BounceMessage.raw.is_not(None))
+        .values(raw=None, purged_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_score(session: Session, subscriber_id: int) -> int:
+    result = session.execute(delete(BounceScore).where(BounceScore.subscriber_id == subscriber_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_subscriber(session: Session, subscriber_id: int) -> None:
+    """Erasure: the raw messages and addresses of a person's bounces go; the counts stay."""
+    message_ids = select(Bounce.message_id).where(
+        Bounce.subscriber_id == subscriber_id, Bounce.message_id.is_not(None)
+    )
+    session.execute(
+        update(BounceMessage)
+        .where(BounceMessage.id.in_(message_ids))
+        .values(raw=None, from_header="", subject="", envelope_to="", envelope_from="")
+    )
+    session.execute(
+        update(Bounce)
+        .where(Bounce.subscriber_id == subscriber_id)
+        .values(recipient="", diagnostic="", subscriber_id=None)
+    )
+    delete_score(session, subscriber_id)
