@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from mailer.bounces import service as bounces
 from mailer.campaigns.models import Delivery
 from subscribers import service
 
@@ -32,4 +33,5 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
         .execution_options(synchronize_session=False)
     )
     # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
+    bounces.forget_subscriber(session, subscriber.id, subscriber.email)
     return service.erase(session, subscriber.email, actor=actor)

@@ -205,7 +205,7 @@ def test_history_stats_and_erasure(session, app):
     assert [h["kind"] for h in history] == ["hard"]
     (row,) = service.bounce_stats(session)
     assert (row["sent"], row["hard"], row["bounce_rate"]) == (1, 1, 1.0)
-    service.forget_subscriber(session, delivery.subscriber_id)
+    service.forget_subscriber(session, delivery.subscriber_id, ANNA)
     bounce = session.scalars(select(Bounce)).one()
     assert bounce.recipient == "" and bounce.subscriber_id is None
     assert session.get(Subscriber, delivery.subscriber_id) is not None

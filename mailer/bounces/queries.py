@@ -167,19 +167,22 @@ def delete_score(session: Session, subscriber_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def forget_subscriber(session: Session, subscriber_id: int) -> None:
-    """Erasure: the raw messages and addresses of a person's bounces go; the counts stay."""
-    message_ids = select(Bounce.message_id).where(
-        Bounce.subscriber_id == subscriber_id, Bounce.message_id.is_not(None)
-    )
+def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:
+    """Erasure: the raw messages and addresses of a person's bounces go; the counts stay.
+
+    Matched by subscriber, and by the reported address for reports that matched no one."""
+    theirs = (Bounce.subscriber_id == subscriber_id) | (func.lower(Bounce.recipient) == email_key)
+    message_ids = select(Bounce.message_id).where(theirs, Bounce.message_id.is_not(None))
     session.execute(
         update(BounceMessage)
         .where(BounceMessage.id.in_(message_ids))
         .values(raw=None, from_header="", subject="", envelope_to="", envelope_from="")
+        .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Bounce)
-        .where(Bounce.subscriber_id == subscriber_id)
+        .where(theirs)
         .values(recipient="", diagnostic="", subscriber_id=None)
+        .execution_options(synchronize_session=False)
     )
     delete_score(session, subscriber_id)

@@ -355,9 +355,9 @@ def get_bounce(session: Session, bounce_id: int) -> dict[str, Any]:
     return record
 
 
-def forget_subscriber(session: Session, subscriber_id: int) -> None:
+def forget_subscriber(session: Session, subscriber_id: int, email: str) -> None:
     """For erasure (mailer.privacy): remove addresses and raw mail of a person's bounces."""
-    queries.forget_subscriber(session, subscriber_id)
+    queries.forget_subscriber(session, subscriber_id, subscribers.email_key(email))
 
 
 def _as_dict(b: Bounce) -> dict[str, Any]:
