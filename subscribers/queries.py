@@ -6,10 +6,21 @@ whole sets (ids, keys) so callers never query once per subscriber.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from subscribers.models import (
@@ -37,6 +48,16 @@ __all__ = [
     "consent_history",
     "set_subscription_status",
     "delete_subscriber",
+    "count_subscribers",
+    "subscriber_page",
+    "attribute_maps",
+    "import_lookup",
+    "insert_subscribers",
+    "update_subscribers",
+    "existing_subscriptions",
+    "insert_subscriptions",
+    "insert_consent_events",
+    "suppression_list",
 ]
 
 
@@ -249,3 +270,124 @@ def set_subscription_status(
 
 def delete_subscriber(session: Session, subscriber_id: int) -> None:
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+
+
+# -- import, export and listing: set-at-a-time statements --------------------------------------
+
+
+def count_subscribers(session: Session, flt: SubscriberFilter) -> int:
+    stmt = select(func.count(Subscriber.id)).where(*_filter_clauses(flt))
+    return int(session.scalar(stmt) or 0)
+
+
+def subscriber_page(
+    session: Session, flt: SubscriberFilter, *, after_id: int, size: int
+) -> list[Subscriber]:
+    """The next `size` subscribers matching a filter with id above `after_id` (keyset paging).
+
+    Paging by id keeps every page one cheap indexed query, however far into the table it is.
+    """
+    stmt = (
+        select(Subscriber)
+        .where(*_filter_clauses(flt), Subscriber.id > after_id)
+        .order_by(Subscriber.id)
+        .limit(size)
+    )
+    return list(session.scalars(stmt))
+
+
+def attribute_maps(
+    session: Session, flt: SubscriberFilter, *, size: int = 5000
+) -> Iterator[dict[str, Any]]:
+    """Just the attributes of every matching subscriber, page by page (for export headers)."""
+    after = 0
+    while True:
+        stmt = (
+            select(Subscriber.id, Subscriber.attributes)
+            .where(*_filter_clauses(flt), Subscriber.id > after)
+            .order_by(Subscriber.id)
+            .limit(size)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            return
+        for _sid, attributes in rows:
+            yield attributes or {}
+        after = rows[-1][0]
+
+
+IMPORT_COLUMNS = (
+    "id",
+    "email",
+    "email_key",
+    "name",
+    "organisation",
+    "job_title",
+    "region",
+    "language",
+    "status",
+    "attributes",
+)
+
+
+def import_lookup(session: Session, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The fields an import compares, for many lower-cased addresses at once, as plain dicts.
+
+    Plain rows, not ORM objects: an import of 100,000 people keeps no identity map.
+    """
+    columns = [getattr(Subscriber, name) for name in IMPORT_COLUMNS]
+    found: dict[str, dict[str, Any]] = {}
+    ordered = list(keys)
+    for start in range(0, len(ordered), 5000):
+        stmt = select(*columns).where(Subscriber.email_key.in_(ordered[start : start + 5000]))
+        for row in session.execute(stmt):
+            found[row.email_key] = dict(row._mapping)
+    return found
+
+
+def insert_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert many subscribers in one executemany; returns their ids by email_key."""
+    if not rows:
+        return {}
+    stmt = insert(Subscriber).returning(Subscriber.email_key, Subscriber.id)
+    return {key: sid for key, sid in session.execute(stmt, list(rows))}
+
+
+def update_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Update many subscribers by primary key (each dict has `id`) in one executemany."""
+    if rows:
+        session.execute(update(Subscriber), list(rows))
+
+
+def existing_subscriptions(
+    session: Session, subscriber_ids: Collection[int], list_ids: Collection[int]
+) -> set[tuple[int, int]]:
+    """(subscriber id, list id) pairs that exist already, in any status."""
+    found: set[tuple[int, int]] = set()
+    if not list_ids:
+        return found
+    ids = list(subscriber_ids)
+    for start in range(0, len(ids), 5000):
+        stmt = select(Subscription.subscriber_id, Subscription.list_id).where(
+            Subscription.subscriber_id.in_(ids[start : start + 5000]),
+            Subscription.list_id.in_(list(list_ids)),
+        )
+        found.update((sid, lid) for sid, lid in session.execute(stmt))
+    return found
+
+
+def insert_subscriptions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Subscription), list(rows))
+
+
+def insert_consent_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(ConsentEvent), list(rows))
+
+
+def suppression_list(session: Session, reasons: Collection[str] = ()) -> list[Suppression]:
+    stmt = select(Suppression).order_by(Suppression.created_at, Suppression.id)
+    if reasons:
+        stmt = stmt.where(Suppression.reason.in_(list(reasons)))
+    return list(session.scalars(stmt))
