@@ -81,6 +81,10 @@ class DeliverySettings:
     retry_deadline_hours: float = 48
     max_connection_failures: int = 5
     misfire_grace_minutes: int = 60
+    # A claimed delivery whose worker has not answered for this long is handed to another worker.
+    lease_seconds: float = 600
+    # How often `mailer run` looks for newly scheduled campaigns and other due work.
+    poll_seconds: float = 5
 
 
 @dataclass(frozen=True)
