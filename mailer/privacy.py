@@ -1,21 +1,53 @@
-"""The right to erasure across every table GT Mailer keeps: one call removes a person.
+"""The AVG/GDPR rights across every table GT Mailer keeps: access and erasure of one person.
 
-Each part of the mailer that stores an address or a name outside the subscribers package clears
-its own rows here (deliveries now; bounces and RSVPs add theirs), then the subscribers package
-deletes the person and keeps only the suppression hash. All of it happens in the caller's
-transaction, so an erasure is complete or not done at all.
+`person_record` gathers everything held on a person (the answer to an access request);
+`erase_person` removes it. Each part of the mailer that stores an address or a name outside the
+subscribers package clears its own rows here (deliveries now; bounces and RSVPs add theirs), then
+the subscribers package deletes the person and keeps only the suppression hash. All of it happens
+in the caller's transaction, so an erasure is complete or not done at all. The few statements
+live here rather than in each part's queries module because they exist only for this one job.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Any
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer.bounces import service as bounces
-from mailer.campaigns.models import Delivery
+from mailer.campaigns.models import Campaign, Delivery
 from subscribers import service
 
-__all__ = ["erase_person"]
+__all__ = ["person_record", "erase_person"]
+
+
+def person_record(session: Session, email: str) -> dict[str, Any]:
+    """Everything GT Mailer holds on the person with this address, as plain values.
+
+    SubscriberNotFoundError if there is no such subscriber.
+    """
+    record = service.subscriber_record(session, email)
+    subscriber = service.get_subscriber(session, email)
+    rows = session.execute(
+        select(Delivery, Campaign.subject)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.subscriber_id == subscriber.id)
+        .order_by(Delivery.id)
+    )
+    record["deliveries"] = [
+        {
+            "campaign_id": delivery.campaign_id,
+            "subject": subject,
+            "email": delivery.email,
+            "status": delivery.status,
+            "sent_at": delivery.sent_at,
+            "last_error": delivery.last_error,
+        }
+        for delivery, subject in rows
+    ]
+    # Other parts add what they hold on the person (bounces, RSVPs) to `record` here.
+    return record
 
 
 def erase_person(session: Session, email: str, actor: str = "") -> str:
