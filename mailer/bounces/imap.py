@@ -1,0 +1,128 @@
+"""Intake adapter: poll a bounce mailbox over IMAP (Exchange Online or any IMAP server).
+
+imaplib in a worker thread, not an asyncio IMAP client: a poll every few minutes gains nothing
+from async I/O, the standard library's client is the one Exchange and Dovecot are tested
+against, and it is one dependency fewer. Implicit TLS on any port but 143, STARTTLS on 143;
+never plain text. The password comes from MAILER_IMAP_PASSWORD.
+
+Each message is ingested in its own transaction and only then moved to
+bounces.imap_processed_folder (IMAP MOVE, or COPY + delete of that one UID). A message that
+could not be stored stays where it is and is tried again at the next poll; none is deleted
+without a copy in the processed folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import imaplib
+import logging
+import re
+import ssl
+from dataclasses import dataclass
+
+from mailer.app import App
+from mailer.bounces.intake import ingest_bytes
+from mailer.bounces.parse import MAX_BYTES
+from mailer.errors import ConfigError
+
+__all__ = ["PollSummary", "poll_once", "imap_part"]
+
+log = logging.getLogger(__name__)
+_SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+@dataclass
+class PollSummary:
+    processed: int = 0
+    failed: int = 0
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check(result: tuple[str, list[object]], what: str) -> list[object]:
+    typ, data = result
+    if typ != "OK":
+        raise imaplib.IMAP4.error(f"{what}: {data!r}")
+    return data
+
+
+def _connect(app: App, ssl_context: ssl.SSLContext | None) -> imaplib.IMAP4:
+    settings = app.settings.bounces
+    if not settings.imap_host:
+        raise ConfigError("bounces.imap_host is not set")
+    context = ssl_context or ssl.create_default_context()
+    conn: imaplib.IMAP4
+    if settings.imap_port == 143:
+        conn = imaplib.IMAP4(settings.imap_host, settings.imap_port, timeout=60)
+        conn.starttls(ssl_context=context)
+    else:
+        conn = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port,
+                                 ssl_context=context, timeout=60)
+    conn.login(settings.imap_username, settings.imap_password)
+    return conn
+
+
+def poll_once(app: App, *, ssl_context: ssl.SSLContext | None = None) -> PollSummary:
+    """Fetch every message in bounces.imap_folder, ingest it, move it when stored. Blocking."""
+    settings = app.settings.bounces
+    summary = PollSummary()
+    conn = _connect(app, ssl_context)
+    try:
+        processed = _quote(settings.imap_processed_folder)
+        conn.create(processed)  # fails harmlessly if it exists
+        _check(conn.select(_quote(settings.imap_folder)), f"select {settings.imap_folder}")
+        can_move = "MOVE" in conn.capabilities
+        uidplus = "UIDPLUS" in conn.capabilities
+        data = _check(conn.uid("SEARCH", "UNDELETED"), "search")
+        uids = [u.decode() for u in (data[0] or b"").split()] if isinstance(data[0], bytes) else []
+        for uid in uids:
+            fetched = _check(conn.uid("FETCH", uid, f"(RFC822.SIZE BODY.PEEK[]<0.{MAX_BYTES}>)"),
+                             f"fetch {uid}")
+            raw, size = b"", None
+            for item in fetched:
+                if isinstance(item, tuple) and len(item) == 2:
+                    match = _SIZE_RE.search(item[0])
+                    size = int(match.group(1)) if match else None
+                    raw = item[1]
+            try:
+                ingest_bytes(app, raw, source="imap", size=size)
+            except Exception:
+                log.exception("IMAP message %s not stored; left in %s for the next poll", uid,
+                              settings.imap_folder)
+                summary.failed += 1
+                continue
+            if can_move:
+                _check(conn.uid("MOVE", uid, processed), f"move {uid}")
+            else:
+                _check(conn.uid("COPY", uid, processed), f"copy {uid}")
+                _check(conn.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), f"flag {uid}")
+                if uidplus:
+                    _check(conn.uid("EXPUNGE", uid), f"expunge {uid}")
+            summary.processed += 1
+        if not can_move and not uidplus and summary.processed:
+            conn.expunge()
+        conn.close()
+    finally:
+        with contextlib.suppress(Exception):
+            conn.logout()
+    return summary
+
+
+async def imap_part(app: App, stop: asyncio.Event) -> None:
+    """Service part for `mailer run`: poll every bounces.imap_poll_seconds, if imap_host is set."""
+    settings = app.settings.bounces
+    if not settings.imap_host:
+        return
+    while not stop.is_set():
+        try:
+            summary = await asyncio.to_thread(poll_once, app)
+            if summary.processed or summary.failed:
+                log.info("IMAP poll: %d stored, %d left for later", summary.processed,
+                         summary.failed)
+        except Exception as exc:
+            log.warning("IMAP poll of %s failed: %s", settings.imap_host, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(10, settings.imap_poll_seconds))

@@ -1,0 +1,168 @@
+"""Every intake path, on both backends: CLI file / Maildir / mbox / folder / stdin, and the
+SMTP and LMTP receivers over a real loopback connection; plus the review commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mailbox
+import socket
+
+import aiosmtplib
+import pytest
+from bounces_support import ANNA, sample, sent_delivery, verp_for
+from sqlalchemy import func, select
+
+from mailer.bounces.models import Bounce
+from mailer.bounces.receiver import serve
+from mailer.db import session_scope
+from subscribers import service as subscribers
+
+
+@pytest.fixture
+def verp(app) -> str:
+    with session_scope(app.sessions) as session:
+        delivery = sent_delivery(session)
+        return verp_for(app.signer, delivery)
+
+
+def kinds(app) -> list[str]:
+    with session_scope(app.sessions) as session:
+        return list(session.scalars(select(Bounce.kind).order_by(Bounce.id)))
+
+
+def status(app) -> str:
+    with session_scope(app.sessions) as session:
+        return subscribers.get_subscriber(session, ANNA).status
+
+
+def test_ingest_one_file_and_again(run_cli, app, verp, tmp_path):
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(sample("handmade_hard_511.eml", verp))
+    assert "1 hard" in run_cli("bounces", "ingest", str(path)).output
+    assert "seen before" in run_cli("bounces", "ingest", str(path)).output
+    assert kinds(app) == ["hard"] and status(app) == "bounced"
+
+
+def test_ingest_maildir(run_cli, app, verp, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for name in ("handmade_delayed.eml", "handmade_out_of_office.eml", "handmade_soft_422.eml"):
+        box.add(sample(name, verp))
+    result = run_cli("bounces", "ingest", str(tmp_path / "Maildir"))
+    assert "Ingested 3 message(s)" in result.output
+    assert sorted(kinds(app)) == ["autoreply", "delayed", "soft"]
+
+
+def test_ingest_mbox_and_folder(run_cli, app, verp, tmp_path):
+    box = mailbox.mbox(tmp_path / "bounces.mbox", create=True)
+    box.add(sample("handmade_arf_complaint.eml", verp))
+    box.add(sample("handmade_garbled.eml", verp))
+    box.close()
+    assert "Ingested 2" in run_cli("bounces", "ingest", str(tmp_path / "bounces.mbox")).output
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(sample("handmade_exim_plain.eml", verp))
+    assert "1 hard" in run_cli("bounces", "ingest", str(folder)).output
+    assert sorted(kinds(app)) == ["complaint", "hard", "unknown"]
+
+
+def test_ingest_stdin_like_an_mta_pipe(run_cli, app, verp):
+    raw = sample("handmade_hard_511.eml", verp).replace(
+        b"Delivered-To: " + verp.encode() + b"\n", b"")
+    raw = raw.replace(b"To: " + verp.encode(), b"To: undisclosed-recipients:;")
+    result = run_cli("bounces", "ingest", "-", "--envelope-to", verp, input=raw)
+    assert "1 hard" in result.output
+    with session_scope(app.sessions) as session:
+        bounce = session.scalars(select(Bounce)).one()
+        assert (bounce.matched_by, bounce.token_valid) == ("verp", True)
+
+
+def test_stdin_failure_asks_the_mta_to_retry(run_cli, tmp_path):
+    empty = f"sqlite:///{tmp_path / 'no-schema.db'}"
+    result = run_cli("--database-url", empty, "bounces", "ingest", "-", input=b"Subject: x\n\n",
+                     ok=False)
+    assert result.exit_code in (1, 75)  # schema check (1) happens before reading anything
+    missing = run_cli("bounces", "ingest", str(tmp_path / "nope.eml"), ok=False)
+    assert missing.exit_code == 1 and "no such file" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_review_commands(run_cli, app, verp, tmp_path):
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(sample("handmade_hard_511.eml", verp))
+    run_cli("bounces", "ingest", str(path))
+    rows = json.loads(run_cli("bounces", "ls", "--kind", "hard", "--json").output)
+    assert [r["kind"] for r in rows] == ["hard"]
+    assert "5.1.1" in run_cli("bounces", "ls").output
+    shown = run_cli("bounces", "show", str(rows[0]["id"])).output
+    assert "Undelivered Mail Returned to Sender" in shown and "Reporting-MTA" in shown
+    stats = json.loads(run_cli("bounces", "stats", "--json").output)
+    assert stats[0]["hard"] == 1 and stats[0]["bounce_rate"] == 1.0
+    flagged = run_cli("bounces", "stats", "--campaign", str(rows[0]["campaign_id"])).output
+    assert "hard-bounce rate" in flagged
+    assert "Purged the raw text of 0" in run_cli("bounces", "purge").output
+    missing = run_cli("bounces", "show", "999", ok=False)
+    assert missing.exit_code == 1 and "no bounce 999" in missing.output
+    bad = run_cli("subscribers", "reactivate", ANNA, ok=False)
+    assert bad.exit_code == 2  # --reason is required
+    run_cli("subscribers", "reactivate", ANNA, "--reason", "nieuwe mailbox")
+    assert status(app) == "active"
+
+
+def _run_receiver(app, protocol: str, client) -> None:
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(app, stop, host="127.0.0.1", port=0, protocol=protocol,
+                                         ready=ready.set_result))
+        try:
+            port = await asyncio.wait_for(ready, 10)
+            await client(port)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(scenario())
+
+
+def test_smtp_receiver(app, verp):
+    async def client(port: int) -> None:
+        raw = sample("handmade_hard_511.eml", verp)
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as smtp:
+            await smtp.sendmail("", [verp], raw)  # bounces come with the null sender
+            with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+                await smtp.sendmail("", ["someone@elsewhere.nl"], raw)
+
+    _run_receiver(app, "smtp", client)
+    assert kinds(app) == ["hard"] and status(app) == "bounced"
+    with session_scope(app.sessions) as session:
+        assert session.scalars(select(Bounce.source)).one() == "smtp"
+
+
+def test_lmtp_receiver(app, verp):
+    def lmtp_send(port: int) -> list[bytes]:
+        # Two recipients: LMTP answers DATA once per recipient (smtplib reads only one).
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            reader = sock.makefile("rb")
+            replies = [reader.readline()]
+            for line in ("LHLO test.local", "MAIL FROM:<>", f"RCPT TO:<{verp}>",
+                         "RCPT TO:<afmelden@bounces.gt.example.nl>", "DATA"):
+                sock.sendall(line.encode() + b"\r\n")
+                replies.append(reader.readline())
+                while replies[-1][3:4] == b"-":
+                    replies.append(reader.readline())
+            body = sample("handmade_soft_422.eml", verp).replace(b"\r\n", b"\n")
+            sock.sendall(body.replace(b"\n", b"\r\n") + b"\r\n.\r\n")
+            replies += [reader.readline(), reader.readline()]
+            sock.sendall(b"QUIT\r\n")
+            return replies
+
+    async def client(port: int) -> None:
+        replies = await asyncio.to_thread(lmtp_send, port)
+        assert [r[:3] for r in replies[-2:]] == [b"250", b"250"], replies
+
+    _run_receiver(app, "lmtp", client)
+    with session_scope(app.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Bounce)) == 1
+        assert session.scalars(select(Bounce.source)).one() == "lmtp"
+    assert kinds(app) == ["soft"]
