@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
+from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
 from subscribers.models import (
     Base,
     ConsentEvent,
@@ -21,7 +22,11 @@ __all__ = [
     "Campaign",
     "ConsentEvent",
     "Delivery",
+    "Event",
+    "EventMail",
     "MailingList",
+    "Rsvp",
+    "RsvpChange",
     "Subscriber",
     "Subscription",
     "Suppression",

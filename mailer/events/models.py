@@ -1,0 +1,134 @@
+"""Tables for meetings, the answers people give, and the mail the meeting itself sends.
+
+Times are stored as aware UTC (UTCDateTime) with the IANA zone the meeting is held in, so a
+meeting at 13.30 in Amsterdam stays at 13.30 whatever the daylight-saving rules of its date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from subscribers.models import Base, utcnow
+
+__all__ = [
+    "Event",
+    "Rsvp",
+    "RsvpChange",
+    "EventMail",
+    "EVENT_STATUSES",
+    "ANSWERS",
+    "EVENT_MAIL_KINDS",
+    "EVENT_MAIL_STATUSES",
+]
+
+EVENT_STATUSES = ("active", "cancelled")
+ANSWERS = ("yes", "no", "maybe")
+EVENT_MAIL_KINDS = ("confirmation", "waitlist", "seat", "reminder", "nudge")
+EVENT_MAIL_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+class Event(Base):
+    """A meeting. `uid` never changes, so calendars move or remove it instead of adding a copy;
+    `sequence` goes up with every change calendars must apply (time, place, cancellation)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(100), default="")
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime]
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    online_url: Mapped[str] = mapped_column(String(500), default="")
+    # None: no limit on the number of seats.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    # None: answers are taken until the meeting starts.
+    rsvp_deadline: Mapped[dt.datetime | None]
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_events_status_starts_at", "status", "starts_at"),)
+
+    @property
+    def answers_until(self) -> dt.datetime:
+        return self.rsvp_deadline or self.starts_at
+
+
+class Rsvp(Base):
+    """One person's current answer to one meeting.
+
+    A yes beyond the capacity waits (`waiting`); `waiting_since` orders the waiting list.
+    """
+
+    __tablename__ = "rsvps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    answer: Mapped[str] = mapped_column(String(8))
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+    waiting_since: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscriber_id", name="uq_rsvps_event_subscriber"),
+        Index("ix_rsvps_event_answer", "event_id", "answer", "waiting"),
+    )
+
+
+class RsvpChange(Base):
+    """Every answer given, in order, so "when did they say yes" survives a later change."""
+
+    __tablename__ = "rsvp_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rsvp_id: Mapped[int] = mapped_column(ForeignKey("rsvps.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[str] = mapped_column(String(8))
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "web", "cli", or "waitlist" when a freed seat moved the person up.
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EventMail(Base):
+    """A one-to-one mail a meeting owes a person: confirmation, seat, reminder, nudge.
+
+    Written in the transaction that decides it (so it is never lost), sent afterwards by the
+    service's event-mail job. `key` makes each mail unique per person: a reminder for one start
+    time is never sent twice, and moving the meeting gives new keys, so the reminders move too.
+    """
+
+    __tablename__ = "event_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when a sender takes the mail ("sending"); a claim older than a few minutes is a crashed
+    # sender's, and the mail is taken again.
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscriber_id", "key", name="uq_event_mails_person_key"),
+        Index("ix_event_mails_status", "status", "id"),
+    )

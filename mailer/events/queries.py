@@ -1,0 +1,393 @@
+"""Every SQL statement of the events package, as named functions.
+
+The service composes these. Statements work on whole sets (all answers of a meeting, all
+people owed a reminder) so nothing queries once per person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from mailer.campaigns.models import Campaign, Delivery
+from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
+from subscribers.models import Subscriber
+
+__all__ = [
+    "AnswerCounts",
+    "event_by_id",
+    "event_by_uid",
+    "lock_event",
+    "all_events",
+    "answer_counts",
+    "rsvp_of",
+    "seats_taken",
+    "first_waiting",
+    "waiting_position",
+    "add_change",
+    "attendee_rows",
+    "invited_ids",
+    "not_declined_ids",
+    "non_responder_ids",
+    "yes_ids",
+    "queue_mails",
+    "claim_mails",
+    "mails_with_people",
+    "mails_of_event",
+    "set_mail_status",
+    "drop_pending_mails",
+    "active_future_events",
+    "event_campaigns",
+    "subscribers_by_ids",
+]
+
+
+@dataclass(frozen=True)
+class AnswerCounts:
+    yes: int = 0
+    no: int = 0
+    maybe: int = 0
+    waiting: int = 0
+
+
+def event_by_id(session: Session, event_id: int) -> Event | None:
+    return session.get(Event, event_id)
+
+
+def event_by_uid(session: Session, uid: str) -> Event | None:
+    return session.scalar(select(Event).where(Event.uid == uid))
+
+
+def lock_event(session: Session, event_id: int) -> Event | None:
+    """The event, with its row locked until the transaction ends.
+
+    Every change to the seats of an event takes this lock first, so two answers for the last
+    seat are decided one after the other. PostgreSQL: SELECT ... FOR UPDATE. SQLite ignores
+    FOR UPDATE, but its BEGIN IMMEDIATE (mailer.db) already serialises writing transactions.
+    `populate_existing` makes sure we read the row as it is now, not as this session cached it.
+    """
+    stmt = (
+        select(Event)
+        .where(Event.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(stmt)
+
+
+def all_events(session: Session, *, include_past: bool, now: dt.datetime) -> list[Event]:
+    stmt = select(Event).order_by(Event.starts_at, Event.id)
+    if not include_past:
+        stmt = stmt.where(Event.ends_at >= now)
+    return list(session.scalars(stmt))
+
+
+def answer_counts(session: Session, event_ids: Collection[int]) -> dict[int, AnswerCounts]:
+    """Yes (with a seat), no, maybe and waiting, for many events in one query."""
+    ids = list(event_ids)
+    result = {eid: AnswerCounts() for eid in ids}
+    if not ids:
+        return result
+    seated = (Rsvp.answer == "yes") & Rsvp.waiting.is_(False)
+    stmt = (
+        select(
+            Rsvp.event_id,
+            func.count().filter(seated),
+            func.count().filter(Rsvp.answer == "no"),
+            func.count().filter(Rsvp.answer == "maybe"),
+            func.count().filter(Rsvp.waiting.is_(True)),
+        )
+        .where(Rsvp.event_id.in_(ids))
+        .group_by(Rsvp.event_id)
+    )
+    for eid, yes, no, maybe, waiting in session.execute(stmt):
+        result[eid] = AnswerCounts(yes=yes, no=no, maybe=maybe, waiting=waiting)
+    return result
+
+
+def rsvp_of(session: Session, event_id: int, subscriber_id: int) -> Rsvp | None:
+    return session.scalar(
+        select(Rsvp)
+        .where(Rsvp.event_id == event_id, Rsvp.subscriber_id == subscriber_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def seats_taken(session: Session, event_id: int) -> int:
+    stmt = select(func.count()).where(
+        Rsvp.event_id == event_id, Rsvp.answer == "yes", Rsvp.waiting.is_(False)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def first_waiting(session: Session, event_id: int, limit: int) -> list[Rsvp]:
+    """The first `limit` people on the waiting list, longest waiting first."""
+    if limit <= 0:
+        return []
+    stmt = (
+        select(Rsvp)
+        .where(Rsvp.event_id == event_id, Rsvp.waiting.is_(True))
+        .order_by(Rsvp.waiting_since, Rsvp.id)
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def waiting_position(session: Session, rsvp: Rsvp) -> int:
+    """1 for the first on the waiting list; 0 if not waiting."""
+    if not rsvp.waiting or rsvp.waiting_since is None:
+        return 0
+    ahead = select(func.count()).where(
+        Rsvp.event_id == rsvp.event_id,
+        Rsvp.waiting.is_(True),
+        (Rsvp.waiting_since < rsvp.waiting_since)
+        | ((Rsvp.waiting_since == rsvp.waiting_since) & (Rsvp.id < rsvp.id)),
+    )
+    return int(session.scalar(ahead) or 0) + 1
+
+
+def add_change(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append answers to the history (rsvp_id, answer, waiting, source, at) in one statement."""
+    if rows:
+        session.execute(insert(RsvpChange), list(rows))
+
+
+def attendee_rows(session: Session, event_id: int) -> list[dict[str, Any]]:
+    """Everyone who answered, with what the attendee list shows, seated first."""
+    stmt = (
+        select(
+            Subscriber.id.label("subscriber_id"),
+            Subscriber.name,
+            Subscriber.email,
+            Subscriber.organisation,
+            Subscriber.region,
+            Rsvp.answer,
+            Rsvp.waiting,
+            Rsvp.waiting_since,
+            Rsvp.answered_at,
+        )
+        .join(Subscriber, Subscriber.id == Rsvp.subscriber_id)
+        .where(Rsvp.event_id == event_id)
+        .order_by(
+            Rsvp.answer.desc(),  # yes, no, maybe: yes first
+            Rsvp.waiting,
+            Rsvp.waiting_since,
+            func.lower(Subscriber.name),
+            Subscriber.id,
+        )
+    )
+    return [dict(row._mapping) for row in session.execute(stmt)]
+
+
+def invited_ids(event_id: int) -> Select[Any]:
+    """Subscriber ids that were sent an invitation to the event, or answered it anyway."""
+    sent = (
+        select(Delivery.subscriber_id.label("subscriber_id"))
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(
+            Campaign.event_id == event_id,
+            Campaign.kind == "invitation",
+            Delivery.status == "sent",
+            Delivery.subscriber_id.is_not(None),
+        )
+    )
+    answered = select(Rsvp.subscriber_id.label("subscriber_id")).where(Rsvp.event_id == event_id)
+    return select(union(sent, answered).subquery().c.subscriber_id)
+
+
+def not_declined_ids(event_id: int) -> Select[Any]:
+    """Everyone invited who has not said no: who must hear of a change or cancellation."""
+    invited = invited_ids(event_id).subquery()
+    declined = select(Rsvp.subscriber_id).where(Rsvp.event_id == event_id, Rsvp.answer == "no")
+    return select(invited.c.subscriber_id).where(invited.c.subscriber_id.not_in(declined))
+
+
+def non_responder_ids(event_id: int) -> Select[Any]:
+    """Invited people who have not answered at all (the nudge)."""
+    invited = invited_ids(event_id).subquery()
+    answered = select(Rsvp.subscriber_id).where(Rsvp.event_id == event_id)
+    return select(invited.c.subscriber_id).where(invited.c.subscriber_id.not_in(answered))
+
+
+def yes_ids(event_id: int, *, answered_before: dt.datetime | None = None) -> Select[Any]:
+    """People with a seat (a yes, not waiting), optionally only those who answered in time."""
+    stmt = select(Rsvp.subscriber_id).where(
+        Rsvp.event_id == event_id, Rsvp.answer == "yes", Rsvp.waiting.is_(False)
+    )
+    if answered_before is not None:
+        stmt = stmt.where(Rsvp.answered_at <= answered_before)
+    return stmt
+
+
+def queue_mails(
+    session: Session,
+    event_id: int,
+    kind: str,
+    key: str,
+    subscriber_ids: Select[Any] | Collection[int],
+    now: dt.datetime,
+) -> int:
+    """Owe each of these people one `kind` mail under `key`, unless already owed or sent.
+
+    One INSERT ... SELECT; the NOT EXISTS (and the unique key behind it) make it idempotent.
+    """
+    if isinstance(subscriber_ids, Select):
+        ids = subscriber_ids.subquery()
+        source = select(ids.c[0].label("sid"))
+    else:
+        wanted = list(subscriber_ids)
+        if not wanted:
+            return 0
+        source = select(Subscriber.id.label("sid")).where(Subscriber.id.in_(wanted))
+    src = source.subquery()
+    already = exists(
+        select(EventMail.id).where(
+            EventMail.event_id == event_id,
+            EventMail.subscriber_id == src.c.sid,
+            EventMail.key == key,
+        )
+    )
+    rows = select(
+        literal(event_id),
+        src.c.sid,
+        literal(kind),
+        literal(key),
+        literal("pending"),
+        literal(0),
+        literal(""),
+        literal(now, type_=EventMail.__table__.c.created_at.type),
+    ).where(~already)
+    stmt = insert(EventMail).from_select(
+        ["event_id", "subscriber_id", "kind", "key", "status", "attempts", "last_error",
+         "created_at"],
+        rows,
+    ).returning(EventMail.id)
+    # Counted from RETURNING: psycopg reports no rowcount for INSERT ... SELECT.
+    return len(session.scalars(stmt).all())
+
+
+def claim_mails(
+    session: Session,
+    now: dt.datetime,
+    *,
+    limit: int,
+    stale_before: dt.datetime,
+    event_id: int | None = None,
+) -> list[int]:
+    """Take up to `limit` owed mails for sending (status "sending"); their ids.
+
+    Also takes mails a crashed sender claimed before `stale_before`. The UPDATE re-checks the
+    status, so two senders never take the same mail (PostgreSQL re-evaluates the WHERE on a row
+    another transaction changed; SQLite runs one writer at a time).
+    """
+    claimable = (EventMail.status == "pending") | (
+        (EventMail.status == "sending") & (EventMail.claimed_at < stale_before)
+    )
+    pick = select(EventMail.id).where(claimable).order_by(EventMail.id).limit(limit)
+    if event_id is not None:
+        pick = pick.where(EventMail.event_id == event_id)
+    ids = list(session.scalars(pick))
+    if not ids:
+        return []
+    stmt = (
+        update(EventMail)
+        .where(EventMail.id.in_(ids), claimable)
+        .values(status="sending", claimed_at=now)
+        .returning(EventMail.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt))
+
+
+def mails_with_people(
+    session: Session, mail_ids: Collection[int]
+) -> list[tuple[EventMail, Event, Subscriber]]:
+    """The claimed mails with their event and person, in one query."""
+    if not mail_ids:
+        return []
+    stmt = (
+        select(EventMail, Event, Subscriber)
+        .join(Event, Event.id == EventMail.event_id)
+        .join(Subscriber, Subscriber.id == EventMail.subscriber_id)
+        .where(EventMail.id.in_(list(mail_ids)))
+        .order_by(EventMail.id)
+        .execution_options(populate_existing=True)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+def mails_of_event(session: Session, event_id: int) -> list[EventMail]:
+    stmt = select(EventMail).where(EventMail.event_id == event_id).order_by(EventMail.id)
+    return list(session.scalars(stmt))
+
+
+def set_mail_status(
+    session: Session, mail_ids: Collection[int], status: str, now: dt.datetime, error: str = ""
+) -> None:
+    if not mail_ids:
+        return
+    values: dict[str, Any] = {"status": status, "attempts": EventMail.attempts + 1}
+    if status == "sent":
+        values["sent_at"] = now
+    if error:
+        values["last_error"] = error[:2000]
+    session.execute(
+        update(EventMail)
+        .where(EventMail.id.in_(list(mail_ids)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def drop_pending_mails(session: Session, event_id: int, kinds: Collection[str]) -> int:
+    """Forget owed mail that no longer makes sense (reminders for an old time, a cancellation)."""
+    result = session.execute(
+        delete(EventMail).where(
+            EventMail.event_id == event_id,
+            EventMail.status == "pending",
+            EventMail.kind.in_(list(kinds)),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def active_future_events(session: Session, now: dt.datetime) -> list[Event]:
+    """Active events that have not started: the few a reminder round looks at."""
+    stmt = (
+        select(Event)
+        .where(Event.status == "active", Event.starts_at > now)
+        .order_by(Event.starts_at, Event.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def event_campaigns(session: Session, event_id: int) -> list[Campaign]:
+    stmt = select(Campaign).where(Campaign.event_id == event_id).order_by(Campaign.id)
+    return list(session.scalars(stmt))
+
+
+def subscribers_by_ids(session: Session, ids: Collection[int]) -> dict[int, Subscriber]:
+    wanted = list(ids)
+    found: dict[int, Subscriber] = {}
+    for start in range(0, len(wanted), 5000):
+        for sub in session.scalars(
+            select(Subscriber).where(Subscriber.id.in_(wanted[start : start + 5000]))
+        ):
+            found[sub.id] = sub
+    return found

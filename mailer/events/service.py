@@ -1,0 +1,584 @@
+"""The rules of meetings: plan, change, cancel, answer (capacity, waiting list), remind.
+
+Functions take the session and settings and return what happened. Mail a decision owes a
+person (confirmation, a freed seat, a reminder) is queued in `event_mails` in the same
+transaction, so it is never lost and never decided twice; the service's event-mail job sends
+it. Invitations, updates and cancellations are campaigns of the delivery engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from mailer.errors import EventError, NotFoundError
+from mailer.events import queries
+from mailer.events.dates import format_day, format_local, format_moment, format_when
+from mailer.events.ical import (
+    METHOD_CANCEL,
+    METHOD_REQUEST,
+    Organizer,
+    calendar_bytes,
+    ics_content_type,
+)
+from mailer.events.models import ANSWERS, Event, Rsvp
+from mailer.events.queries import AnswerCounts
+from mailer.settings import Settings
+
+if TYPE_CHECKING:
+    from mailer.campaigns.models import Campaign
+    from mailer.compose import Attachment
+
+__all__ = [
+    "EventFields",
+    "Change",
+    "Answer",
+    "EDITABLE",
+    "create_event",
+    "get_event",
+    "list_events",
+    "event_counts",
+    "seats_left",
+    "edit_event",
+    "cancel_event",
+    "rsvp",
+    "current_answer",
+    "attendee_list",
+    "queue_due_reminders",
+    "event_context",
+    "event_calendar",
+    "calendar_attachment",
+    "invitation_extras",
+    "CALENDAR_FILENAME",
+]
+
+CALENDAR_FILENAME = "uitnodiging.ics"
+
+#: Fields `edit_event` accepts; a change to one of TIME_AND_PLACE is sent to the invitees.
+EDITABLE = (
+    "title",
+    "region",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "address",
+    "online_url",
+    "capacity",
+    "rsvp_deadline",
+    "description",
+)
+TIME_AND_PLACE = frozenset({"starts_at", "ends_at", "venue", "address", "online_url"})
+
+# Owed mail that a cancellation makes pointless.
+_CANCELLED_KINDS = ("confirmation", "waitlist", "seat", "reminder", "nudge")
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """What a meeting is; times are aware (UTC or any zone), shown in settings.timezone."""
+
+    title: str
+    region: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    venue: str = ""
+    address: str = ""
+    online_url: str = ""
+    capacity: int | None = None
+    rsvp_deadline: dt.datetime | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of an edit or cancellation."""
+
+    event: Event
+    changed: tuple[str, ...]
+    # Time or place changed (or cancelled): the invitees get an update / cancellation.
+    announce: bool
+    campaign_id: int | None
+    promoted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one person's answer did."""
+
+    event: Event
+    answer: str
+    waiting: bool
+    # Place on the waiting list (1 = next to get a seat); 0 if not waiting.
+    position: int
+    changed: bool
+    # Subscribers moved from the waiting list to a seat by this answer.
+    promoted: tuple[int, ...]
+    seats_left: int | None
+
+
+def _clean_fields(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
+    """Check a whole set of event values; one-line errors naming the field."""
+    title = str(values["title"]).strip()
+    if not title:
+        raise EventError("title: must not be empty")
+    if len(title) > 200:
+        raise EventError("title: at most 200 characters")
+    values["title"] = title
+    region = settings.canonical_region(str(values["region"]))
+    if region is None:
+        raise EventError(
+            f"region: unknown region {values['region']!r} (known: {', '.join(settings.regions)})"
+        )
+    values["region"] = region
+    for key in ("starts_at", "ends_at", "rsvp_deadline"):
+        moment = values.get(key)
+        if moment is None:
+            continue
+        if not isinstance(moment, dt.datetime) or moment.tzinfo is None:
+            raise EventError(f"{key}: needs a time with a time zone")
+        values[key] = moment.astimezone(dt.UTC)
+    if values["ends_at"] <= values["starts_at"]:
+        raise EventError("ends: the meeting must end after it starts")
+    deadline = values.get("rsvp_deadline")
+    if deadline is not None and deadline > values["starts_at"]:
+        raise EventError("deadline: the RSVP deadline must not be after the start")
+    capacity = values.get("capacity")
+    if capacity is not None and (isinstance(capacity, bool) or int(capacity) < 1):
+        raise EventError(f"capacity: must be 1 or more (or no limit), got {capacity!r}")
+    url = str(values.get("online_url") or "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise EventError(f"online-url: must start with https://, got {url!r}")
+    values["online_url"] = url
+    for key in ("venue", "address", "description"):
+        values[key] = str(values.get(key) or "").strip()
+    if len(values["venue"]) > 200:
+        raise EventError("venue: at most 200 characters")
+    return values
+
+
+def create_event(
+    session: Session, settings: Settings, fields: EventFields, *, now: dt.datetime | None = None
+) -> Event:
+    """Plan a meeting. Its UID is made here, once, and never changes."""
+    stamp = _now(now)
+    values = _clean_fields(settings, dataclasses.asdict(fields))
+    event = Event(
+        uid=f"{uuid.uuid4()}@{settings.sender.list_id_domain}",
+        timezone=settings.timezone,
+        status="active",
+        sequence=0,
+        created_at=stamp,
+        updated_at=stamp,
+        **values,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def get_event(session: Session, event_id: int) -> Event:
+    event = queries.event_by_id(session, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id}: no such event")
+    return event
+
+
+def list_events(
+    session: Session, *, include_past: bool = False, now: dt.datetime | None = None
+) -> list[tuple[Event, AnswerCounts]]:
+    events = queries.all_events(session, include_past=include_past, now=_now(now))
+    counts = queries.answer_counts(session, [e.id for e in events])
+    return [(e, counts[e.id]) for e in events]
+
+
+def event_counts(session: Session, event_id: int) -> AnswerCounts:
+    return queries.answer_counts(session, [event_id])[event_id]
+
+
+def seats_left(event: Event, counts: AnswerCounts) -> int | None:
+    """Free seats, or None when the meeting has no capacity limit."""
+    if event.capacity is None:
+        return None
+    return max(0, event.capacity - counts.yes)
+
+
+def _mail_key(kind: str, now: dt.datetime) -> str:
+    return f"{kind}:{now:%Y%m%dT%H%M%S%f}"
+
+
+def _fill_seats(session: Session, event: Event, now: dt.datetime, source: str) -> list[int]:
+    """Give free seats to the waiting list, longest waiting first; their subscriber ids.
+
+    The caller holds the event's lock (queries.lock_event).
+    """
+    taken = queries.seats_taken(session, event.id)
+    free = None if event.capacity is None else event.capacity - taken
+    waiting = queries.first_waiting(session, event.id, 1_000_000 if free is None else free)
+    for person in waiting:
+        person.waiting = False
+        person.waiting_since = None
+    if not waiting:
+        return []
+    session.flush()
+    queries.add_change(
+        session,
+        [
+            {"rsvp_id": r.id, "answer": "yes", "waiting": False, "source": source, "at": now}
+            for r in waiting
+        ],
+    )
+    ids = [r.subscriber_id for r in waiting]
+    queries.queue_mails(session, event.id, "seat", _mail_key("seat", now), ids, now)
+    return ids
+
+
+def edit_event(
+    session: Session,
+    settings: Settings,
+    event_id: int,
+    changes: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    announce: bool = True,
+) -> Change:
+    """Change a meeting. A change of time or place raises SEQUENCE and, with `announce`, makes
+    an update campaign to everyone invited who has not declined; a time change also moves the
+    reminders (owed reminders for the old time are dropped; new ones follow the new time).
+    More capacity gives seats to the waiting list.
+    """
+    stamp = _now(now)
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise EventError(f"cannot edit {', '.join(unknown)} (editable: {', '.join(EDITABLE)})")
+    event = queries.lock_event(session, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id}: no such event")
+    if event.status == "cancelled":
+        raise EventError(f"event {event_id}: cancelled meetings cannot be changed")
+    current = {key: getattr(event, key) for key in EDITABLE}
+    merged = _clean_fields(settings, {**current, **changes})
+    changed = tuple(key for key in EDITABLE if merged[key] != current[key])
+    if not changed:
+        return Change(event=event, changed=(), announce=False, campaign_id=None)
+    for key in changed:
+        setattr(event, key, merged[key])
+    event.updated_at = stamp
+    time_or_place = bool(TIME_AND_PLACE.intersection(changed))
+    if time_or_place:
+        event.sequence += 1
+    if "starts_at" in changed:
+        queries.drop_pending_mails(session, event.id, ("reminder", "nudge"))
+    session.flush()
+    promoted: list[int] = []
+    if "capacity" in changed:
+        promoted = _fill_seats(session, event, stamp, "capacity")
+    campaign_id = None
+    if time_or_place and announce:
+        campaign_id = _announce(session, settings, event, "update", stamp)
+    return Change(
+        event=event,
+        changed=changed,
+        announce=time_or_place,
+        campaign_id=campaign_id,
+        promoted=tuple(promoted),
+    )
+
+
+def cancel_event(
+    session: Session,
+    settings: Settings,
+    event_id: int,
+    *,
+    now: dt.datetime | None = None,
+    announce: bool = True,
+) -> Change:
+    """Cancel a meeting: SEQUENCE goes up, owed mail is dropped, and (with `announce`) a
+    cancellation campaign with METHOD:CANCEL and the same UID goes to those not declined."""
+    stamp = _now(now)
+    event = queries.lock_event(session, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id}: no such event")
+    if event.status == "cancelled":
+        raise EventError(f"event {event_id}: already cancelled")
+    event.status = "cancelled"
+    event.sequence += 1
+    event.updated_at = stamp
+    queries.drop_pending_mails(session, event.id, _CANCELLED_KINDS)
+    session.flush()
+    campaign_id = _announce(session, settings, event, "cancellation", stamp) if announce else None
+    return Change(event=event, changed=("status",), announce=True, campaign_id=campaign_id)
+
+
+def _announce(
+    session: Session, settings: Settings, event: Event, kind: str, now: dt.datetime
+) -> int:
+    """Make the update or cancellation campaign for an event; its id."""
+    from mailer.events import announce
+
+    return announce.announcement_campaign(session, settings, event, kind, now)
+
+
+def _check_open(event: Event, now: dt.datetime) -> None:
+    if event.status == "cancelled":
+        raise EventError(f"event {event.id}: the meeting is cancelled")
+    if now > event.answers_until:
+        closed = format_local(event.answers_until, event.timezone)
+        raise EventError(f"event {event.id}: answers closed at {closed}")
+
+
+def rsvp(
+    session: Session,
+    settings: Settings,
+    event_id: int,
+    subscriber_id: int,
+    answer: str,
+    *,
+    now: dt.datetime | None = None,
+    source: str = "web",
+) -> Answer:
+    """Record one person's answer, until the deadline.
+
+    Takes the event's row lock first, so answers to one meeting are decided one at a time:
+    two people asking for the last seat at once get it once, the other waits. A yes beyond
+    the capacity joins the waiting list; a seat given up goes to the first on it.
+    """
+    if answer not in ANSWERS:
+        raise EventError(f"answer: must be one of {', '.join(ANSWERS)}, got {answer!r}")
+    stamp = _now(now)
+    event = queries.lock_event(session, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id}: no such event")
+    _check_open(event, stamp)
+    mine = queries.rsvp_of(session, event_id, subscriber_id)
+    if mine is not None and mine.answer == answer:
+        counts = event_counts(session, event_id)
+        return Answer(
+            event=event,
+            answer=answer,
+            waiting=mine.waiting,
+            position=queries.waiting_position(session, mine),
+            changed=False,
+            promoted=(),
+            seats_left=seats_left(event, counts),
+        )
+    had_seat = mine is not None and mine.answer == "yes" and not mine.waiting
+    # Counted before this answer touches the session (autoflush would count it).
+    taken = queries.seats_taken(session, event_id)
+    if mine is None:
+        mine = Rsvp(event_id=event_id, subscriber_id=subscriber_id, answer=answer, created_at=stamp)
+        session.add(mine)
+    mine.answer = answer
+    mine.answered_at = stamp
+    mine.waiting = False
+    mine.waiting_since = None
+    mail_kind = ""
+    if answer == "yes":
+        if event.capacity is not None and taken >= event.capacity:
+            mine.waiting = True
+            mine.waiting_since = stamp
+            mail_kind = "waitlist"
+        else:
+            mail_kind = "confirmation"
+    session.flush()
+    queries.add_change(
+        session,
+        [{"rsvp_id": mine.id, "answer": answer, "waiting": mine.waiting, "source": source,
+          "at": stamp}],
+    )
+    if mail_kind:
+        queries.queue_mails(
+            session, event_id, mail_kind, _mail_key(mail_kind, stamp), [subscriber_id], stamp
+        )
+    promoted: list[int] = []
+    if had_seat:
+        promoted = _fill_seats(session, event, stamp, "waitlist")
+    counts = event_counts(session, event_id)
+    return Answer(
+        event=event,
+        answer=answer,
+        waiting=mine.waiting,
+        position=queries.waiting_position(session, mine),
+        changed=True,
+        promoted=tuple(promoted),
+        seats_left=seats_left(event, counts),
+    )
+
+
+def current_answer(session: Session, event_id: int, subscriber_id: int) -> Rsvp | None:
+    return queries.rsvp_of(session, event_id, subscriber_id)
+
+
+def attendee_list(session: Session, event_id: int) -> list[dict[str, Any]]:
+    """The attendee list: name, organisation, region, answer (yes, waiting, maybe, no), when.
+
+    `when` is the local time of the answer; seated people first, then the waiting list in
+    order, then maybe and no.
+    """
+    event = get_event(session, event_id)
+    rows = queries.attendee_rows(session, event_id)
+    order = {"yes": 0, "waiting": 1, "maybe": 2, "no": 3}
+    result = []
+    for row in rows:
+        answer = "waiting" if row["waiting"] else row["answer"]
+        result.append(
+            {
+                "name": row["name"],
+                "organisation": row["organisation"],
+                "region": row["region"],
+                "answer": answer,
+                "when": format_local(row["answered_at"], event.timezone),
+                "email": row["email"],
+            }
+        )
+    result.sort(key=lambda r: order[r["answer"]])  # stable: keeps the query's order within
+    return result
+
+
+def queue_due_reminders(
+    session: Session, settings: Settings, *, now: dt.datetime | None = None
+) -> int:
+    """Owe reminders (and the nudge) that are due now; how many mails were queued.
+
+    Run periodically by the service: whatever was missed while it was down is caught up on
+    the next round. Per meeting only the nearest due reminder is sent (after a long outage
+    people get the one-day reminder, not the one-week one as well), and only to people who
+    said yes before that reminder's moment (a later yes just got its confirmation). The key
+    names the start time, so a reminder is sent once per person per start time: moving the
+    meeting brings new reminders, repeating the round does not.
+    """
+    stamp = _now(now)
+    queued = 0
+    hours = sorted(set(settings.events.reminder_hours))
+    for event in queries.active_future_events(session, stamp):
+        start_key = f"{event.starts_at:%Y%m%dT%H%MZ}"
+        due = [h for h in hours if event.starts_at - dt.timedelta(hours=h) <= stamp]
+        if due:
+            nearest = due[0]
+            moment = event.starts_at - dt.timedelta(hours=nearest)
+            queued += queries.queue_mails(
+                session,
+                event.id,
+                "reminder",
+                f"reminder:{nearest}h:{start_key}",
+                queries.yes_ids(event.id, answered_before=moment),
+                stamp,
+            )
+        nudge = settings.events.nudge_hours
+        until = event.answers_until
+        if nudge > 0 and until - dt.timedelta(hours=nudge) <= stamp < until:
+            queued += queries.queue_mails(
+                session,
+                event.id,
+                "nudge",
+                f"nudge:{until:%Y%m%dT%H%MZ}",
+                queries.non_responder_ids(event.id),
+                stamp,
+            )
+    return queued
+
+
+# -- what templates and calendar files see -------------------------------------------------------
+
+
+def event_context(
+    event: Event, *, seats: int | None = None, counts: AnswerCounts | None = None
+) -> dict[str, Any]:
+    """The `event` a template sees: plain values, times already in words (Dutch and English)."""
+    tz = ZoneInfo(event.timezone)
+    start, end = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+    deadline = event.rsvp_deadline
+    return {
+        "id": event.id,
+        "uid": event.uid,
+        "title": event.title,
+        "region": event.region,
+        "status": event.status,
+        "cancelled": event.status == "cancelled",
+        "sequence": event.sequence,
+        "starts_at": start,
+        "ends_at": end,
+        "timezone": event.timezone,
+        "when": format_when(event.starts_at, event.ends_at, event.timezone, "nl"),
+        "when_en": format_when(event.starts_at, event.ends_at, event.timezone, "en"),
+        "day": format_day(event.starts_at, event.timezone, "nl"),
+        "day_en": format_day(event.starts_at, event.timezone, "en"),
+        "venue": event.venue,
+        "address": event.address,
+        "address_lines": [line for line in event.address.splitlines() if line.strip()],
+        "online_url": event.online_url,
+        "description": event.description,
+        "capacity": event.capacity,
+        "seats_left": seats,
+        "counts": dataclasses.asdict(counts) if counts is not None else None,
+        "deadline": format_moment(deadline, event.timezone, "nl") if deadline else "",
+        "deadline_en": format_moment(deadline, event.timezone, "en") if deadline else "",
+    }
+
+
+def event_calendar(
+    settings: Settings,
+    event: Event,
+    *,
+    method: str | None = None,
+    url: str = "",
+    attendee: tuple[str, str] | None = None,
+) -> bytes:
+    """The .ics for the meeting: CANCEL once cancelled, REQUEST otherwise."""
+    if method is None:
+        method = METHOD_CANCEL if event.status == "cancelled" else METHOD_REQUEST
+    return calendar_bytes(
+        event,
+        organizer=Organizer(settings.sender.name, settings.sender.address),
+        method=method,
+        url=url,
+        attendee=attendee,
+    )
+
+
+def calendar_attachment(
+    settings: Settings,
+    event: Event,
+    *,
+    method: str | None = None,
+    attendee: tuple[str, str] | None = None,
+) -> Attachment:
+    from mailer.compose import Attachment
+
+    if method is None:
+        method = METHOD_CANCEL if event.status == "cancelled" else METHOD_REQUEST
+    data = event_calendar(settings, event, method=method, attendee=attendee)
+    return Attachment(CALENDAR_FILENAME, ics_content_type(method), data)
+
+
+def invitation_extras(
+    session: Session, campaign: Campaign, settings: Settings | None = None
+) -> tuple[dict[str, Any], list[Attachment]]:
+    """The `event` context and the .ics attachment for a campaign about a meeting.
+
+    Invitations and updates carry METHOD:REQUEST, a cancellation METHOD:CANCEL, all with the
+    event's one UID and current SEQUENCE. Called by composition's build_renderer.
+    """
+    if campaign.event_id is None:
+        raise EventError(f"campaign {campaign.id}: not about a meeting")
+    event = get_event(session, campaign.event_id)
+    if settings is None:  # pragma: no cover - composition passes its settings
+        from mailer.settings import load_settings
+
+        settings = load_settings()
+    method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
+    if event.status == "cancelled" and campaign.kind != "cancellation":
+        raise EventError(f"event {event.id}: cancelled; only a cancellation can be sent")
+    counts = event_counts(session, event.id)
+    context = event_context(event, seats=seats_left(event, counts), counts=counts)
+    return context, [calendar_attachment(settings, event, method=method)]
