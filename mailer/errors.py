@@ -41,7 +41,14 @@ class CampaignError(MailerError):
 
 
 class DeliveryError(MailerError):
-    """The relay cannot be reached or refused us in a way that stops sending."""
+    """The relay cannot be reached or refused us in a way that stops sending.
+
+    `code` is the SMTP reply code when the relay answered (None when it could not be reached).
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TokenError(MailerError):
