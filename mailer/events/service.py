@@ -355,10 +355,11 @@ def rsvp(
     """
     if answer not in ANSWERS:
         raise EventError(f"answer: must be one of {', '.join(ANSWERS)}, got {answer!r}")
-    stamp = _now(now)
     event = queries.lock_event(session, event_id)
     if event is None:
         raise NotFoundError(f"event {event_id}: no such event")
+    # The time is read under the lock, so the waiting list's order is the order of decisions.
+    stamp = _now(now)
     _check_open(event, stamp)
     mine = queries.rsvp_of(session, event_id, subscriber_id)
     if mine is not None and mine.answer == answer:
