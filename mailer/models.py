@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
+from mailer.web.models import RateEvent
 from subscribers.models import (
     Base,
     ConsentEvent,
@@ -25,6 +26,7 @@ __all__ = [
     "Event",
     "EventMail",
     "MailingList",
+    "RateEvent",
     "Rsvp",
     "RsvpChange",
     "Subscriber",
