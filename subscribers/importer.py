@@ -76,6 +76,8 @@ class Reject:
     email: str
     reason: str
     fields: tuple[str, ...] = ()
+    # The file's header line (the same tuple for every reject), to write the rejects file.
+    header: tuple[str, ...] = ()
 
 
 @dataclass
@@ -232,7 +234,7 @@ class _Importer:
     # -- reading -------------------------------------------------------------------------------
 
     def reject(self, line: int, email: str, reason: str, cells: Sequence[str] = ()) -> None:
-        rejected = Reject(line, email, reason, tuple(cells))
+        rejected = Reject(line, email, reason, tuple(cells), self.layout.header)
         self.result.rejected += 1
         if len(self.result.rejects) < self.keep_rejects:
             self.result.rejects.append(rejected)

@@ -38,7 +38,11 @@ def print_table(
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if v is None else str(to_jsonable(v)) for v in row))
-    Console(highlight=False, soft_wrap=False).print(table)
+    # On a terminal the table fits the window; into a pipe or file it keeps its natural width,
+    # so addresses are never cut short for grep or a script.
+    out = click.get_text_stream("stdout")
+    width = None if out.isatty() else 1000
+    Console(file=out, highlight=False, soft_wrap=False, width=width).print(table)
 
 
 def echo_ok(message: str) -> None:
