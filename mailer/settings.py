@@ -79,6 +79,8 @@ class DeliverySettings:
     batch_size: int = 500
     concurrency: int = 8
     retry_deadline_hours: float = 48
+    # First wait before retrying a 4xx; doubles with each attempt, at most an hour.
+    retry_base_seconds: float = 60
     max_connection_failures: int = 5
     misfire_grace_minutes: int = 60
     # A claimed delivery whose worker has not answered for this long is handed to another worker.
