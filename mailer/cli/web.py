@@ -1,7 +1,44 @@
-"""CLI commands for web (to be filled in)."""
+"""`mailer web`: serve the subscriber pages on their own (`mailer run` serves them too)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
-commands: list[click.Command] = []
+from mailer.cli.context import CliContext, pass_cli
+
+__all__ = ["commands"]
+
+
+@click.command("web")
+@click.option("--host", default=None, help="Address to listen on (default: web.host).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on (default: web.port; 0 lets the system choose).")
+@pass_cli
+def web(ctx: CliContext, host: str | None, port: int | None) -> None:
+    """Serve the subscriber pages: unsubscribe, preferences, subscribe, view online.
+
+    Links in mail point to web.base_url; put the pages behind a reverse proxy with TLS at that
+    address. Ctrl+C stops.
+
+    \b
+    Example:
+      mailer web --host 127.0.0.1 --port 8025
+    """
+    from mailer.web.server import bind, serve
+
+    app = ctx.app()
+    settings = app.settings
+    host = host or settings.web.host
+    sock = bind(host, settings.web.port if port is None else port)
+    actual = sock.getsockname()[1]
+    click.echo(f"Serving the subscriber pages on http://{host}:{actual}/ "
+               f"(links in mail point to {settings.web.base_url}). Ctrl+C stops.")
+    try:
+        asyncio.run(serve(app, sock))
+    finally:
+        sock.close()
+
+
+commands: list[click.Command] = [web]

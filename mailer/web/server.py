@@ -1,0 +1,87 @@
+"""Serve the subscriber pages with uvicorn: on their own (`mailer web`) or as a part of
+`mailer run` (`web_part`).
+
+The listening socket is bound here, so a busy port is a one-line error, and port 0 works (tests,
+or letting the system choose). Access logs are off: page URLs carry personal tokens, and a log
+of them would be a list of working unsubscribe links. Behind a reverse proxy on the same host,
+uvicorn takes the client address from X-Forwarded-For (proxies trusted: 127.0.0.1, or the
+FORWARDED_ALLOW_IPS environment variable), which the rate limits and consent records use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+
+import uvicorn
+
+from mailer.app import App
+from mailer.errors import ConfigError
+from mailer.web.app import create_web_app
+
+__all__ = ["bind", "serve", "web_part"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; ConfigError naming the address if it cannot be had."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"web.host: cannot resolve {host!r}: {exc.strerror}") from None
+    family, _type, _proto, _name, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host process (`mailer run`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _config(app: App) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_web_app(app),
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        lifespan="off",
+        log_level="warning",
+    )
+
+
+async def serve(app: App, sock: socket.socket, stop: asyncio.Event | None = None) -> None:
+    """Serve on `sock` until `stop` is set (embedded) or, without `stop`, until SIGINT/SIGTERM."""
+    if stop is None:
+        await uvicorn.Server(_config(app)).serve(sockets=[sock])
+        return
+    server = _EmbeddedServer(_config(app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        stopper.cancel()
+        await task
+
+
+async def web_part(app: App, stop: asyncio.Event) -> None:
+    """The web pages as a part of `mailer run`, on settings.web.host and port."""
+    sock = bind(app.settings.web.host, app.settings.web.port)
+    try:
+        await serve(app, sock, stop)
+    finally:
+        sock.close()

@@ -1,0 +1,343 @@
+"""The subscriber pages over HTTP, on SQLite and PostgreSQL: unsubscribe (page and RFC 8058
+one-click), preferences, tokens, CSRF, security headers, redirects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():  # Starlette's notice about its future httpx successor
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from web_support import consent_actions, csrf_token, setup_people, subscription_states
+
+from mailer.app import App
+from mailer.db import session_scope
+from mailer.delivery.capture import CaptureServer
+from mailer.links import Links
+from mailer.tokens import CONFIRM, Signer
+from mailer.web.app import create_web_app
+from mailer.web.texts import TEXTS
+from subscribers import service
+
+BASE = "http://127.0.0.1:8025"
+
+
+@pytest.fixture
+def capture(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[CaptureServer]:
+    """A capture SMTP server the app's settings point at (set before settings are loaded)."""
+    server = CaptureServer(tmp_path / "outbox")
+    monkeypatch.setenv("MAILER_SMTP_PORT", str(server.port))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def client(capture: CaptureServer, app: App) -> Iterator[TestClient]:
+    with TestClient(create_web_app(app), base_url=BASE) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def people(app: App) -> dict[str, int]:
+    return setup_people(app)
+
+
+@pytest.fixture
+def links(app: App) -> Links:
+    return Links(app.settings.web.base_url, app.signer)
+
+
+def path(url: str) -> str:
+    return url.removeprefix(BASE)
+
+
+# -- unsubscribe -------------------------------------------------------------------------------
+
+
+def test_get_shows_a_button_and_unsubscribes_nobody(client, app, people, links):
+    url = path(links.unsubscribe(people["anna"], people["campaign"]))
+    for _ in range(3):  # a link scanner fetching the page, more than once
+        page = client.get(url)
+        assert page.status_code == 200
+    assert "anna@gemeente.example.nl" in page.text
+    assert "GT Nieuwsbrief" in page.text
+    assert '<button type="submit">Afmelden</button>' in page.text
+    assert subscription_states(app, "anna@gemeente.example.nl") == (
+        "active", {"nieuwsbrief": "active", "regio-noord": "active"}
+    )
+
+
+def test_one_click_post_unsubscribes_from_the_campaigns_lists_idempotently(
+    client, app, people, links
+):
+    url = path(links.unsubscribe(people["anna"], people["campaign"]))
+    client.cookies.clear()
+    for _ in range(2):
+        answer = client.post(
+            url, data={"List-Unsubscribe": "One-Click"}, headers={"cookie": ""}
+        )
+        assert answer.status_code == 200
+        assert "set-cookie" not in answer.headers
+    # The campaign went to `nieuwsbrief`: that list is left, the other kept.
+    assert subscription_states(app, "anna@gemeente.example.nl") == (
+        "active", {"nieuwsbrief": "unsubscribed", "regio-noord": "active"}
+    )
+    with session_scope(app.sessions) as session:
+        actions = consent_actions(session, "anna@gemeente.example.nl")
+    assert actions.count(("unsubscribe", "nieuwsbrief", "one-click")) == 1
+
+
+def test_one_click_as_multipart_and_without_campaign_leaves_everything(client, app, people, links):
+    url = path(links.unsubscribe(people["anna"]))
+    answer = client.post(url, files={"List-Unsubscribe": (None, "One-Click")})
+    assert answer.status_code == 200
+    status, subs = subscription_states(app, "anna@gemeente.example.nl")
+    assert status == "unsubscribed"
+    assert set(subs.values()) == {"unsubscribed"}
+
+
+def test_the_page_button_needs_its_csrf_token(client, app, people, links):
+    url = path(links.unsubscribe(people["anna"], people["campaign"]))
+    refused = client.post(url, data={"scope": "lists"})
+    assert refused.status_code == 403
+    assert "verlopen" in refused.text
+    forged = client.post(url, data={"scope": "lists", "csrf": "x" * 43})
+    assert forged.status_code == 403
+    assert subscription_states(app, "anna@gemeente.example.nl")[1]["nieuwsbrief"] == "active"
+
+    page = client.get(url)
+    done = client.post(url, data={"scope": "all", "csrf": csrf_token(page.text)})
+    assert done.status_code == 200
+    assert "Je bent afgemeld" in done.text
+    status, subs = subscription_states(app, "anna@gemeente.example.nl")
+    assert status == "unsubscribed"
+    assert set(subs.values()) == {"unsubscribed"}
+    again = client.get(url)
+    assert "al niet meer" in again.text
+
+
+def test_a_token_for_another_page_is_refused(client, people, links):
+    page = client.get(path(links.unsubscribe(people["anna"])))
+    token = csrf_token(page.text)
+    # The same cookie, but the token was made for the unsubscribe page, not this one.
+    other = path(links.unsubscribe(people["john"]))
+    assert client.post(other, data={"scope": "all", "csrf": token}).status_code == 403
+
+
+def test_cross_site_posts_are_refused_even_with_a_token(client, people, links):
+    url = path(links.unsubscribe(people["anna"]))
+    token = csrf_token(client.get(url).text)
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        answer = client.post(url, data={"scope": "all", "csrf": token}, headers=headers)
+        assert answer.status_code == 403
+
+
+def test_english_subscribers_get_english_pages(client, people, links):
+    page = client.get(path(links.unsubscribe(people["john"], people["campaign"])))
+    assert '<html lang="en">' in page.text
+    assert "Unsubscribe" in page.text
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def test_tampered_expired_and_wrong_purpose_tokens_get_a_friendly_400(
+    client, app, people, links
+):
+    good = path(links.unsubscribe(people["anna"]))
+    tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+    wrong_purpose = "/u/" + path(links.preferences(people["anna"])).removeprefix("/p/")
+    other_key = Links(BASE, Signer("another-secret-key-0123456789")).unsubscribe(people["anna"])
+    for url in (tampered, wrong_purpose, path(other_key), "/u/not-a-token", "/p/x", "/v/x.y.z"):
+        page = client.get(url)
+        assert page.status_code == 400, url
+        assert "Deze link werkt niet" in page.text
+        assert "anna" not in page.text
+        assert "Traceback" not in page.text
+        if url.startswith("/u/"):
+            one_click = client.post(url, data={"List-Unsubscribe": "One-Click"})
+            assert one_click.status_code == 400
+    assert subscription_states(app, "anna@gemeente.example.nl")[0] == "active"
+
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=app.settings.web.confirm_link_hours + 1)
+    import itsdangerous.timed
+
+    real_time = itsdangerous.timed.TimestampSigner.get_timestamp
+    itsdangerous.timed.TimestampSigner.get_timestamp = lambda self: int(old.timestamp())
+    try:
+        expired = links.confirm(people["anna"], [1])
+    finally:
+        itsdangerous.timed.TimestampSigner.get_timestamp = real_time  # type: ignore[method-assign]
+    assert client.get(path(expired)).status_code == 400
+    fresh = links.confirm(people["anna"], [1])
+    assert client.get(path(fresh)).status_code == 200
+
+
+def test_a_token_with_a_wrong_payload_is_refused(client, app):
+    token = app.signer.sign(CONFIRM, {"s": "1", "l": [1]})
+    assert client.get(f"/c/{token}").status_code == 400
+    token = app.signer.sign(CONFIRM, {"s": 1, "l": "1"})
+    assert client.get(f"/c/{token}").status_code == 400
+
+
+def test_links_of_an_erased_person_reveal_nothing(client, app, people, links):
+    with session_scope(app.sessions) as session:
+        service.erase(session, "anna@gemeente.example.nl")
+    for url in (links.unsubscribe(people["anna"]), links.preferences(people["anna"])):
+        assert client.get(path(url)).status_code == 400
+    one_click = client.post(path(links.unsubscribe(people["anna"])),
+                            data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+
+def test_preferences_change_lists_and_language(client, app, people, links):
+    url = path(links.preferences(people["anna"]))
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "GT Nieuwsbrief" in page.text and "Regio Noord" in page.text
+    with session_scope(app.sessions) as session:
+        ids = {ml.slug: ml.id for ml in service.get_lists(session, ["nieuwsbrief", "regio-noord"])}
+    saved = client.post(url, data={"csrf": csrf_token(page.text), "action": "save",
+                                   "list": [str(ids["regio-noord"])], "language": "en"},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"{url}?saved=1"
+    assert subscription_states(app, "anna@gemeente.example.nl")[1] == {
+        "nieuwsbrief": "unsubscribed", "regio-noord": "active"
+    }
+    after = client.get(saved.headers["location"])
+    assert '<html lang="en">' in after.text
+    assert "Your preferences have been saved." in after.text
+
+    back = client.post(url, data={"csrf": csrf_token(after.text), "action": "save",
+                                  "list": [str(ids["nieuwsbrief"]), str(ids["regio-noord"])],
+                                  "language": "en"})
+    assert back.status_code == 200
+    assert subscription_states(app, "anna@gemeente.example.nl")[1]["nieuwsbrief"] == "active"
+
+
+def test_preferences_leave_everything_and_come_back(client, app, people, links):
+    url = path(links.preferences(people["john"]))
+    page = client.get(url)
+    left = client.post(url, data={"csrf": csrf_token(page.text), "action": "leave"})
+    assert "You have been unsubscribed" in left.text
+    assert subscription_states(app, "john@example.org")[0] == "unsubscribed"
+    page = client.get(url)
+    with session_scope(app.sessions) as session:
+        list_id = service.get_list(session, "nieuwsbrief").id
+    client.post(url, data={"csrf": csrf_token(page.text), "action": "save",
+                           "list": [str(list_id)], "language": "en"})
+    assert subscription_states(app, "john@example.org") == ("active", {"nieuwsbrief": "active"})
+
+
+def test_preferences_offer_only_public_lists_and_ones_the_person_is_on(
+    env, capture, monkeypatch, people_factory
+):
+    monkeypatch.setenv("MAILER_CONFIG", env["MAILER_CONFIG"])
+    app, client, ids = people_factory(public_lists="nieuwsbrief")
+    page = client.get(path(Links(BASE, app.signer).preferences(ids["john"])))
+    assert "GT Nieuwsbrief" in page.text
+    assert "Regio Noord" not in page.text  # not public, and John is not on it
+    # A list id that is not offered is ignored, not subscribed to.
+    with session_scope(app.sessions) as session:
+        hidden = service.get_list(session, "regio-noord").id
+    url = path(Links(BASE, app.signer).preferences(ids["john"]))
+    client.post(url, data={"csrf": csrf_token(page.text), "action": "save",
+                           "list": [str(hidden)], "language": "en"})
+    assert "regio-noord" not in subscription_states(app, "john@example.org")[1]
+    assert client.get("/subscribe/regio-noord").status_code == 404
+    assert client.get("/subscribe/nieuwsbrief").status_code == 200
+
+
+@pytest.fixture
+def people_factory(config_file: Path, capture: CaptureServer):
+    """An app built from a config with extra [web] settings, with people set up."""
+    made: list[tuple[App, TestClient]] = []
+
+    def make(public_lists: str) -> tuple[App, TestClient, dict[str, int]]:
+        from mailer.app import build_app
+        from mailer.settings import load_settings
+
+        text = config_file.read_text(encoding="utf-8").replace(
+            "public_lists = []", f'public_lists = ["{public_lists}"]'
+        )
+        config_file.write_text(text, encoding="utf-8")
+        app = build_app(load_settings(config_file))
+        client = TestClient(create_web_app(app), base_url=BASE)
+        made.append((app, client))
+        return app, client, setup_people(app)
+
+    yield make
+    for app, client in made:
+        client.close()
+        app.close()
+
+
+# -- safety ------------------------------------------------------------------------------------
+
+
+def test_every_answer_carries_the_security_headers(client, people, links):
+    for url, status in (
+        (path(links.unsubscribe(people["anna"])), 200),
+        (path(links.preferences(people["anna"])), 200),
+        ("/u/forged", 400),
+        ("/nowhere", 404),
+        ("/static/gt.css", 200),
+    ):
+        answer = client.get(url)
+        assert answer.status_code == status, url
+        headers = answer.headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src" not in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-content-type-options"] == "nosniff"
+        if not url.startswith("/static/"):
+            assert headers["cache-control"] == "no-store"
+    assert client.put("/u/x").status_code == 405
+
+
+def test_no_redirect_leaves_the_site(client, people, links):
+    for url in ("//evil.example/", "/u/x/", "/subscribe/nieuwsbrief/", "/%2F%2Fevil.example",
+                "/subscribe/nieuwsbrief?next=https://evil.example"):
+        answer = client.get(url, follow_redirects=False)
+        assert answer.status_code in (200, 400, 404), url
+        assert "location" not in answer.headers
+    url = path(links.preferences(people["anna"]))
+    page = client.get(url)
+    saved = client.post(url + "?next=https://evil.example",
+                        data={"csrf": csrf_token(page.text), "action": "save", "language": "nl"},
+                        headers={"host": "evil.example"}, follow_redirects=False)
+    # The CSRF token is bound to the path; the redirect, if any, stays on the page itself.
+    assert saved.status_code in (303, 403)
+    if saved.status_code == 303:
+        assert saved.headers["location"].startswith("/p/")
+
+
+def test_both_languages_have_every_text():
+    assert TEXTS["nl"].keys() == TEXTS["en"].keys()
+
+
+def test_the_web_command_is_documented_and_reports_a_busy_port(run_cli, app):
+    assert "Example:" in run_cli("web", "--help").output
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("web", "--port", str(port), ok=False)
+    assert result.exit_code == 1
+    assert "cannot listen on 127.0.0.1" in result.output
+    assert "Traceback" not in result.output
