@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -40,9 +41,8 @@ def print_table(
         table.add_row(*("" if v is None else str(to_jsonable(v)) for v in row))
     # On a terminal the table fits the window; into a pipe or file it keeps its natural width,
     # so addresses are never cut short for grep or a script.
-    out = click.get_text_stream("stdout")
-    width = None if out.isatty() else 1000
-    Console(file=out, highlight=False, soft_wrap=False, width=width).print(table)
+    width = None if sys.stdout.isatty() else 1000
+    Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width).print(table)
 
 
 def echo_ok(message: str) -> None:
