@@ -1,0 +1,121 @@
+"""The Jinja2 environments mail is rendered with, and finding a template by name and language.
+
+Templates live in `mail/` under the override folder (settings.templates.override_dir) first, then
+the shipped `templates/` folder, so an organisation replaces a file by putting one of the same name
+in its folder. A template is looked up as `mail/<name>.<language>.<html|txt>`, then the Dutch
+`mail/<name>.nl.<ext>` (Dutch is the default language), then `mail/<name>.<ext>`.
+
+Two environments share the loader: HTML autoescapes, text does not. Both use StrictUndefined, so a
+typo is an error at the trial render, and a `finalize` hook that lets the splicing renderer
+(splice.py) see every value a template prints.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+from mailer.compose.filters import make_filters
+from mailer.compose.splice import Probe
+from mailer.errors import TemplateError
+
+__all__ = [
+    "SHIPPED_TEMPLATES",
+    "LANGUAGES",
+    "Environments",
+    "make_environments",
+    "template_error",
+]
+
+#: The templates folder shipped beside the packages.
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+#: Languages with shipped templates; the first is the default.
+LANGUAGES = ("nl", "en")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+def _finalize(value: Any) -> Any:
+    # Probes (splice.py) print as their marker; everything else is printed as it is.
+    return value._probe_output() if isinstance(value, Probe) else value
+
+
+@dataclass(frozen=True)
+class Environments:
+    html: Environment
+    text: Environment
+
+    def find(self, name: str, language: str, ext: str) -> jinja2.Template:
+        """The template `name` for `language` ("html" or "txt"); TemplateError if there is none."""
+        if not _NAME.match(name):
+            raise TemplateError(f"template name {name!r}: use lower-case letters, digits and -")
+        env = self.html if ext == "html" else self.text
+        candidates = [f"mail/{name}.{language}.{ext}", f"mail/{name}.{LANGUAGES[0]}.{ext}",
+                      f"mail/{name}.{ext}"]
+        try:
+            return env.select_template(list(dict.fromkeys(candidates)))
+        except jinja2.TemplatesNotFound:
+            raise TemplateError(
+                f"template {name!r} not found: looked for {', '.join(candidates)}"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise template_error(exc) from None
+
+    def string(self, source: str, *, html: bool, name: str) -> jinja2.Template:
+        """Compile template text that is not a file (campaign content, subject)."""
+        env = self.html if html else self.text
+        try:
+            # compile() with a filename, so errors and tracebacks name the content, not <template>
+            code = env.compile(source, name=name, filename=name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise template_error(exc) from None
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
+
+
+def make_environments(override_dir: str | Path | None, tz: Any) -> Environments:
+    """Both environments with the override folder (if any) before the shipped templates."""
+    folders = [str(SHIPPED_TEMPLATES)]
+    if override_dir:
+        folders.insert(0, str(override_dir))
+    loader = ChoiceLoader([FileSystemLoader(folders)])
+    filters = make_filters(tz)
+
+    def make(autoescape: bool) -> Environment:
+        env = Environment(
+            loader=loader,
+            autoescape=autoescape,
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,
+            cache_size=400,
+        )
+        env.filters.update(filters)
+        return env
+
+    return Environments(html=make(True), text=make(False))
+
+
+def template_error(exc: BaseException, fallback: str = "template") -> TemplateError:
+    """A one-line TemplateError naming the template file and line of a Jinja failure."""
+    if isinstance(exc, TemplateError):
+        return exc
+    where = fallback
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{exc.filename or exc.name or fallback}, line {exc.lineno}"
+        message = exc.message or str(exc)
+    else:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # Jinja rewrites tracebacks so template frames carry the template's file and line.
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if not frame.filename.endswith(".py"):
+                where = f"{frame.filename}, line {frame.lineno}"
+                break
+    return TemplateError(f"{where}: {message}")

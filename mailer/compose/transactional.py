@@ -1,0 +1,108 @@
+"""One-off mails from a named template: double opt-in, RSVP confirmation, seat offer, reminder.
+
+`build_transactional("confirm-subscription", to=..., language="nl", context={...}, ...)` finds
+`mail/<name>.<language>.html` and `.txt` (Dutch when the language has none), renders both with
+the caller's context, and returns (envelope sender, message bytes). The subject is the text
+template's `{% block subject %}`, or `context["subject"]`. With `context["unsubscribe_url"]` the
+mail also gets List-Unsubscribe headers (a reminder about a meeting the person was invited to).
+These are not bulk mail: no Precedence: bulk, but Auto-Submitted: auto-generated (RFC 3834), so
+out-of-office replies stay away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import secrets
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from mailer.compose.environment import Environments, make_environments, template_error
+from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
+from mailer.compose.mime import Skeleton
+from mailer.compose.renderer import inline_css, pick_language
+from mailer.compose.signing import signer_from_settings
+from mailer.errors import TemplateError
+from mailer.settings import Settings
+from mailer.tokens import Signer
+
+__all__ = ["build_transactional"]
+
+
+@lru_cache(maxsize=8)
+def _environments(override_dir: Path | None, timezone: str) -> Environments:
+    # Compiled templates are cached by the environment; one per configuration is enough.
+    from zoneinfo import ZoneInfo
+
+    return make_environments(override_dir, ZoneInfo(timezone))
+
+
+def build_transactional(
+    template: str,
+    *,
+    to: str,
+    language: str,
+    context: Mapping[str, Any],
+    settings: Settings,
+    signer: Signer,
+) -> tuple[str, bytes]:
+    """(envelope sender, message bytes) of one mail from template `template` to `to`."""
+    override = settings.templates.override_dir
+    envs = _environments(settings.resolve_path(override) if override else None, settings.timezone)
+    code = pick_language(language)
+    html_template = envs.find(template, code, "html")
+    text_template = envs.find(template, code, "txt")
+    sender = settings.sender
+    today = dt.datetime.now(settings.tz).date()
+    ctx: dict[str, Any] = {
+        "language": code,
+        "sender": SimpleNamespace(
+            name=sender.name, address=sender.address, reply_to=sender.reply_to or sender.address
+        ),
+        "today": today,
+        "year": today.year,
+        "preheader": "",
+        **context,
+    }
+    try:
+        if "subject" in text_template.blocks:
+            block = text_template.blocks["subject"]
+            subject = "".join(block(text_template.new_context(ctx)))
+        elif "subject" in ctx:
+            subject = str(ctx["subject"])
+        else:
+            raise TemplateError(f"{text_template.filename}: no subject block and no subject given")
+        ctx["subject"] = subject = clean(subject).strip()
+        html = inline_css(html_template.render(ctx))
+        text = text_template.render(ctx)
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise template_error(exc) from None
+
+    address = check_address(to.strip())
+    fixed = [
+        "From: " + format_address(sender.name, sender.address),
+        "Reply-To: " + format_address(sender.name, sender.reply_to or sender.address),
+        "Auto-Submitted: auto-generated",
+    ]
+    unsubscribe = ctx.get("unsubscribe_url")
+    if unsubscribe:
+        mailto = f"mailto:{check_address(sender.unsubscribe_address)}?subject=afmelden"
+        fixed.append(f"List-Unsubscribe: <{clean(unsubscribe).strip()}>, <{mailto}>")
+        fixed.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    personal = "\r\n".join((
+        "Date: " + email.utils.formatdate(usegmt=False),
+        "To: " + format_address(str(ctx.get("name") or ""), address),
+        encode_unstructured("Subject", subject),
+        f"Message-ID: <gt.{template}.{secrets.token_hex(8)}@{sender.list_id_domain}>",
+        "",
+    ))
+    data = Skeleton(fixed).assemble(personal.encode("ascii"), text, html)
+    dkim = signer_from_settings(settings)
+    if dkim is not None:
+        data = dkim.sign(data)
+    return f"bounces@{sender.bounce_domain}", data
