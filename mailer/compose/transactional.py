@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +23,7 @@ from typing import Any
 from mailer.compose.environment import Environments, make_environments, template_error
 from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
 from mailer.compose.mime import Skeleton
+from mailer.compose.model import Attachment
 from mailer.compose.renderer import inline_css, pick_language
 from mailer.compose.signing import signer_from_settings
 from mailer.errors import TemplateError
@@ -48,8 +49,12 @@ def build_transactional(
     context: Mapping[str, Any],
     settings: Settings,
     signer: Signer,
+    attachments: Sequence[Attachment] = (),
 ) -> tuple[str, bytes]:
-    """(envelope sender, message bytes) of one mail from template `template` to `to`."""
+    """(envelope sender, message bytes) of one mail from template `template` to `to`.
+
+    `attachments` go with it (an RSVP confirmation carries the meeting's .ics).
+    """
     override = settings.templates.override_dir
     envs = _environments(settings.resolve_path(override) if override else None, settings.timezone)
     code = pick_language(language)
@@ -101,7 +106,7 @@ def build_transactional(
         f"Message-ID: <gt.{template}.{secrets.token_hex(8)}@{sender.list_id_domain}>",
         "",
     ))
-    data = Skeleton(fixed).assemble(personal.encode("ascii"), text, html)
+    data = Skeleton(fixed, attachments).assemble(personal.encode("ascii"), text, html)
     dkim = signer_from_settings(settings)
     if dkim is not None:
         data = dkim.sign(data)
