@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, Suppression
 
 __all__ = [
     "AnswerCounts",
@@ -45,6 +45,7 @@ __all__ = [
     "not_declined_ids",
     "non_responder_ids",
     "yes_ids",
+    "snapshot_not_declined",
     "queue_mails",
     "claim_mails",
     "mails_with_people",
@@ -233,6 +234,31 @@ def yes_ids(event_id: int, *, answered_before: dt.datetime | None = None) -> Sel
     if answered_before is not None:
         stmt = stmt.where(Rsvp.answered_at <= answered_before)
     return stmt
+
+
+def snapshot_not_declined(session: Session, campaign_id: int, event_id: int) -> int:
+    """Queue a delivery of the campaign for everyone invited who has not declined.
+
+    One INSERT ... SELECT into the engine's deliveries table (the same columns its own audience
+    snapshot writes); people no longer active or on the suppression list are left out.
+    """
+    wanted = not_declined_ids(event_id).subquery()
+    suppressed = exists(select(Suppression.id).where(Suppression.email_key == Subscriber.email_key))
+    source = (
+        select(
+            literal(campaign_id), Subscriber.id, Subscriber.email, literal("queued"), literal(0),
+            literal(""), literal(""), literal(""),
+        )
+        .where(Subscriber.id.in_(select(wanted.c.subscriber_id)), Subscriber.status == "active",
+               ~suppressed)
+        .order_by(Subscriber.id)
+    )
+    stmt = insert(Delivery).from_select(
+        ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
+         "last_error", "message_id"],
+        source,
+    ).returning(Delivery.id)
+    return len(session.scalars(stmt).all())
 
 
 def queue_mails(

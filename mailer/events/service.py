@@ -45,6 +45,8 @@ __all__ = [
     "get_event",
     "list_events",
     "event_counts",
+    "event_campaign_list",
+    "AnswerCounts",
     "seats_left",
     "edit_event",
     "cancel_event",
@@ -206,6 +208,11 @@ def event_counts(session: Session, event_id: int) -> AnswerCounts:
     return queries.answer_counts(session, [event_id])[event_id]
 
 
+def event_campaign_list(session: Session, event_id: int) -> list[Campaign]:
+    """The invitation, update and cancellation campaigns of an event, oldest first."""
+    return queries.event_campaigns(session, event_id)
+
+
 def seats_left(event: Event, counts: AnswerCounts) -> int | None:
     """Free seats, or None when the meeting has no capacity limit."""
     if event.capacity is None:
@@ -316,6 +323,9 @@ def cancel_event(
     event.updated_at = stamp
     queries.drop_pending_mails(session, event.id, _CANCELLED_KINDS)
     session.flush()
+    from mailer.events.announce import stop_pending_campaigns
+
+    stop_pending_campaigns(session, event.id)
     campaign_id = _announce(session, settings, event, "cancellation", stamp) if announce else None
     return Change(event=event, changed=("status",), announce=True, campaign_id=campaign_id)
 
@@ -527,28 +537,30 @@ def event_context(
     }
 
 
+def _organizer(settings: Settings) -> Organizer:
+    return Organizer(settings.sender.name, settings.sender.address)
+
+
 def event_calendar(
-    settings: Settings,
+    settings: Settings | Organizer,
     event: Event,
     *,
     method: str | None = None,
     url: str = "",
     attendee: tuple[str, str] | None = None,
 ) -> bytes:
-    """The .ics for the meeting: CANCEL once cancelled, REQUEST otherwise."""
+    """The .ics for the meeting: CANCEL once cancelled, REQUEST otherwise.
+
+    The organizer is the configured sender (or the Organizer given).
+    """
     if method is None:
         method = METHOD_CANCEL if event.status == "cancelled" else METHOD_REQUEST
-    return calendar_bytes(
-        event,
-        organizer=Organizer(settings.sender.name, settings.sender.address),
-        method=method,
-        url=url,
-        attendee=attendee,
-    )
+    organizer = settings if isinstance(settings, Organizer) else _organizer(settings)
+    return calendar_bytes(event, organizer=organizer, method=method, url=url, attendee=attendee)
 
 
 def calendar_attachment(
-    settings: Settings,
+    settings: Settings | Organizer,
     event: Event,
     *,
     method: str | None = None,
@@ -573,13 +585,19 @@ def invitation_extras(
     if campaign.event_id is None:
         raise EventError(f"campaign {campaign.id}: not about a meeting")
     event = get_event(session, campaign.event_id)
-    if settings is None:  # pragma: no cover - composition passes its settings
+    organizer: Settings | Organizer
+    stored = (campaign.meta or {}).get("organizer")
+    if settings is not None:
+        organizer = settings
+    elif isinstance(stored, dict) and stored.get("email"):
+        organizer = Organizer(str(stored.get("name") or ""), str(stored["email"]))
+    else:  # a campaign made elsewhere: the configured sender
         from mailer.settings import load_settings
 
-        settings = load_settings()
+        organizer = load_settings()
     method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
     if event.status == "cancelled" and campaign.kind != "cancellation":
         raise EventError(f"event {event.id}: cancelled; only a cancellation can be sent")
     counts = event_counts(session, event.id)
     context = event_context(event, seats=seats_left(event, counts), counts=counts)
-    return context, [calendar_attachment(settings, event, method=method)]
+    return context, [calendar_attachment(organizer, event, method=method)]

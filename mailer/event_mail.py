@@ -1,0 +1,238 @@
+"""Sends the one-to-one mail meetings owe: RSVP confirmations, waiting-list notes, freed seats,
+reminders and the nudge (adapter: composition + the SMTP transport).
+
+The events domain queues what is owed in `event_mails`, in the transaction that decided it.
+This module claims owed rows (short transaction), composes and sends each one outside any
+transaction (so a slow relay never holds a database lock), and records the results in one
+more short transaction. It runs after an answer on the RSVP page, from `mailer events
+send-due`, and as the `event_mail_part` of `mailer run`, which every minute also queues the
+reminders that have come due. A sender that dies mid-way leaves rows in "sending"; after
+CLAIM_LEASE another round takes them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailer.app import App
+from mailer.db import session_scope
+from mailer.errors import DeliveryError
+from mailer.events import queries, service
+from mailer.events.ical import METHOD_REQUEST
+from mailer.links import Links
+from subscribers.queries import suppressed_keys
+
+__all__ = [
+    "TEMPLATES",
+    "SendReport",
+    "send_owed_mail",
+    "run_due_work",
+    "event_mail_part",
+    "PARTS",
+    "CLAIM_LEASE",
+    "POLL_SECONDS",
+]
+
+log = logging.getLogger("mailer.events")
+
+#: Kind of owed mail -> template (templates/mail/<name>.<nl|en>.<html|txt>).
+TEMPLATES = {
+    "confirmation": "rsvp-confirmation",
+    "waitlist": "rsvp-waitlist",
+    "seat": "waitlist-seat",
+    "reminder": "event-reminder",
+    "nudge": "event-nudge",
+}
+# These carry the meeting as a calendar file, so "yes" lands in the person's calendar.
+_WITH_CALENDAR = frozenset({"confirmation", "seat", "reminder"})
+CLAIM_LEASE = dt.timedelta(minutes=10)
+POLL_SECONDS = 60.0
+# A temporary (4xx) failure is tried again on later rounds, up to this many attempts.
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retry: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Owed:
+    mail_id: int
+    kind: str
+    to: str
+    language: str
+    attempts: int
+    context: dict[str, Any]
+    calendar: bytes | None
+
+
+def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
+           ) -> tuple[list[_Owed], list[int]]:
+    """Claim owed mail and gather everything needed to send it; (to send, skipped ids)."""
+    settings = app.settings
+    links = Links(settings.web.base_url, app.signer)
+    with session_scope(app.sessions) as session:
+        ids = queries.claim_mails(
+            session, now, limit=limit, stale_before=now - CLAIM_LEASE, event_id=event_id
+        )
+        rows = queries.mails_with_people(session, ids)
+        blocked = suppressed_keys(session, {person.email_key for _m, _e, person in rows})
+        counts = queries.answer_counts(session, {event.id for _m, event, _p in rows})
+        owed: list[_Owed] = []
+        skipped: list[int] = []
+        for mail, event, person in rows:
+            # Nobody is mailed who left, bounced or is suppressed; nothing about a meeting
+            # that is cancelled or (for anything but a late confirmation) already begun.
+            if (
+                person.status != "active"
+                or person.email_key in blocked
+                or event.status != "active"
+                or (mail.kind in ("reminder", "nudge") and event.starts_at <= now)
+            ):
+                skipped.append(mail.id)
+                continue
+            rsvp = {
+                answer: links.rsvp(person.id, event.id, answer) for answer in ("yes", "no", "maybe")
+            }
+            position = 0
+            if mail.kind == "waitlist":
+                mine = queries.rsvp_of(session, event.id, person.id)
+                position = queries.waiting_position(session, mine) if mine else 0
+            context = {
+                "event": service.event_context(
+                    event, seats=service.seats_left(event, counts[event.id]),
+                    counts=counts[event.id],
+                ),
+                "name": person.name,
+                "email": person.email,
+                "rsvp_url": links.rsvp(person.id, event.id),
+                "rsvp": rsvp,
+                "position": position,
+                "kind": mail.kind,
+                "preferences_url": links.preferences(person.id),
+            }
+            calendar = None
+            if mail.kind in _WITH_CALENDAR:
+                calendar = service.event_calendar(
+                    settings, event, method=METHOD_REQUEST, attendee=(person.name, person.email)
+                )
+            owed.append(_Owed(mail.id, mail.kind, person.email, person.language,
+                              mail.attempts, context, calendar))
+        if skipped:
+            queries.set_mail_status(session, skipped, "skipped", now)
+    return owed, skipped
+
+
+def _compose(app: App, owed: _Owed) -> tuple[str, bytes]:
+    from mailer.compose import Attachment, build_transactional
+
+    attachments = []
+    if owed.calendar is not None:
+        from mailer.events.ical import ics_content_type
+
+        attachments.append(
+            Attachment(service.CALENDAR_FILENAME, ics_content_type(METHOD_REQUEST), owed.calendar)
+        )
+    return build_transactional(
+        TEMPLATES[owed.kind],
+        to=owed.to,
+        language=owed.language,
+        context=owed.context,
+        settings=app.settings,
+        signer=app.signer,
+        attachments=attachments,
+    )
+
+
+def send_owed_mail(
+    app: App, *, event_id: int | None = None, limit: int = 200, now: dt.datetime | None = None
+) -> SendReport:
+    """Send owed meeting mail (all, or one event's); what became of it.
+
+    A refused address (5xx) fails the mail; a temporary refusal or a relay that cannot be
+    reached leaves it owed for a later round, up to MAX_ATTEMPTS.
+    """
+    from mailer.delivery.transport import is_permanent, send_message_sync
+
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    report = SendReport()
+    owed, skipped = _claim(app, stamp, event_id, limit)
+    report.skipped = len(skipped)
+    sent: list[int] = []
+    failed: dict[int, str] = {}
+    retry: dict[int, str] = {}
+    for item in owed:
+        try:
+            envelope, data = _compose(app, item)
+            send_message_sync(app.settings, envelope, [item.to], data)
+        except DeliveryError as exc:
+            code = getattr(exc, "code", None)
+            if (code is not None and is_permanent(code)) or item.attempts + 1 >= MAX_ATTEMPTS:
+                failed[item.mail_id] = str(exc)
+            else:
+                retry[item.mail_id] = str(exc)
+            continue
+        except Exception as exc:  # a template or composition fault: keep it owed, say so
+            log.exception("could not compose the %s mail", item.kind)
+            retry[item.mail_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        sent.append(item.mail_id)
+    with session_scope(app.sessions) as session:
+        queries.set_mail_status(session, sent, "sent", stamp)
+        for mail_id, error in failed.items():  # few: only refused addresses
+            queries.set_mail_status(session, [mail_id], "failed", stamp, error)
+        for mail_id, error in retry.items():
+            queries.set_mail_status(session, [mail_id], "pending", stamp, error)
+    report.sent, report.failed, report.retry = len(sent), len(failed), len(retry)
+    report.errors = [*failed.values(), *retry.values()]
+    return report
+
+
+def run_due_work(app: App, *, now: dt.datetime | None = None) -> tuple[int, SendReport]:
+    """One round of the service: queue due reminders and nudges, then send all owed mail."""
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    with session_scope(app.sessions) as session:
+        queued = service.queue_due_reminders(session, app.settings, now=stamp)
+    report = SendReport()
+    while True:
+        batch = send_owed_mail(app, now=stamp)
+        report.sent += batch.sent
+        report.failed += batch.failed
+        report.skipped += batch.skipped
+        report.retry += batch.retry
+        report.errors.extend(batch.errors)
+        if batch.sent + batch.failed + batch.skipped == 0 or batch.retry:
+            return queued, report
+
+
+async def event_mail_part(app: App, stop: asyncio.Event) -> None:
+    """`mailer run` part: every POLL_SECONDS, queue due reminders and send owed meeting mail.
+
+    The schedule lives in the database (event start times and `event_mails`), so reminders
+    survive restarts: a round after a restart catches up on whatever came due meanwhile.
+    """
+    while not stop.is_set():
+        try:
+            queued, report = await asyncio.to_thread(run_due_work, app)
+            if queued or report.sent or report.failed:
+                log.info(
+                    "meeting mail: %d reminder(s) queued, %d sent, %d failed, %d to retry",
+                    queued, report.sent, report.failed, report.retry,
+                )
+        except Exception as exc:
+            log.warning("meeting mail round failed (tried again in a minute): %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+
+
+PARTS = [event_mail_part]

@@ -1,0 +1,97 @@
+"""`mailer events` commands on both backends: create, ls, show, edit, rsvp, rsvps, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from conftest import Cli
+
+
+def _create(run_cli: Cli, *extra: str) -> str:
+    result = run_cli(
+        "events", "create", "--title", "GT Connect regio Noord", "--region", "noord",
+        "--starts", "2099-04-14 13:30", "--ends", "2099-04-14 16:00",
+        "--venue", "Provinciehuis", "--address", "Martinikerkhof 12, Groningen", *extra,
+    )
+    assert result.output.startswith("Created event ")
+    return result.output.split()[2].rstrip(":")
+
+
+def test_create_show_ls(run_cli: Cli, tmp_path: Path) -> None:
+    programme = tmp_path / "programma.txt"
+    programme.write_text("13.30 Inloop\n14.00 Stand van zaken GT Connect\n", encoding="utf-8")
+    eid = _create(run_cli, "--capacity", "2", "--deadline", "2099-04-07 17:00",
+                  "--description", str(programme))
+    assert eid == "1"
+    out = run_cli("events", "show", eid).output
+    assert "when:       dinsdag 14 april, 13.30–16.00 uur" in out
+    assert "capacity:   2" in out and "seats_left: 2" in out
+    assert "deadline:   2099-04-07 17:00" in out
+    data = json.loads(run_cli("events", "show", eid, "--json").output)
+    assert data["region"] == "Noord" and data["starts"] == "2099-04-14 13:30"
+    assert (data["yes"], data["no"], data["maybe"], data["waiting"]) == (0, 0, 0, 0)
+    listing = json.loads(run_cli("events", "ls", "--json").output)
+    assert [e["id"] for e in listing] == [1]
+    assert "GT Connect regio Noord" in run_cli("events", "ls").output
+
+
+def test_rsvp_and_export(run_cli: Cli) -> None:
+    for i, (name, org) in enumerate([("Anna de Vries", "Gemeente Assen"),
+                                     ("Bram Bakker", "Gemeente Emmen"),
+                                     ("Cor Smit", "Gemeente Hoogeveen")]):
+        run_cli("subscribers", "add", f"p{i}@gemeente.nl", "--name", name,
+                "--organisation", org, "--region", "Noord")
+    eid = _create(run_cli, "--capacity", "1")
+    assert run_cli("events", "rsvp", eid, "p0@gemeente.nl", "yes").output.strip() == (
+        "p0@gemeente.nl: yes."
+    )
+    out = run_cli("events", "rsvp", eid, "p1@gemeente.nl", "yes").output
+    assert "waiting list (number 1)" in out
+    run_cli("events", "rsvp", eid, "p2@gemeente.nl", "no")
+    data = json.loads(run_cli("events", "show", eid, "--json").output)
+    assert (data["yes"], data["no"], data["maybe"], data["waiting"]) == (1, 1, 0, 1)
+
+    rows = list(csv.DictReader(io.StringIO(run_cli("events", "rsvps", eid, "--format",
+                                                   "csv").output)))
+    assert [(r["name"], r["organisation"], r["answer"]) for r in rows] == [
+        ("Anna de Vries", "Gemeente Assen", "yes"),
+        ("Bram Bakker", "Gemeente Emmen", "waiting"),
+        ("Cor Smit", "Gemeente Hoogeveen", "no"),
+    ]
+    assert set(rows[0]) == {"name", "organisation", "region", "answer", "when", "email"}
+    as_json = json.loads(run_cli("events", "rsvps", eid, "--format", "json", "--answer",
+                                 "yes").output)
+    assert [r["name"] for r in as_json] == ["Anna de Vries"]
+
+    # Anna gives up her seat: Bram gets it.
+    out = run_cli("events", "rsvp", eid, "p0@gemeente.nl", "no").output
+    assert "1 from the waiting list got the seat." in out
+    data = json.loads(run_cli("events", "show", eid, "--json").output)
+    assert (data["yes"], data["no"], data["waiting"]) == (1, 2, 0)
+
+
+def test_edit_without_time_change_and_errors(run_cli: Cli) -> None:
+    eid = _create(run_cli)
+    out = run_cli("events", "edit", eid, "--title", "GT Connect Noord").output
+    assert out.startswith(f"Changed event {eid} (title)")
+    assert "campaign" not in out
+    bad = run_cli("events", "create", "--title", "X", "--region", "Noord", "--starts",
+                  "2099-04-14 16:00", "--ends", "2099-04-14 13:00", ok=False)
+    assert bad.exit_code == 1
+    assert bad.output.strip() == "Error: ends: the meeting must end after it starts"
+    bad = run_cli("events", "create", "--title", "X", "--region", "Noord", "--starts",
+                  "14-04-2099", "--ends", "2099-04-14 13:00", ok=False)
+    assert "Error: --starts: '14-04-2099' is not a time like 2027-04-10 13:30" in bad.output
+    missing = run_cli("events", "show", "42", ok=False)
+    assert missing.output.strip() == "Error: event 42: no such event"
+    nothing = run_cli("events", "edit", eid, ok=False)
+    assert "nothing to change" in nothing.output
+
+
+def test_every_command_has_an_example(run_cli: Cli) -> None:
+    for command in ("create", "ls", "show", "edit", "cancel", "invite", "rsvps", "rsvp",
+                    "send-due"):
+        assert "Example:" in run_cli("events", command, "--help").output
