@@ -49,6 +49,13 @@ def _check(result: tuple[str, list[object]], what: str) -> list[object]:
     return data
 
 
+def _capabilities(conn: imaplib.IMAP4) -> set[str]:
+    typ, data = conn.capability()
+    if typ != "OK" or not data or not isinstance(data[0], bytes):
+        return {c.upper() for c in conn.capabilities}
+    return set(data[0].decode("ascii", "replace").upper().split())
+
+
 def _connect(app: App, ssl_context: ssl.SSLContext | None) -> imaplib.IMAP4:
     settings = app.settings.bounces
     if not settings.imap_host:
@@ -74,8 +81,10 @@ def poll_once(app: App, *, ssl_context: ssl.SSLContext | None = None) -> PollSum
         processed = _quote(settings.imap_processed_folder)
         conn.create(processed)  # fails harmlessly if it exists
         _check(conn.select(_quote(settings.imap_folder)), f"select {settings.imap_folder}")
-        can_move = "MOVE" in conn.capabilities
-        uidplus = "UIDPLUS" in conn.capabilities
+        # Servers announce more after login (Dovecot's MOVE, UIDPLUS): ask again.
+        capabilities = _capabilities(conn)
+        can_move = "MOVE" in capabilities
+        uidplus = "UIDPLUS" in capabilities
         data = _check(conn.uid("SEARCH", "UNDELETED"), "search")
         uids = [u.decode() for u in (data[0] or b"").split()] if isinstance(data[0], bytes) else []
         for uid in uids:
@@ -111,14 +120,16 @@ def poll_once(app: App, *, ssl_context: ssl.SSLContext | None = None) -> PollSum
     return summary
 
 
-async def imap_part(app: App, stop: asyncio.Event) -> None:
+async def imap_part(
+    app: App, stop: asyncio.Event, *, ssl_context: ssl.SSLContext | None = None
+) -> None:
     """Service part for `mailer run`: poll every bounces.imap_poll_seconds, if imap_host is set."""
     settings = app.settings.bounces
     if not settings.imap_host:
         return
     while not stop.is_set():
         try:
-            summary = await asyncio.to_thread(poll_once, app)
+            summary = await asyncio.to_thread(poll_once, app, ssl_context=ssl_context)
             if summary.processed or summary.failed:
                 log.info("IMAP poll: %d stored, %d left for later", summary.processed,
                          summary.failed)
