@@ -52,7 +52,7 @@ def write_file(path: Path, rows: int) -> None:
             )
 
 
-def _import_child(url: str, path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _import_child(url: str, path: str, queue: multiprocessing.Queue) -> None:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     started = time.perf_counter()

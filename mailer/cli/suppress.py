@@ -62,18 +62,19 @@ def ls(ctx: CliContext, reasons: tuple[str, ...], as_json: bool) -> None:
     """
     with session_scope(ctx.app().sessions) as session:
         rows = queries.suppression_list(session, reasons)
-    records = [
-        {"email": row.email, "hash": row.email_hash, "reason": row.reason, "note": row.note,
-         "created_at": row.created_at}
-        for row in rows
-    ]
     if as_json:
-        print_json(records)
+        print_json(
+            [
+                {"email": row.email, "hash": row.email_hash, "reason": row.reason,
+                 "note": row.note, "created_at": row.created_at}
+                for row in rows
+            ]
+        )
         return
     print_table(
         ("address", "reason", "note", "since"),
-        ((r["email"] or f"(erased) {r['hash'][:12]}…", r["reason"], r["note"],
-          r["created_at"].strftime("%Y-%m-%d %H:%M")) for r in records),
+        ((row.email or f"(erased) {row.email_hash[:12]}…", row.reason, row.note,
+          row.created_at.strftime("%Y-%m-%d %H:%M")) for row in rows),
     )
 
 
