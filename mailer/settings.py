@@ -305,6 +305,12 @@ def _finish(settings: Settings, path: Path) -> Settings:
         fail("delivery", "batch_size and concurrency must be at least 1")
     if settings.bounces.receiver_protocol not in ("smtp", "lmtp"):
         fail("bounces.receiver_protocol", "must be smtp or lmtp")
+    bounces = settings.bounces
+    for key in ("soft_threshold", "stale_days", "retention_days"):
+        if getattr(bounces, key) < 1:
+            fail(f"bounces.{key}", "must be at least 1")
+    if not 0 <= bounces.receiver_port < 65536 or not 0 < bounces.imap_port < 65536:
+        fail("bounces", "receiver_port must be 0 (off) to 65535 and imap_port 1 to 65535")
     if "@" not in settings.sender.address:
         fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
 
