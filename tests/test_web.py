@@ -14,7 +14,15 @@ with warnings.catch_warnings():  # Starlette's notice about its future httpx suc
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from web_support import consent_actions, csrf_token, setup_people, subscription_states
+from web_support import (
+    body_text,
+    consent_actions,
+    csrf_token,
+    link_in,
+    messages,
+    setup_people,
+    subscription_states,
+)
 
 from mailer.app import App
 from mailer.db import session_scope
@@ -115,7 +123,7 @@ def test_the_page_button_needs_its_csrf_token(client, app, people, links):
     page = client.get(url)
     done = client.post(url, data={"scope": "all", "csrf": csrf_token(page.text)})
     assert done.status_code == 200
-    assert "Je bent afgemeld" in done.text
+    assert "U bent afgemeld" in done.text
     status, subs = subscription_states(app, "anna@gemeente.example.nl")
     assert status == "unsubscribed"
     assert set(subs.values()) == {"unsubscribed"}
@@ -341,3 +349,166 @@ def test_the_web_command_is_documented_and_reports_a_busy_port(run_cli, app):
     assert result.exit_code == 1
     assert "cannot listen on 127.0.0.1" in result.output
     assert "Traceback" not in result.output
+
+
+# -- subscribe and confirm ---------------------------------------------------------------------
+
+
+def _sign_up(client: TestClient, slug: str, address: str, **extra: str):
+    form = client.get(f"/subscribe/{slug}")
+    assert form.status_code == 200
+    data = {"csrf": csrf_token(form.text), "email": address, "name": "", "organisation": "",
+            "language": "nl", "lang": "nl", **extra}
+    return client.post(f"/subscribe/{slug}", data=data)
+
+
+def test_double_opt_in_is_pending_until_the_mailed_link_is_confirmed(
+    client, app, people, capture
+):
+    answer = _sign_up(client, "regio-noord", "piet@gemeente.example.nl", name="Piet Jansen")
+    assert answer.status_code == 200
+    assert "Kijk in uw mailbox" in answer.text
+    assert subscription_states(app, "piet@gemeente.example.nl") == (
+        "active", {"regio-noord": "pending"}
+    )
+    (mail,) = messages(capture.folder)
+    assert mail["To"].addresses[0].addr_spec == "piet@gemeente.example.nl"
+    confirm = link_in(mail, f"{BASE}/c/")
+
+    page = client.get(path(confirm))  # a link scanner, or the person: nothing happens yet
+    assert page.status_code == 200
+    assert subscription_states(app, "piet@gemeente.example.nl")[1] == {"regio-noord": "pending"}
+    done = client.post(path(confirm), data={"csrf": csrf_token(page.text)})
+    assert "Uw aanmelding is bevestigd" in done.text
+    assert subscription_states(app, "piet@gemeente.example.nl")[1] == {"regio-noord": "active"}
+    again = client.post(path(confirm), data={"csrf": csrf_token(page.text)})
+    assert "Uw aanmelding is bevestigd" in again.text
+
+    with session_scope(app.sessions) as session:
+        person = service.get_subscriber(session, "piet@gemeente.example.nl")
+        assert (person.consent_source, person.consent_by) == ("web", "testclient")
+        assert person.consent_at is not None
+        assert person.name == "Piet Jansen"
+        assert consent_actions(session, "piet@gemeente.example.nl") == [
+            ("created", None, "web"),
+            ("subscribe-pending", "regio-noord", "web"),
+            ("subscribe", "regio-noord", "web"),
+        ]
+
+
+def test_single_opt_in_subscribes_at_once_and_sends_a_welcome(client, app, people, capture):
+    answer = _sign_up(client, "nieuwsbrief", "kees@gemeente.example.nl", language="en")
+    assert answer.status_code == 200
+    assert subscription_states(app, "kees@gemeente.example.nl") == (
+        "active", {"nieuwsbrief": "active"}
+    )
+    (mail,) = messages(capture.folder)
+    assert f"{BASE}/c/" not in body_text(mail)
+
+
+def test_the_answer_does_not_tell_who_is_subscribed(client, app, people, capture):
+    with session_scope(app.sessions) as session:
+        service.suppress(session, "weg@gemeente.example.nl", "manual")
+    pages = {}
+    for address in ("anna@gemeente.example.nl", "nieuw@gemeente.example.nl",
+                    "weg@gemeente.example.nl"):
+        answer = _sign_up(client, "nieuwsbrief", address)
+        assert answer.status_code == 200
+        pages[address] = answer.text.replace(address, "ADDRESS")
+    assert len(set(pages.values())) == 1
+    sent = {m["To"].addresses[0].addr_spec: m for m in messages(capture.folder)}
+    assert set(sent) == {"anna@gemeente.example.nl", "nieuw@gemeente.example.nl"}
+    # The known person is not signed up again and their details are not overwritten.
+    with session_scope(app.sessions) as session:
+        assert service.get_subscriber(session, "anna@gemeente.example.nl").name == "Anna de Vries"
+
+
+def test_a_bad_address_gets_the_form_back_and_a_filled_trap_gets_nothing(
+    client, app, people, capture
+):
+    answer = _sign_up(client, "nieuwsbrief", "geen-adres")
+    assert answer.status_code == 400
+    assert 'aria-invalid="true"' in answer.text
+    trapped = _sign_up(client, "nieuwsbrief", "bot@example.org", website="http://spam")
+    assert trapped.status_code == 200
+    with session_scope(app.sessions) as session:
+        assert not service.is_suppressed(session, "bot@example.org")
+        with pytest.raises(service.SubscriberNotFoundError):
+            service.get_subscriber(session, "bot@example.org")
+    assert capture.count == 0
+
+
+def test_the_subscribe_form_needs_its_csrf_token(client, people):
+    answer = client.post("/subscribe/nieuwsbrief", data={"email": "x@example.org"})
+    assert answer.status_code == 403
+    assert client.get("/subscribe/no-such-list").status_code == 404
+
+
+@pytest.fixture
+def tight_limits(config_file: Path) -> None:
+    text = config_file.read_text(encoding="utf-8")
+    text = text.replace("subscribe_rate_per_client = 20", "subscribe_rate_per_client = 4")
+    config_file.write_text(text, encoding="utf-8")
+
+
+def test_rate_limits_per_address_and_per_client_across_app_instances(
+    tight_limits, client, app, people, capture
+):
+    for _ in range(3):
+        assert _sign_up(client, "regio-noord", "doel@gemeente.example.nl").status_code == 200
+    blocked = _sign_up(client, "regio-noord", "doel@gemeente.example.nl")
+    assert blocked.status_code == 429
+    assert "Even geduld" in blocked.text
+    assert capture.count == 3
+    # Another app on the same database (another process) sees the same counters.
+    with TestClient(create_web_app(app), base_url=BASE) as other:
+        assert _sign_up(other, "regio-noord", "doel@gemeente.example.nl").status_code == 429
+        assert _sign_up(other, "regio-noord", "ander@gemeente.example.nl").status_code == 200
+        # The client has now made 4 attempts that counted: a fifth address is refused too.
+        assert _sign_up(other, "regio-noord", "derde@gemeente.example.nl").status_code == 429
+
+
+# -- data copy and view online -----------------------------------------------------------------
+
+
+def test_a_copy_of_ones_data_is_mailed_to_the_person_only(client, app, people, links, capture):
+    url = path(links.preferences(people["anna"]))
+    page = client.get(url)
+    answer = client.post(url, data={"csrf": csrf_token(page.text), "action": "export"})
+    assert answer.status_code == 200
+    assert "kopie van uw gegevens" in answer.text
+    (mail,) = messages(capture.folder)
+    assert mail["To"].addresses[0].addr_spec == "anna@gemeente.example.nl"
+    record = _json_of(mail)
+    assert record["email"] == "anna@gemeente.example.nl"
+    assert "nieuwsbrief" in record["lists"]
+    for _ in range(2):
+        client.post(url, data={"csrf": csrf_token(page.text), "action": "export"})
+    limited = client.post(url, data={"csrf": csrf_token(page.text), "action": "export"})
+    assert limited.status_code == 429
+    assert capture.count == 3
+
+
+def _json_of(mail) -> dict:
+    import json
+
+    text = body_text(mail)
+    start = text.index("--- begin ---") + len("--- begin ---")
+    return json.loads(text[start:text.index("--- einde ---")])
+
+
+def test_view_online_shows_the_newsletter_for_that_subscriber(client, app, people, links):
+    from mailer.campaigns.models import Campaign
+
+    with session_scope(app.sessions) as session:
+        campaign = Campaign(subject="Nieuws van GT", content="# Nieuws van GT\n\nBeste lezer,",
+                            audience={"lists": ["nieuwsbrief"]})
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    page = client.get(path(links.view(people["anna"], campaign_id)))
+    assert page.status_code == 200
+    assert "Nieuws van GT" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert client.get(path(links.view(people["anna"], 9999))).status_code == 400

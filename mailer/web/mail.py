@@ -39,10 +39,10 @@ class Mail:
 
 def send_mail(app: App, mail: Mail) -> None:
     """Compose and send one mail; failures are logged, never shown (the page is already sent)."""
-    from mailer.compose import build_transactional
-    from mailer.delivery.transport import send_message_sync
-
     try:
+        from mailer.compose import build_transactional
+        from mailer.delivery.transport import send_message_sync
+
         envelope, data = build_transactional(
             mail.template,
             to=mail.to,

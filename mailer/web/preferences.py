@@ -3,8 +3,10 @@ one's data.
 
 The link comes with every newsletter, and newsletters get forwarded: whoever holds the link can
 change these choices (as with every mailer's preference link), but cannot see the person's data.
-A copy of the data is therefore never shown or downloaded here; it is mailed, as a JSON
-attachment, to the person's own address, at most a few times an hour.
+A copy of the data is therefore never shown or offered for download here: it is mailed (as JSON
+in the message) to the person's own address, at most a few times an hour. A signed download
+link would hand the data to whoever clicks first in a forwarded mail; the mailbox is the one
+place we know belongs to the person.
 """
 
 from __future__ import annotations
@@ -128,7 +130,6 @@ def _data_copy(session: Session, pages: Pages, subscriber_id: int) -> Mail:
         language=subscriber.language,
         context={
             "name": subscriber.name,
-            "record": record,
             "record_json": json.dumps(record, indent=2, ensure_ascii=False, default=str),
             "preferences_url": pages.links.preferences(subscriber.id),
         },

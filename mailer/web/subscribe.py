@@ -68,9 +68,9 @@ def _confirm_mail(pages: Pages, subscriber: Subscriber, lists: list[MailingList]
         language=subscriber.language,
         context={
             "name": subscriber.name,
-            "lists": [ml.title for ml in lists],
+            "list_names": [ml.title for ml in lists],
             "confirm_url": pages.links.confirm(subscriber.id, [ml.id for ml in lists]),
-            "hours": pages.settings.web.confirm_link_hours,
+            "valid_hours": pages.settings.web.confirm_link_hours,
         },
     )
 
@@ -82,7 +82,7 @@ def _info_mail(pages: Pages, template: str, subscriber: Subscriber, ml: MailingL
         language=subscriber.language,
         context={
             "name": subscriber.name,
-            "lists": [ml.title],
+            "list_names": [ml.title],
             "preferences_url": pages.links.preferences(subscriber.id),
             "unsubscribe_url": pages.links.unsubscribe(subscriber.id),
         },

@@ -23,71 +23,71 @@ TEXTS: dict[str, dict[str, str]] = {
         "lang.nl": "Nederlands",
         "lang.en": "Engels (English)",
         "unsub.title": "Afmelden",
-        "unsub.intro": "Wil je geen e-mail meer van ons ontvangen op {email}?",
-        "unsub.choose": "Waarvoor wil je je afmelden?",
+        "unsub.intro": "Wilt u geen e-mail meer van ons ontvangen op {email}?",
+        "unsub.choose": "Waarvoor wilt u zich afmelden?",
         "unsub.scope.lists": "Alleen voor: {lists}",
         "unsub.scope.all": "Voor alle e-mail van GT (nieuwsbrieven en uitnodigingen)",
         "unsub.button": "Afmelden",
-        "unsub.prefs": "Liever zelf kiezen wat je ontvangt?",
-        "unsub.prefs.link": "Naar je voorkeuren",
-        "unsub.already": "Dit adres ontvangt deze berichten al niet meer. Je hoeft niets te doen.",
-        "unsubscribed.title": "Je bent afgemeld",
-        "unsubscribed.lists": "Je ontvangt geen berichten meer over: {lists}.",
-        "unsubscribed.all": "Je ontvangt geen e-mail meer van GT.",
+        "unsub.prefs": "Liever zelf kiezen wat u ontvangt?",
+        "unsub.prefs.link": "Naar uw voorkeuren",
+        "unsub.already": "Dit adres ontvangt deze berichten al niet meer. U hoeft niets te doen.",
+        "unsubscribed.title": "U bent afgemeld",
+        "unsubscribed.lists": "U ontvangt geen berichten meer over: {lists}.",
+        "unsubscribed.all": "U ontvangt geen e-mail meer van GT.",
         "unsubscribed.late": "Was er al een bericht onderweg, dan kan dat nog binnenkomen.",
-        "unsubscribed.undo": "Per ongeluk afgemeld? In je voorkeuren meld je je weer aan.",
-        "prefs.title": "Je voorkeuren",
-        "prefs.intro": "Je ontvangt onze berichten op {email}. Kies hieronder wat je wilt "
+        "unsubscribed.undo": "Per ongeluk afgemeld? In uw voorkeuren meldt u zich weer aan.",
+        "prefs.title": "Uw voorkeuren",
+        "prefs.intro": "U ontvangt onze berichten op {email}. Kies hieronder wat u wilt "
         "ontvangen.",
         "prefs.lists": "Onderwerpen",
-        "prefs.pending": "wacht op je bevestiging",
+        "prefs.pending": "wacht op uw bevestiging",
         "prefs.none": "Er zijn geen onderwerpen om uit te kiezen.",
         "prefs.language": "Taal van onze berichten",
         "prefs.save": "Opslaan",
-        "prefs.saved": "Je voorkeuren zijn opgeslagen.",
-        "prefs.stopped": "We kunnen geen e-mail meer bezorgen op dit adres, daarom kun je je "
+        "prefs.saved": "Uw voorkeuren zijn opgeslagen.",
+        "prefs.stopped": "Wij kunnen geen e-mail meer bezorgen op dit adres, daarom kunt u zich "
         "hier niet opnieuw aanmelden. Klopt dat niet? Neem dan contact met ons op.",
         "prefs.leave.title": "Afmelden voor alles",
-        "prefs.leave.text": "Je ontvangt dan geen nieuwsbrieven en uitnodigingen meer van GT.",
+        "prefs.leave.text": "U ontvangt dan geen nieuwsbrieven en uitnodigingen meer van GT.",
         "prefs.leave.button": "Afmelden voor alles",
-        "prefs.data.title": "Je gegevens",
-        "prefs.data.text": "Vraag een kopie op van alles wat we over je bewaren: je gegevens, "
-        "je aanmeldingen en wanneer je toestemming gaf. We sturen de kopie als bijlage naar "
-        "{email}, zodat alleen jij hem krijgt.",
+        "prefs.data.title": "Uw gegevens",
+        "prefs.data.text": "Vraag een kopie op van alles wat wij over u bewaren: uw gegevens, "
+        "uw aanmeldingen en wanneer u toestemming gaf. Wij sturen de kopie naar {email}, zodat "
+        "alleen u hem krijgt.",
         "prefs.data.button": "Stuur mij een kopie",
-        "prefs.data.sent": "We sturen een kopie van je gegevens naar je e-mailadres. Die is er "
+        "prefs.data.sent": "Wij sturen een kopie van uw gegevens naar uw e-mailadres. Die is er "
         "binnen enkele minuten.",
         "sub.title": "Aanmelden: {list}",
-        "sub.intro": "Meld je aan en ontvang onze berichten per e-mail.",
+        "sub.intro": "Meld u aan en ontvang onze berichten per e-mail.",
         "sub.email": "E-mailadres",
         "sub.name": "Naam",
-        "sub.organisation": "Organisatie (bijvoorbeeld je gemeente)",
+        "sub.organisation": "Organisatie (bijvoorbeeld uw gemeente)",
         "sub.optional": "niet verplicht",
         "sub.language": "Taal van onze berichten",
         "sub.trap": "Laat dit veld leeg",
         "sub.button": "Aanmelden",
-        "sub.privacy": "We gebruiken je gegevens alleen om je deze berichten te sturen. "
+        "sub.privacy": "Wij gebruiken uw gegevens alleen om u deze berichten te sturen. "
         "Afmelden kan altijd, met de link onder elk bericht.",
         "sub.error.email": "Vul een geldig e-mailadres in, bijvoorbeeld naam@gemeente.nl.",
-        "sent.title": "Kijk in je mailbox",
-        "sent.text": "We hebben een e-mail gestuurd naar {email}. Staat daar een "
-        "bevestigingslink in, klik er dan op om je aanmelding af te ronden. De link is {hours} "
+        "sent.title": "Kijk in uw mailbox",
+        "sent.text": "Wij hebben een e-mail gestuurd naar {email}. Staat daar een "
+        "bevestigingslink in, klik er dan op om uw aanmelding af te ronden. De link is {hours} "
         "uur geldig.",
-        "sent.spam": "Niets ontvangen? Kijk ook bij je ongewenste e-mail.",
+        "sent.spam": "Niets ontvangen? Kijk ook bij uw ongewenste e-mail.",
         "confirm.title": "Aanmelding bevestigen",
-        "confirm.text": "Bevestig dat je onze berichten wilt ontvangen op {email} over: {lists}.",
-        "confirm.button": "Ja, bevestig mijn aanmelding",
-        "confirmed.title": "Je aanmelding is bevestigd",
-        "confirmed.text": "Welkom! Je ontvangt voortaan onze berichten over: {lists}.",
-        "confirmed.prefs": "Je voorkeuren bekijken",
-        "confirmed.stopped": "We kunnen geen e-mail meer bezorgen op dit adres, daarom is je "
+        "confirm.text": "Bevestig dat u onze berichten wilt ontvangen op {email} over: {lists}.",
+        "confirm.button": "Ja, ik meld mij aan",
+        "confirmed.title": "Uw aanmelding is bevestigd",
+        "confirmed.text": "Welkom! U ontvangt voortaan onze berichten over: {lists}.",
+        "confirmed.prefs": "Uw voorkeuren bekijken",
+        "confirmed.stopped": "Wij kunnen geen e-mail meer bezorgen op dit adres, daarom is uw "
         "aanmelding niet bevestigd. Klopt dat niet? Neem dan contact met ons op.",
         "error.link.title": "Deze link werkt niet",
         "error.link.text": "De link is niet (meer) geldig. Misschien is hij verlopen of niet "
-        "helemaal gekopieerd. Gebruik de link uit een recent bericht van ons, of meld je "
+        "helemaal gekopieerd. Gebruik de link uit een recent bericht van ons, of meld u "
         "opnieuw aan.",
         "error.csrf.title": "Het formulier is verlopen",
-        "error.csrf.text": "Om je te beschermen nemen we dit formulier niet aan. Open de pagina "
+        "error.csrf.text": "Om u te beschermen nemen wij dit formulier niet aan. Open de pagina "
         "opnieuw en probeer het nog een keer.",
         "error.csrf.retry": "Pagina opnieuw openen",
         "error.rate.title": "Even geduld",
@@ -137,8 +137,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "prefs.leave.button": "Unsubscribe from everything",
         "prefs.data.title": "Your data",
         "prefs.data.text": "Ask for a copy of everything we keep about you: your details, your "
-        "subscriptions and when you gave consent. We send the copy as an attachment to "
-        "{email}, so that only you receive it.",
+        "subscriptions and when you gave consent. We send the copy to {email}, so that only "
+        "you receive it.",
         "prefs.data.button": "Send me a copy",
         "prefs.data.sent": "We are sending a copy of your data to your e-mail address. It will "
         "arrive within a few minutes.",
