@@ -18,7 +18,7 @@ __all__ = ["markdown_to_text", "html_to_text"]
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
-_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)((?:(?!\n\s*\n).)+?)(?<=\S)\1", re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$", re.MULTILINE)
 
 
@@ -26,12 +26,18 @@ def _restore(text: str, tags: list[str]) -> str:
     return re.sub(r"JJTAG(\d+)QZ", lambda m: tags[int(m.group(1))], text)
 
 
+def _link(match: re.Match[str]) -> str:
+    label, url = match.group(1), match.group(2)
+    if url in (label, f"mailto:{label}"):
+        return label
+    return f"{label} ({url})"
+
+
 def markdown_to_text(source: str) -> str:
     """Markdown as plain text: links as `text (url)`, headings underlined, no ** marks."""
     text, tags = shield_jinja(source)
     text = _IMAGE.sub(lambda m: m.group(1), text)
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) == m.group(2)
-                     else f"{m.group(1)} ({m.group(2)})", text)
+    text = _LINK.sub(_link, text)
     text = _AUTOLINK.sub(r"\1", text)
     text = _EMPHASIS.sub(r"\2", text)
 
@@ -96,7 +102,7 @@ class _TextParser(HTMLParser):
         elif tag == "a" and self.links:
             href = self.links.pop()
             label = "".join(self.out[self._link_start:]).strip()
-            if href and not href.startswith(("#", "mailto:")) and href != label:
+            if href and not href.startswith("#") and href not in (label, f"mailto:{label}"):
                 self.out.append(f" ({href})")
 
     def handle_data(self, data: str) -> None:
