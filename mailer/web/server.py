@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Generator
 
@@ -22,6 +23,8 @@ from mailer.errors import ConfigError
 from mailer.web.app import create_web_app
 
 __all__ = ["bind", "serve", "web_part"]
+
+log = logging.getLogger("mailer.web")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -79,8 +82,16 @@ async def serve(app: App, sock: socket.socket, stop: asyncio.Event | None = None
 
 
 async def web_part(app: App, stop: asyncio.Event) -> None:
-    """The web pages as a part of `mailer run`, on settings.web.host and port."""
-    sock = bind(app.settings.web.host, app.settings.web.port)
+    """The web pages as a part of `mailer run`, on settings.web.host and port.
+
+    If the port cannot be had, the pages are not served and an error is logged, but the rest
+    of the service (sending, bounces) keeps running: mail already scheduled must still go out.
+    """
+    try:
+        sock = bind(app.settings.web.host, app.settings.web.port)
+    except ConfigError as exc:
+        log.error("the subscriber pages are not served: %s", exc)
+        return
     try:
         await serve(app, sock, stop)
     finally:
