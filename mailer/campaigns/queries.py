@@ -1,0 +1,438 @@
+"""Every SQL statement on campaigns and deliveries, as named functions taking whole sets.
+
+The delivery engine claims and records deliveries in batches through these; nothing else builds
+queries on these tables. No function here runs once per recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    CursorResult,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mailer.campaigns.models import Campaign, Delivery
+from subscribers.models import MailingList, Subscriber, Subscription, Suppression
+from subscribers.queries import SubscriberFilter, audience_select
+
+__all__ = [
+    "campaign_by_id",
+    "campaigns_list",
+    "due_campaigns",
+    "scheduled_campaigns",
+    "set_campaign_status",
+    "snapshot_audience",
+    "count_audience",
+    "delivery_counts",
+    "sent_since",
+    "claim_batch",
+    "recipient_rows",
+    "mark_sent",
+    "mark_deferred",
+    "mark_failed",
+    "mark_skipped",
+    "requeue",
+    "release_campaign",
+    "finish_done_campaigns",
+    "work_left",
+    "in_window",
+    "lock_rate_window",
+]
+
+# Statuses a delivery can still leave (the campaign is not done while any remain).
+OPEN_STATUSES = ("queued", "sending", "deferred")
+
+
+def campaign_by_id(session: Session, campaign_id: int) -> Campaign | None:
+    return session.get(Campaign, campaign_id)
+
+
+def campaigns_list(session: Session, statuses: Collection[str] = ()) -> list[Campaign]:
+    stmt = select(Campaign).order_by(Campaign.id.desc())
+    if statuses:
+        stmt = stmt.where(Campaign.status.in_(list(statuses)))
+    return list(session.scalars(stmt))
+
+
+def scheduled_campaigns(session: Session) -> list[tuple[int, dt.datetime]]:
+    """(id, scheduled_at) of every campaign waiting for its time."""
+    stmt = select(Campaign.id, Campaign.scheduled_at).where(
+        Campaign.status == "scheduled", Campaign.scheduled_at.is_not(None)
+    )
+    return [(cid, at) for cid, at in session.execute(stmt) if at is not None]
+
+
+def due_campaigns(session: Session, now: dt.datetime) -> list[tuple[int, dt.datetime]]:
+    """(id, scheduled_at) of scheduled campaigns whose time has come, oldest first."""
+    stmt = (
+        select(Campaign.id, Campaign.scheduled_at)
+        .where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
+        .order_by(Campaign.scheduled_at, Campaign.id)
+    )
+    return [(cid, at) for cid, at in session.execute(stmt) if at is not None]
+
+
+def set_campaign_status(
+    session: Session,
+    campaign_id: int,
+    new_status: str,
+    *,
+    from_statuses: Collection[str],
+    **values: Any,
+) -> bool:
+    """Move a campaign to `new_status` only if it is in one of `from_statuses` (atomic).
+
+    The conditional UPDATE is what makes starting a campaign happen once, however many
+    schedulers or commands race for it.
+    """
+    stmt = (
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(list(from_statuses)))
+        .values(status=new_status, updated_at=func.now(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return bool(result.rowcount)
+
+
+def _audience_filter(audience: dict[str, Any]) -> SubscriberFilter:
+    return SubscriberFilter(
+        lists=tuple(audience.get("lists") or ()),
+        regions=tuple(audience.get("regions") or ()),
+        organisations=tuple(audience.get("organisations") or ()),
+        languages=tuple(audience.get("languages") or ()),
+    )
+
+
+def count_audience(session: Session, audience: dict[str, Any]) -> int:
+    sub = audience_select(_audience_filter(audience)).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+def snapshot_audience(session: Session, campaign_id: int, audience: dict[str, Any]) -> int:
+    """One INSERT ... SELECT: a queued delivery per recipient; running it twice adds nothing."""
+    sub = audience_select(_audience_filter(audience)).subquery()
+    source = select(literal(campaign_id), sub.c.id, sub.c.email, literal("queued"), literal(0),
+                    literal(""), literal(""), literal("")).where(true())
+    # (SQLite needs the WHERE: "SELECT ... FROM t ON CONFLICT" would parse ON as a join.)
+    columns = ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
+               "last_error", "message_id"]
+    dialect = session.get_bind().dialect.name
+    table = Delivery.__table__
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(table).from_select(columns, source).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).from_select(columns, source).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported backends
+        stmt = insert(table).from_select(columns, source)
+    session.execute(stmt)
+    # The campaign's recipients (rowcount of INSERT ... SELECT is not reliable on every driver).
+    total = select(func.count()).where(Delivery.campaign_id == campaign_id)
+    return int(session.scalar(total) or 0)
+
+
+def delivery_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    stmt = (
+        select(Delivery.status, func.count())
+        .where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)
+    )
+    return {status: int(n) for status, n in session.execute(stmt)}
+
+
+def sent_since(session: Session, campaign_id: int, since: dt.datetime) -> int:
+    stmt = select(func.count()).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == "sent", Delivery.sent_at >= since
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def _claimable(now: dt.datetime, lease_expired: dt.datetime) -> Any:
+    running = select(Campaign.id).where(Campaign.status == "running")
+    return and_(
+        Delivery.campaign_id.in_(running),
+        or_(
+            and_(
+                Delivery.status.in_(("queued", "deferred")),
+                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            ),
+            and_(Delivery.status == "sending", Delivery.claimed_at < lease_expired),
+        ),
+    )
+
+
+def claim_batch(
+    session: Session,
+    worker: str,
+    limit: int,
+    now: dt.datetime,
+    lease_expired: dt.datetime,
+) -> list[int]:
+    """Mark up to `limit` due deliveries of running campaigns as ours (`sending`); their ids.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim side by side without waiting or
+    overlapping. SQLite has one writer at a time (BEGIN IMMEDIATE), so a plain subquery is safe.
+    Rows stuck in `sending` past their lease belonged to a dead worker and are claimed again.
+    """
+    if limit <= 0:
+        return []
+    pick = (
+        select(Delivery.id)
+        .where(_claimable(now, lease_expired))
+        .order_by(Delivery.campaign_id, Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        update(Delivery)
+        .where(Delivery.id.in_(pick.scalar_subquery()))
+        .values(status="sending", claimed_by=worker, claimed_at=now)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(stmt))
+
+
+def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Everything a batch of claimed deliveries needs to be rendered, in one joined query.
+
+    `eligible` is false for people who left, were suppressed or erased after the snapshot; the
+    engine skips those instead of mailing them.
+    """
+    if not delivery_ids:
+        return []
+    suppressed = exists(select(Suppression.id).where(Suppression.email_key == Subscriber.email_key))
+    stmt = (
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.campaign_id,
+            Delivery.subscriber_id,
+            Delivery.attempts,
+            Delivery.first_attempt_at,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.organisation,
+            Subscriber.job_title,
+            Subscriber.region,
+            Subscriber.language,
+            Subscriber.attributes,
+            Subscriber.status.label("subscriber_status"),
+            suppressed.label("suppressed"),
+            Campaign.audience,
+        )
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(list(delivery_ids)))
+        .order_by(Delivery.id)
+    )
+    rows = []
+    for row in session.execute(stmt):
+        data = dict(row._mapping)
+        data["eligible"] = bool(
+            data["subscriber_id"] is not None
+            and data["subscriber_status"] == "active"
+            and not data["suppressed"]
+        )
+        rows.append(data)
+    if rows:
+        _check_lists(session, rows)
+    return rows
+
+
+def _check_lists(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Narrow `eligible` to people still actively on one of their campaign's lists."""
+    wanted: dict[int, list[str]] = {}
+    for row in rows:
+        wanted.setdefault(row["campaign_id"], list((row["audience"] or {}).get("lists") or ()))
+    ids = {row["subscriber_id"] for row in rows if row["eligible"]}
+    if not ids:
+        return
+    slugs = {s for lists in wanted.values() for s in lists}
+    stmt = (
+        select(Subscription.subscriber_id, MailingList.slug)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(
+            Subscription.subscriber_id.in_(ids),
+            Subscription.status == "active",
+            MailingList.slug.in_(slugs),
+        )
+    )
+    on: dict[int, set[str]] = {}
+    for sid, slug in session.execute(stmt):
+        on.setdefault(sid, set()).add(slug)
+    for row in rows:
+        if row["eligible"] and wanted[row["campaign_id"]]:
+            lists = set(wanted[row["campaign_id"]])
+            row["eligible"] = bool(on.get(row["subscriber_id"], set()) & lists)
+
+
+def mark_sent(session: Session, delivery_ids: Sequence[int], now: dt.datetime) -> None:
+    """Record accepted messages; a sent delivery is never claimed again."""
+    if not delivery_ids:
+        return
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)))
+        .values(
+            status="sent",
+            sent_at=now,
+            attempts=Delivery.attempts + 1,
+            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+            last_code=250,
+            last_error="",
+            claimed_by="",
+            claimed_at=None,
+            next_attempt_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _executemany(session: Session, rows: Sequence[dict[str, Any]], **values: Any) -> None:
+    stmt = (
+        update(Delivery.__table__)  # type: ignore[arg-type]
+        .where(Delivery.__table__.c.id == bindparam("b_id"))
+        .values(**values)
+    )
+    session.execute(stmt, list(rows))
+
+
+def mark_deferred(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: b_id, b_code, b_error, b_next, b_first (first attempt time)."""
+    if rows:
+        _executemany(
+            session,
+            rows,
+            status="deferred",
+            attempts=Delivery.__table__.c.attempts + 1,
+            last_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            next_attempt_at=bindparam("b_next"),
+            first_attempt_at=bindparam("b_first"),
+            claimed_by="",
+            claimed_at=None,
+        )
+
+
+def mark_failed(session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+    """rows: b_id, b_code, b_error, b_first. Permanent: never retried."""
+    if rows:
+        _executemany(
+            session,
+            rows,
+            status="failed",
+            attempts=Delivery.__table__.c.attempts + 1,
+            last_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            first_attempt_at=bindparam("b_first"),
+            next_attempt_at=None,
+            claimed_by="",
+            claimed_at=None,
+        )
+
+
+def mark_skipped(session: Session, delivery_ids: Sequence[int], reason: str) -> None:
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status != "sent")
+            .values(status="skipped", last_error=reason, claimed_by="", claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def requeue(session: Session, delivery_ids: Sequence[int], not_before: dt.datetime) -> None:
+    """Give claimed deliveries back untried (connection trouble, pause, shutdown)."""
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+            .values(status="queued", claimed_by="", claimed_at=None, next_attempt_at=not_before)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release_campaign(session: Session, campaign_id: int, status: str, reason: str) -> int:
+    """Close the open deliveries of a cancelled campaign as `status` (they will not be sent)."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(("queued", "deferred")))
+        .values(status=status, last_error=reason, claimed_by="", claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def finish_done_campaigns(session: Session, now: dt.datetime) -> list[int]:
+    """Running campaigns with no open delivery left become `finished`; their ids."""
+    open_rows = exists(
+        select(Delivery.id).where(
+            Delivery.campaign_id == Campaign.id, Delivery.status.in_(OPEN_STATUSES)
+        )
+    )
+    ids = list(
+        session.scalars(select(Campaign.id).where(Campaign.status == "running", ~open_rows))
+    )
+    if ids:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id.in_(ids), Campaign.status == "running")
+            .values(status="finished", finished_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def work_left(
+    session: Session, now: dt.datetime, campaign_ids: Collection[int] | None = None
+) -> tuple[int, int]:
+    """(due now or in flight, deferred to later) deliveries of running campaigns."""
+    running = select(Campaign.id).where(Campaign.status == "running")
+    base = [Delivery.campaign_id.in_(running)]
+    if campaign_ids is not None:
+        base.append(Delivery.campaign_id.in_(list(campaign_ids)))
+    later = and_(Delivery.status == "deferred", Delivery.next_attempt_at > now)
+    due = select(func.count()).where(*base, Delivery.status.in_(OPEN_STATUSES), ~later)
+    deferred = select(func.count()).where(*base, later)
+    return int(session.scalar(due) or 0), int(session.scalar(deferred) or 0)
+
+
+def in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Messages handed to the relay since `since` or in flight now (all campaigns, all
+    workers), and the oldest send time in the window; what the relay limits count."""
+    sent = select(func.count(), func.min(Delivery.sent_at)).where(
+        Delivery.status == "sent", Delivery.sent_at >= since
+    )
+    count, oldest = session.execute(sent).one()
+    flying = session.scalar(select(func.count()).where(Delivery.status == "sending")) or 0
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return int(count or 0) + int(flying), oldest
+
+
+def lock_rate_window(session: Session) -> None:
+    """Serialise rate-limited claims across workers for this transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE already serialises.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(784512)"))

@@ -1,0 +1,324 @@
+"""Campaign operations: create, schedule, start (audience snapshot), pause, resume, cancel, status.
+
+The campaign's row is the truth about its state; every transition is a conditional UPDATE, so a
+campaign starts once however many schedulers, workers or commands race for it. Functions take a
+session and the settings; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mailer.campaigns import queries
+from mailer.campaigns.models import Campaign
+from mailer.errors import CampaignError, NotFoundError, TemplateError
+from mailer.settings import Settings
+from mailer.tokens import Signer
+from subscribers import service as subscribers
+from subscribers.models import LANGUAGES, utcnow
+
+__all__ = [
+    "AudienceSpec",
+    "create_campaign",
+    "get_campaign",
+    "parse_when",
+    "schedule",
+    "start",
+    "start_due",
+    "pause",
+    "resume",
+    "cancel",
+    "campaign_status",
+]
+
+RendererFactory = Callable[[Session, Campaign, Settings, Signer], Any]
+
+
+@dataclass(frozen=True)
+class AudienceSpec:
+    """Who gets a campaign: active subscribers of `lists`, narrowed by the other filters."""
+
+    lists: Sequence[str]
+    regions: Sequence[str] = field(default=())
+    organisations: Sequence[str] = field(default=())
+    languages: Sequence[str] = field(default=())
+
+
+def _default_renderer(
+    session: Session, campaign: Campaign, settings: Settings, signer: Signer
+) -> Any:
+    from mailer.compose import build_renderer
+
+    return build_renderer(session, campaign, settings, signer)
+
+
+def _clean_audience(session: Session, settings: Settings, spec: AudienceSpec) -> dict[str, Any]:
+    if not spec.lists:
+        raise CampaignError("a campaign needs at least one list (--list SLUG)")
+    lists = [ml.slug for ml in subscribers.get_lists(session, spec.lists)]
+    regions = []
+    for value in spec.regions:
+        region = settings.canonical_region(value)
+        if region is None:
+            raise CampaignError(
+                f"unknown region {value!r}; configured regions: {', '.join(settings.regions)}"
+            )
+        regions.append(region)
+    languages = []
+    for value in spec.languages:
+        if value.strip().lower() not in LANGUAGES:
+            raise CampaignError(f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}")
+        languages.append(value.strip().lower())
+    organisations = [o.strip() for o in spec.organisations if o.strip()]
+    return {"lists": lists, "regions": regions, "organisations": organisations,
+            "languages": languages}
+
+
+def create_campaign(
+    session: Session,
+    settings: Settings,
+    signer: Signer,
+    *,
+    content_file: Path,
+    audience: AudienceSpec,
+    subject: str | None = None,
+    template: str = "newsletter",
+    kind: str = "newsletter",
+    event_id: int | None = None,
+    renderer_factory: RendererFactory = _default_renderer,
+) -> Campaign:
+    """A new draft campaign; a template or content that does not render is refused now."""
+    from mailer.compose import load_content
+
+    content = load_content(content_file)
+    final_subject = (subject or content.subject or "").strip()
+    if not final_subject:
+        raise CampaignError(
+            f"{content_file}: no subject (give --subject or `subject:` in the front matter)"
+        )
+    if "\n" in final_subject or "\r" in final_subject:
+        raise CampaignError("the subject must be one line")
+    campaign = Campaign(
+        kind=kind,
+        subject=final_subject,
+        preheader=content.preheader or "",
+        template=template,
+        content=content.body,
+        content_format=content.format,
+        meta=dict(content.meta),
+        audience=_clean_audience(session, settings, audience),
+        event_id=event_id,
+        status="draft",
+        pause_reason="",
+    )
+    session.add(campaign)
+    session.flush()
+    try:
+        renderer_factory(session, campaign, settings, signer)
+    except TemplateError:
+        raise
+    except Exception as exc:  # a broken template must stop here, not mid-send
+        raise TemplateError(f"{content_file}: {exc}") from None
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    found = queries.campaign_by_id(session, campaign_id)
+    if found is None:
+        raise NotFoundError(f"no campaign {campaign_id}")
+    return found
+
+
+_WHEN_RE = re.compile(
+    r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(:\d{2})?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+
+
+def parse_when(value: str, settings: Settings) -> dt.datetime:
+    """"YYYY-MM-DD HH:MM" in the configured time zone, or with an explicit offset; UTC out."""
+    match = _WHEN_RE.match(value)
+    if not match:
+        raise CampaignError(f"--at {value!r}: use \"YYYY-MM-DD HH:MM\" (optionally with +01:00)")
+    date, clock, seconds, offset = match.groups()
+    text = f"{date}T{clock.zfill(5)}{seconds or ''}"
+    try:
+        naive = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CampaignError(f"--at {value!r}: not a real date and time") from None
+    if offset:
+        offset = "+00:00" if offset == "Z" else offset
+        if ":" not in offset:
+            offset = offset[:3] + ":" + offset[3:]
+        aware = dt.datetime.fromisoformat(text + offset)
+    else:
+        aware = naive.replace(tzinfo=settings.tz)
+    return aware.astimezone(dt.UTC)
+
+
+def schedule(
+    session: Session, campaign_id: int, at: dt.datetime, *, now: dt.datetime | None = None
+) -> Campaign:
+    """Schedule (or reschedule) a draft, scheduled or missed campaign; refuses a past time."""
+    now = now or utcnow()
+    if at <= now:
+        raise CampaignError(f"{at.isoformat()} is in the past; pick a later time")
+    campaign = get_campaign(session, campaign_id)
+    if not queries.set_campaign_status(
+        session, campaign_id, "scheduled", from_statuses=("draft", "scheduled", "missed"),
+        scheduled_at=at,
+    ):
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; it cannot be scheduled")
+    session.refresh(campaign)
+    return campaign
+
+
+def start(session: Session, campaign_id: int, *, now: dt.datetime | None = None) -> int:
+    """Start sending now: snapshot the audience into deliveries; the number of recipients."""
+    now = now or utcnow()
+    campaign = get_campaign(session, campaign_id)
+    if not queries.set_campaign_status(
+        session, campaign_id, "running", from_statuses=("draft", "scheduled", "missed"),
+        started_at=now, pause_reason="",
+    ):
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; it cannot be started")
+    count = queries.snapshot_audience(session, campaign_id, campaign.audience)
+    queries.finish_done_campaigns(session, now)
+    session.expire(campaign)
+    return count
+
+
+@dataclass(frozen=True)
+class DueResult:
+    started: list[tuple[int, int]]
+    missed: list[tuple[int, dt.datetime]]
+
+
+def start_due(session: Session, now: dt.datetime, grace: dt.timedelta) -> DueResult:
+    """Start every scheduled campaign whose time has come; mark `missed` those late beyond grace.
+
+    A send whose time passed while the service was down is started if at most `grace` late;
+    otherwise it is marked missed (and reported), never silently dropped nor sent twice.
+    """
+    started: list[tuple[int, int]] = []
+    missed: list[tuple[int, dt.datetime]] = []
+    for campaign_id, at in queries.due_campaigns(session, now):
+        if now - at > grace:
+            if queries.set_campaign_status(
+                session, campaign_id, "missed", from_statuses=("scheduled",),
+                pause_reason=f"scheduled for {at.isoformat()}, beyond the grace period",
+            ):
+                missed.append((campaign_id, at))
+            continue
+        if queries.set_campaign_status(
+            session, campaign_id, "running", from_statuses=("scheduled",), started_at=now
+        ):
+            campaign = get_campaign(session, campaign_id)
+            started.append(
+                (campaign_id, queries.snapshot_audience(session, campaign_id, campaign.audience))
+            )
+    if started:
+        queries.finish_done_campaigns(session, now)
+    return DueResult(started, missed)
+
+
+def pause(session: Session, campaign_id: int, reason: str = "paused by an administrator") -> None:
+    campaign = get_campaign(session, campaign_id)
+    if not queries.set_campaign_status(
+        session, campaign_id, "paused", from_statuses=("running", "scheduled"), pause_reason=reason
+    ):
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; only a running or "
+                            "scheduled campaign can be paused")
+
+
+def resume(session: Session, campaign_id: int, *, now: dt.datetime | None = None) -> str:
+    """Resume a paused campaign: sending again if it had started or its time has passed,
+    else scheduled again. Returns the new status."""
+    now = now or utcnow()
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "paused":
+        raise CampaignError(
+            f"campaign {campaign_id} is {campaign.status}; only a paused one can be resumed"
+        )
+    if campaign.started_at is None and campaign.scheduled_at and campaign.scheduled_at > now:
+        queries.set_campaign_status(
+            session, campaign_id, "scheduled", from_statuses=("paused",), pause_reason=""
+        )
+        return "scheduled"
+    queries.set_campaign_status(
+        session, campaign_id, "running", from_statuses=("paused",), pause_reason="",
+        started_at=campaign.started_at or now,
+    )
+    # Idempotent: adds only recipients not snapshotted yet (none, if it had started).
+    if campaign.started_at is None:
+        queries.snapshot_audience(session, campaign_id, campaign.audience)
+    return "running"
+
+
+def cancel(session: Session, campaign_id: int) -> int:
+    """Cancel: nothing more is sent; returns how many queued deliveries were dropped."""
+    campaign = get_campaign(session, campaign_id)
+    if not queries.set_campaign_status(
+        session, campaign_id, "cancelled",
+        from_statuses=("draft", "scheduled", "running", "paused", "missed"),
+    ):
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; it cannot be cancelled")
+    return queries.release_campaign(session, campaign_id, "skipped", "campaign cancelled")
+
+
+def campaign_status(
+    session: Session, campaign_id: int, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data."""
+    now = now or utcnow()
+    campaign = get_campaign(session, campaign_id)
+    counts = queries.delivery_counts(session, campaign_id)
+    recipients = sum(counts.values())
+    if recipients == 0 and campaign.status in ("draft", "scheduled", "missed"):
+        recipients = queries.count_audience(session, campaign.audience)
+    sent_last_minute = queries.sent_since(session, campaign_id, now - dt.timedelta(seconds=60))
+    rate = sent_last_minute / 60.0
+    if campaign.started_at and counts.get("sent"):
+        elapsed = max(((campaign.finished_at or now) - campaign.started_at).total_seconds(), 1.0)
+        if campaign.status == "finished" or rate == 0:
+            rate = counts["sent"] / elapsed
+    remaining = sum(counts.get(s, 0) for s in ("queued", "sending", "deferred"))
+    eta: dt.datetime | None = None
+    if campaign.status == "running" and remaining and rate > 0:
+        eta = now + dt.timedelta(seconds=remaining / rate)
+    bounced = counts.get("bounced", 0)
+    bounces: dict[str, Any] = {}
+    try:
+        from mailer.bounces.service import campaign_bounce_summary
+
+        bounces = dict(campaign_bounce_summary(session, campaign_id))
+    except ImportError:  # bounce handling not installed in this build
+        pass
+    return {
+        "id": campaign.id,
+        "subject": campaign.subject,
+        "kind": campaign.kind,
+        "status": campaign.status,
+        "pause_reason": campaign.pause_reason,
+        "audience": campaign.audience,
+        "scheduled_at": campaign.scheduled_at,
+        "started_at": campaign.started_at,
+        "finished_at": campaign.finished_at,
+        "recipients": recipients,
+        "queued": counts.get("queued", 0),
+        "sending": counts.get("sending", 0),
+        "sent": counts.get("sent", 0),
+        "deferred": counts.get("deferred", 0),
+        "failed": counts.get("failed", 0),
+        "bounced": bounced,
+        "skipped": counts.get("skipped", 0),
+        "rate_per_second": round(rate, 2),
+        "eta": eta,
+        "bounces": bounces,
+    }

@@ -1,0 +1,435 @@
+"""The delivery engine: claim deliveries in batches, render, send over pooled SMTP connections,
+record each outcome in small batched transactions.
+
+A pipeline of three kinds of asyncio tasks in one worker process:
+
+    producer   claims a batch (a DB thread), loads recipients in one joined query, renders each
+               message, and puts them on a bounded queue; claims again while the queue drains
+    senders    one per SMTP connection (at most smtp.max_connections), each reusing its
+               connection, reconnecting when it drops
+    recorder   flushes outcomes every ~100 ms (or 500 outcomes) in one transaction
+
+A delivery is `sending` from its claim until the recorder writes its outcome. A crash loses at most
+the outcomes not yet flushed: those rows stay `sending` and are claimed again once their lease
+(delivery.lease_seconds) expires; so a crash resends at most what was in flight.
+
+Relay limits (smtp.rate_per_second/minute/hour/day) hold across every worker sharing the
+database: a claim counts what was sent within each window plus what is in flight anywhere, under
+a lock (PostgreSQL advisory lock; SQLite's single writer), and claims only what fits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from mailer.app import App
+from mailer.campaigns import queries
+from mailer.campaigns.models import Campaign
+from mailer.db import session_scope
+from mailer.delivery import transport
+from mailer.errors import DeliveryError
+from mailer.settings import Settings
+from mailer.tokens import Signer
+from subscribers.models import utcnow
+
+__all__ = ["DeliveryEngine", "EngineStats", "FailureHook", "default_failure_hook"]
+
+log = logging.getLogger("mailer.delivery")
+
+RATE_WINDOWS = (
+    ("rate_per_second", 1.0),
+    ("rate_per_minute", 60.0),
+    ("rate_per_hour", 3600.0),
+    ("rate_per_day", 86400.0),
+)
+
+
+class FailureHook(Protocol):
+    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> Any: ...
+
+
+RendererFactory = Callable[[Session, Campaign, Settings, Signer], Any]
+
+
+def default_failure_hook() -> FailureHook | None:
+    """The bounce handler's record of 5xx / expired-4xx failures, if bounce handling is built in."""
+    try:
+        from mailer.bounces.service import record_send_failures
+    except ImportError:
+        return None
+    return record_send_failures
+
+
+def _default_renderer(
+    session: Session, campaign: Campaign, settings: Settings, signer: Signer
+) -> Any:
+    from mailer.compose import build_renderer
+
+    return build_renderer(session, campaign, settings, signer)
+
+
+@dataclass
+class EngineStats:
+    """Counts of what this worker did, for progress bars and logs."""
+
+    claimed: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    requeued: int = 0
+    paused: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Job:
+    delivery_id: int
+    campaign_id: int
+    rcpt: str
+    sender: str
+    data: bytes
+    attempts: int
+    first_attempt_at: dt.datetime | None
+
+
+@dataclass
+class _Outcomes:
+    sent: list[int] = field(default_factory=list)
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    requeue: list[int] = field(default_factory=list)
+    pause: dict[int, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.deferred) + len(self.failed) + len(self.requeue)
+
+
+class DeliveryEngine:
+    """One delivery worker. `await engine.run(stop)` until `stop` is set (or idle, if asked)."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        worker_id: str | None = None,
+        renderer_factory: RendererFactory = _default_renderer,
+        on_permanent_failures: FailureHook | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.renderer_factory = renderer_factory
+        self.on_permanent_failures = on_permanent_failures
+        self.clock = clock
+        self.stats = EngineStats()
+        self._renderers: dict[int, Any] = {}
+        self._outcomes = _Outcomes()
+        # Deliveries claimed by us and not yet recorded, with their campaign.
+        self._held: dict[int, int] = {}
+        self._connection_failures = 0
+        self._last_connection_error = ""
+        self._draining: set[int] = set()  # campaigns being paused: hand their jobs back
+        limits = self.settings.smtp
+        self._limits = [(getattr(limits, key), span) for key, span in RATE_WINDOWS
+                        if getattr(limits, key) > 0]
+
+    # -- database work, run on a thread ----------------------------------------------------
+
+    def _claim(self, room: int) -> tuple[list[_Job], float]:
+        """Claim and render up to `room` deliveries; (jobs, seconds to wait if rate-limited)."""
+        now = self.clock()
+        delivery = self.settings.delivery
+        lease_expired = now - dt.timedelta(seconds=delivery.lease_seconds)
+        wait = 0.0
+        with session_scope(self.app.sessions) as session:
+            limit = min(room, delivery.batch_size)
+            if self._limits:
+                queries.lock_rate_window(session)
+                for allowed, span in self._limits:
+                    used, oldest = queries.in_window(session, now - dt.timedelta(seconds=span))
+                    free = allowed - used
+                    if free <= 0:
+                        until = (oldest + dt.timedelta(seconds=span) - now).total_seconds() \
+                            if oldest else 0.2
+                        wait = max(wait, min(max(until, 0.02), 5.0))
+                    limit = min(limit, free)
+                if limit <= 0:
+                    return [], wait or 0.2
+            ids = queries.claim_batch(session, self.worker_id, limit, now, lease_expired)
+            if not ids:
+                return [], 0.0
+            rows = queries.recipient_rows(session, ids)
+            skipped = [r["delivery_id"] for r in rows if not r["eligible"]]
+            queries.mark_skipped(session, skipped, "no longer subscribed, suppressed or erased")
+            jobs = self._render(session, [r for r in rows if r["eligible"]])
+        self.stats.claimed += len(ids)
+        self.stats.skipped += len(skipped)
+        self._held.update((job.delivery_id, job.campaign_id) for job in jobs)
+        return jobs, 0.0
+
+    def _render(self, session: Session, rows: Sequence[dict[str, Any]]) -> list[_Job]:
+        from mailer.compose import Recipient
+
+        jobs: list[_Job] = []
+        for row in rows:
+            campaign_id = row["campaign_id"]
+            renderer = self._renderers.get(campaign_id)
+            if renderer is None:
+                campaign = session.get(Campaign, campaign_id)
+                assert campaign is not None
+                renderer = self.renderer_factory(session, campaign, self.settings, self.app.signer)
+                self._renderers[campaign_id] = renderer
+            recipient = Recipient(
+                subscriber_id=row["subscriber_id"],
+                email=row["email"],
+                name=row["name"] or "",
+                organisation=row["organisation"] or "",
+                job_title=row["job_title"] or "",
+                region=row["region"] or "",
+                language=row["language"] or "nl",
+                attributes=MappingProxyType(row["attributes"] or {}),
+                delivery_id=row["delivery_id"],
+            )
+            jobs.append(
+                _Job(
+                    delivery_id=row["delivery_id"],
+                    campaign_id=campaign_id,
+                    rcpt=row["email"],
+                    sender=renderer.envelope_sender(recipient),
+                    data=renderer.message_bytes(recipient),
+                    attempts=row["attempts"] or 0,
+                    first_attempt_at=row["first_attempt_at"],
+                )
+            )
+        return jobs
+
+    def _flush(self, out: _Outcomes) -> list[int]:
+        """Write a batch of outcomes in one transaction; ids of campaigns that finished."""
+        now = self.clock()
+        with session_scope(self.app.sessions) as session:
+            queries.mark_sent(session, out.sent, now)
+            queries.mark_deferred(session, out.deferred)
+            queries.mark_failed(session, out.failed, now)
+            if out.failed and self.on_permanent_failures is not None:
+                self.on_permanent_failures(
+                    session, [(r["b_id"], r["b_code"], r["b_error"]) for r in out.failed]
+                )
+            queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1))
+            for campaign_id, reason in out.pause.items():
+                queries.set_campaign_status(
+                    session, campaign_id, "paused", from_statuses=("running",),
+                    pause_reason=reason,
+                )
+            return queries.finish_done_campaigns(session, now)
+
+    def _work_left(self, campaign_ids: Sequence[int] | None) -> tuple[int, int]:
+        with session_scope(self.app.sessions) as session:
+            return queries.work_left(session, self.clock(), campaign_ids)
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def _record(self, job: _Job, outcome: transport.Outcome) -> None:
+        out = self._outcomes
+        if outcome.kind == "sent":
+            out.sent.append(job.delivery_id)
+            self.stats.sent += 1
+            return
+        if outcome.kind == "connection":
+            out.requeue.append(job.delivery_id)
+            self.stats.requeued += 1
+            return
+        now = self.clock()
+        first = job.first_attempt_at or now
+        deadline = first + dt.timedelta(hours=self.settings.delivery.retry_deadline_hours)
+        code = outcome.code or 451
+        error = f"{code} {outcome.message}".strip()[:1000]
+        if outcome.kind == "temporary":
+            wait = min(self.settings.delivery.retry_base_seconds * 2 ** job.attempts, 3600.0)
+            retry_at = now + dt.timedelta(seconds=wait)
+            if retry_at <= deadline:
+                out.deferred.append(
+                    {"b_id": job.delivery_id, "b_code": code, "b_error": error,
+                     "b_next": retry_at, "b_first": first}
+                )
+                self.stats.deferred += 1
+                return
+            error = f"{error} (retry deadline passed)"
+        out.failed.append({"b_id": job.delivery_id, "b_code": code, "b_error": error,
+                           "b_first": first})
+        self.stats.failed += 1
+
+    # -- the pipeline ----------------------------------------------------------------------
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        until_idle: bool = False,
+        campaign_ids: Sequence[int] | None = None,
+        idle_seconds: float = 1.0,
+        progress: Callable[[EngineStats], None] | None = None,
+    ) -> EngineStats:
+        """Deliver until `stop` is set; with `until_idle`, also return once nothing is due
+        (deferred messages waiting for a later retry do not count)."""
+        connections = max(1, min(self.settings.smtp.max_connections,
+                                 self.settings.delivery.concurrency))
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(
+            maxsize=max(self.settings.delivery.batch_size, 2 * connections)
+        )
+        done = asyncio.Event()
+        busy = [0]
+
+        async def producer() -> None:
+            while not stop.is_set() and not done.is_set():
+                room = queue.maxsize - queue.qsize()
+                jobs: list[_Job] = []
+                wait = 0.0
+                if room >= min(queue.maxsize // 2, self.settings.delivery.batch_size) or \
+                        queue.empty():
+                    jobs, wait = await asyncio.to_thread(self._claim, max(room, 1))
+                for job in jobs:
+                    await queue.put(job)
+                if jobs:
+                    continue
+                if wait:
+                    await _sleep(stop, wait)
+                    continue
+                if not queue.empty() or busy[0]:
+                    await _sleep(stop, 0.02)
+                    continue
+                if until_idle:
+                    await flush()
+                    due, _later = await asyncio.to_thread(self._work_left, campaign_ids)
+                    if due == 0 and not self._held:
+                        done.set()
+                        return
+                    await _sleep(stop, min(idle_seconds, 0.2))
+                else:
+                    await _sleep(stop, idle_seconds)
+
+        async def sender(number: int) -> None:
+            client: Any = None
+            try:
+                while True:
+                    job = await queue.get()
+                    if job is None:
+                        return
+                    busy[0] += 1
+                    try:
+                        if job.campaign_id in self._draining:
+                            self._record(job, transport.Outcome("connection"))
+                            continue
+                        if client is None:
+                            try:
+                                client = await transport.connect(self.settings)
+                            except DeliveryError as exc:
+                                self._connection_failed(job, str(exc))
+                                await _sleep(stop, self._backoff())
+                                continue
+                        outcome = await transport.send_one(client, job.sender, job.rcpt, job.data)
+                        if outcome.kind == "connection":
+                            client.close()
+                            client = None
+                            self._connection_failed(job, outcome.message)
+                            await _sleep(stop, self._backoff())
+                            continue
+                        self._connection_failures = 0
+                        self._record(job, outcome)
+                        if len(self._outcomes) >= 500:
+                            flush_now.set()
+                    finally:
+                        busy[0] -= 1
+            finally:
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.quit(), 2)
+                    client.close()
+
+        flush_lock = asyncio.Lock()
+        flush_now = asyncio.Event()
+
+        async def flush() -> None:
+            async with flush_lock:
+                if not len(self._outcomes) and not self._outcomes.pause:
+                    return
+                out, self._outcomes = self._outcomes, _Outcomes()
+                finished = await asyncio.to_thread(self._flush, out)
+                for ids in (out.sent, out.requeue, [r["b_id"] for r in out.deferred],
+                            [r["b_id"] for r in out.failed]):
+                    for delivery_id in ids:
+                        self._held.pop(delivery_id, None)
+                if self._draining:
+                    # A paused campaign's jobs are all handed back: it may be claimed again
+                    # once resumed.
+                    still = set(self._held.values())
+                    self._draining.intersection_update(still)
+                for campaign_id in finished:
+                    self._renderers.pop(campaign_id, None)
+                    log.info("campaign %s finished", campaign_id)
+                if progress is not None:
+                    progress(self.stats)
+
+        async def recorder() -> None:
+            while not (stop.is_set() or done.is_set()):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(flush_now.wait(), 0.1)
+                flush_now.clear()
+                await flush()
+
+        senders = [asyncio.create_task(sender(n)) for n in range(connections)]
+        recorder_task = asyncio.create_task(recorder())
+        try:
+            await producer()
+        finally:
+            # Hand back what is still queued, let senders finish the message in hand, record all.
+            while not queue.empty():
+                job = queue.get_nowait()
+                if job is not None:
+                    self._outcomes.requeue.append(job.delivery_id)
+            for _ in senders:
+                await queue.put(None)
+            await asyncio.gather(*senders, return_exceptions=True)
+            done.set()
+            await recorder_task
+            await flush()
+        return self.stats
+
+    def _backoff(self) -> float:
+        return min(0.1 * 2 ** max(self._connection_failures - 1, 0), 5.0)
+
+    def _connection_failed(self, job: _Job, reason: str) -> None:
+        """Hand the message back untried; after too many failures in a row, pause campaigns."""
+        self._connection_failures += 1
+        self._last_connection_error = reason
+        self._outcomes.requeue.append(job.delivery_id)
+        self.stats.requeued += 1
+        limit = self.settings.delivery.max_connection_failures
+        log.warning("connection to the relay failed (%d/%d): %s",
+                    self._connection_failures, limit, reason)
+        if self._connection_failures >= limit:
+            smtp = self.settings.smtp
+            why = (f"{self._connection_failures} connection failures in a row to "
+                   f"{smtp.host}:{smtp.port}: {reason}")
+            self._outcomes.pause[job.campaign_id] = why
+            self._draining.add(job.campaign_id)
+            self.stats.paused.append(job.campaign_id)
+            self._connection_failures = 0
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+

@@ -1,0 +1,152 @@
+"""SMTP to the relay: connections made from settings, a one-off send, and reply classification.
+
+Everything that speaks SMTP for sending lives here (aiosmtplib); the engine sees `connect()`,
+`send_one()` and the `Outcome` they produce, never the library's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from mailer.errors import DeliveryError
+from mailer.settings import Settings
+
+__all__ = [
+    "Outcome",
+    "is_permanent",
+    "connect",
+    "send_one",
+    "send_message",
+    "send_message_sync",
+]
+
+
+def is_permanent(code: int) -> bool:
+    """Mailman's rule: a 5xx is permanent, except 552 (mailbox full), which may clear up."""
+    return code >= 500 and code != 552
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: `sent`, `temporary` (retry), `permanent`, or `connection`
+    (the link to the relay broke; the message was not accepted and the connection is gone)."""
+
+    kind: str
+    code: int | None = None
+    message: str = ""
+
+
+_CONNECTION_ERRORS = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    aiosmtplib.SMTPConnectTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+async def connect(settings: Settings) -> aiosmtplib.SMTP:
+    """An open, authenticated connection to the relay; DeliveryError if it cannot be made."""
+    smtp_cfg = settings.smtp
+    password = smtp_cfg.password or os.environ.get("MAILER_SMTP_PASSWORD", "")
+    client = aiosmtplib.SMTP(
+        hostname=smtp_cfg.host,
+        port=smtp_cfg.port,
+        timeout=smtp_cfg.timeout_seconds,
+        use_tls=smtp_cfg.tls == "tls",
+        start_tls=smtp_cfg.tls == "starttls",
+        tls_context=_tls_context() if smtp_cfg.tls != "none" else None,
+        username=smtp_cfg.username or None,
+        password=password if smtp_cfg.username else None,
+    )
+    try:
+        await client.connect()
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(
+            f"SMTP {smtp_cfg.host}:{smtp_cfg.port}: login refused ({exc.code} {exc.message})",
+            exc.code,
+        ) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(
+            f"SMTP {smtp_cfg.host}:{smtp_cfg.port}: {exc.code} {exc.message}", exc.code
+        ) from None
+    except (*_CONNECTION_ERRORS, aiosmtplib.SMTPException) as exc:
+        raise DeliveryError(
+            f"SMTP {smtp_cfg.host}:{smtp_cfg.port}: cannot connect: {exc or type(exc).__name__}"
+        ) from None
+    return client
+
+
+async def send_one(
+    client: aiosmtplib.SMTP, envelope_from: str, recipient: str, data: bytes
+) -> Outcome:
+    """Send one message to one recipient on an open connection, and classify the answer."""
+    try:
+        await client.sendmail(envelope_from, [recipient], data)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients[0] if exc.recipients else None
+        code = refused.code if refused else 550
+        text = refused.message if refused else str(exc)
+        return Outcome("permanent" if is_permanent(code) else "temporary", code, text)
+    except aiosmtplib.SMTPResponseException as exc:
+        if exc.code < 400:  # not a refusal (e.g. a garbled reply): treat as connection trouble
+            return Outcome("connection", exc.code, exc.message)
+        return Outcome("permanent" if is_permanent(exc.code) else "temporary", exc.code,
+                       exc.message)
+    except _CONNECTION_ERRORS as exc:
+        return Outcome("connection", None, str(exc) or type(exc).__name__)
+    except aiosmtplib.SMTPException as exc:
+        return Outcome("connection", None, str(exc) or type(exc).__name__)
+    return Outcome("sent", 250)
+
+
+async def send_message(
+    settings: Settings, envelope_from: str, recipients: list[str], data: bytes
+) -> None:
+    """Send one message (a test mail, a confirmation) over its own connection.
+
+    DeliveryError, with the SMTP code when the relay answered, if any recipient is refused.
+    """
+    client = await connect(settings)
+    try:
+        for recipient in recipients:
+            outcome = await send_one(client, envelope_from, recipient, data)
+            if outcome.kind != "sent":
+                raise DeliveryError(
+                    f"SMTP {settings.smtp.host}:{settings.smtp.port} refused {recipient}: "
+                    f"{outcome.code or ''} {outcome.message}".strip(),
+                    outcome.code,
+                )
+    finally:
+        try:
+            await client.quit()
+        except Exception:  # the message is sent or refused already; closing is best effort
+            client.close()
+
+
+def send_message_sync(
+    settings: Settings, envelope_from: str, recipients: list[str], data: bytes
+) -> None:
+    """`send_message` for code that is not async (CLI commands, web handlers in threads)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(send_message(settings, envelope_from, recipients, data))
+        return
+    # Called from inside an event loop's thread: run the send on a helper thread's own loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            asyncio.run, send_message(settings, envelope_from, recipients, data)
+        ).result()
