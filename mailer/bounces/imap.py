@@ -20,6 +20,7 @@ import logging
 import re
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from mailer.app import App
 from mailer.bounces.intake import ingest_bytes
@@ -42,7 +43,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _check(result: tuple[str, list[object]], what: str) -> list[object]:
+def _check(result: tuple[str, list[Any]], what: str) -> list[Any]:
     typ, data = result
     if typ != "OK":
         raise imaplib.IMAP4.error(f"{what}: {data!r}")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
@@ -43,7 +43,11 @@ class IntakeSummary:
         return f"Ingested {self.messages} message(s){dup}: {found}."
 
 
-def read_capped(stream: BinaryIO, limit: int = MAX_BYTES) -> tuple[bytes, int]:
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def read_capped(stream: _Readable, limit: int = MAX_BYTES) -> tuple[bytes, int]:
     """(at most `limit` + 1 bytes, full size). Reads to the end, so a pipe writer never sees a
     broken pipe, but keeps only what will be stored."""
     kept = bytearray()
@@ -75,7 +79,7 @@ def iter_messages(path: str) -> Iterator[tuple[str, bytes, int]]:
         if all((target / sub).is_dir() for sub in ("cur", "new", "tmp")):
             box = mailbox.Maildir(target, factory=None, create=False)
             for key in sorted(box.keys()):
-                with box.get_file(key) as handle:  # type: ignore[attr-defined]
+                with box.get_file(key) as handle:
                     raw, size = read_capped(handle)
                 yield f"{path}:{key}", raw, size
             return
@@ -91,7 +95,7 @@ def iter_messages(path: str) -> Iterator[tuple[str, bytes, int]]:
         box_file = mailbox.mbox(target, factory=None, create=False)
         try:
             for index, key in enumerate(box_file.keys()):
-                with box_file.get_file(key) as handle:  # type: ignore[attr-defined]
+                with box_file.get_file(key) as handle:
                     raw, size = read_capped(handle)
                 yield f"{path}#{index + 1}", raw, size
         finally:

@@ -171,8 +171,10 @@ def _original_headers(msg: email.message.Message) -> email.message.Message | Non
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
             payload = part.get_payload()
-            if isinstance(payload, list) and payload:
-                return payload[0]  # type: ignore[no-any-return]
+            if isinstance(payload, list) and payload and isinstance(
+                payload[0], email.message.Message
+            ):
+                return payload[0]
         if ctype == "text/rfc822-headers":
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
@@ -286,9 +288,10 @@ def parse_message(
 ) -> Report:
     """What the message reports. `raw` beyond MAX_BYTES is cut off; `size` is the full size if
     the caller read only part of it."""
-    truncated = len(raw) > MAX_BYTES or (size is not None and size > len(raw))
+    full_size = max(size or 0, len(raw))
+    truncated = full_size > MAX_BYTES or full_size > len(raw)
     raw = raw[:MAX_BYTES]
-    report = Report(raw=raw, size=size if size is not None else len(raw), truncated=truncated,
+    report = Report(raw=raw, size=full_size, truncated=truncated,
                     fingerprint=fingerprint(raw), envelope_from=clean_text(envelope_from, 998),
                     envelope_to=tuple(clean_text(a, 320) for a in envelope_to))
     try:
