@@ -100,3 +100,9 @@ def test_streams_in_pages(sessions: sessionmaker[Session], run_cli, people):
     assert [r["email"] for r in records] == ["anna@x.nl", "bert@x.nl", "cees@x.nl"]
     assert records[0]["lists"] == ["nieuwsbrief", "regio-noord"]
     assert count == 2 and len(json.loads(out.getvalue())) == 2
+
+
+def test_list_filter_counts_only_active_subscriptions(run_cli, people):
+    run_cli("subscribers", "unsubscribe", "bert@x.nl", "--list", "nieuwsbrief")
+    out = run_cli("subscribers", "export", "--format", "jsonl", "--list", "nieuwsbrief").output
+    assert [json.loads(line)["email"] for line in out.splitlines()] == ["anna@x.nl"]

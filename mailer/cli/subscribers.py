@@ -78,6 +78,7 @@ def _filter(
         organisations=tuple(organisations),
         languages=tuple(service.validate_language(lang) for lang in languages),
         search=search,
+        subscription_status="active",
         limit=limit,
     )
 
@@ -395,8 +396,9 @@ def import_(
 ) -> None:
     """Import people from a CSV file (Excel: ; or , and any encoding), all or nothing.
 
-    Headers in Dutch or English are recognised (e-mail, naam or voornaam/tussenvoegsel/
-    achternaam, gemeente/organisatie, regio, functie, taal); other columns become attributes.
+    Headers in Dutch or English are recognised (e-mail, naam or voornaam + tussenvoegsel +
+    achternaam, gemeente or organisatie, regio, functie, taal); other columns become
+    attributes.
     Known people are updated from filled cells; suppressed addresses are rejected. Running the
     same file again changes nothing.
 
