@@ -47,6 +47,15 @@ def parts(app: App) -> list[Part]:
     from mailer.web.server import web_part  # the subscriber pages, on web.host:web.port
 
     found.append(web_part)
+    # Bounces: the SMTP/LMTP receiver (bounces.receiver_port), the IMAP poller
+    # (bounces.imap_host), and the daily purge of raw bounce mail past its retention.
+    from mailer.bounces.parts import imap_part, purge_part, receiver_part
+
+    if app.settings.bounces.receiver_port:
+        found.append(receiver_part)
+    if app.settings.bounces.imap_host:
+        found.append(imap_part)
+    found.append(purge_part)
     return found
 
 
