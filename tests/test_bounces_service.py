@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -209,3 +210,10 @@ def test_history_stats_and_erasure(session, app):
     bounce = session.scalars(select(Bounce)).one()
     assert bounce.recipient == "" and bounce.subscriber_id is None
     assert session.get(Subscriber, delivery.subscriber_id) is not None
+
+
+def test_send_failure_hook_uses_the_configured_threshold(session, app):
+    delivery = sent_delivery(session)
+    hook = service.send_failure_hook(dataclasses.replace(app.settings.bounces, soft_threshold=1))
+    hook(session, [(delivery.id, 452, "4.2.2 over quota, retry deadline passed")])
+    assert status_of(session) == "bounced"

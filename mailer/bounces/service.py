@@ -8,8 +8,9 @@ place decides what they do. Functions take an open Session; the caller owns the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "IngestResult",
     "ingest",
     "record_send_failures",
+    "send_failure_hook",
     "reactivate",
     "purge",
     "campaign_bounce_summary",
@@ -260,6 +262,13 @@ def record_send_failures(
     session.flush()
     _apply(session, bounces, policy or Policy(), now)
     return bounces
+
+
+def send_failure_hook(
+    settings: BounceSettings,
+) -> Callable[[Session, list[tuple[int, int, str]]], list[Bounce]]:
+    """record_send_failures bound to the configured policy, for the delivery engine's hook."""
+    return functools.partial(record_send_failures, policy=Policy.from_settings(settings))
 
 
 def reactivate(session: Session, email: str, reason: str, *, actor: str = "") -> Subscriber:
