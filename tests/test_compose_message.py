@@ -1,0 +1,259 @@
+"""The bytes of a campaign message: headers, both parts, personalisation, safety, splicing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from compose_support import SECRET, bodies, campaign, compose_settings, parse
+
+from mailer.compose import Attachment, CampaignRenderer, Recipient, sample_recipient
+from mailer.settings import Settings
+from mailer.tokens import UNSUBSCRIBE, Signer
+
+
+@pytest.fixture
+def settings(config_file: Path) -> Settings:
+    return compose_settings(config_file)
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer(SECRET)
+
+
+def person(**fields: object) -> Recipient:
+    values: dict[str, object] = {
+        "subscriber_id": 7,
+        "email": "j.jansen@gemeente-voorbeeld.nl",
+        "name": "Jan Jansen",
+        "organisation": "Gemeente Voorbeeld",
+        "job_title": "Adviseur",
+        "region": "Noord",
+        "language": "nl",
+        "attributes": {"functie": "inkoper"},
+        "delivery_id": 1234,
+    }
+    values.update(fields)
+    return Recipient(**values)  # type: ignore[arg-type]
+
+
+def test_headers_of_a_newsletter(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    message = parse(renderer.message_bytes(person()))
+
+    assert message["From"].addresses[0].addr_spec == "nieuwsbrief@gt.example.nl"
+    assert message["From"].addresses[0].display_name == "GT Gemeentelijke Telecommunicatie"
+    assert message["Reply-To"].addresses[0].addr_spec == "info@gt.example.nl"
+    assert message["To"].addresses[0].addr_spec == "j.jansen@gemeente-voorbeeld.nl"
+    assert message["To"].addresses[0].display_name == "Jan Jansen"
+    assert message["Subject"] == "Nieuws voor Jan Jansen"
+    assert message["Message-ID"] == "<gt.42.1234@gt.example.nl>"
+    assert message["Date"].datetime is not None
+    assert message["MIME-Version"] == "1.0"
+    assert message["List-Id"] == "GT Gemeentelijke Telecommunicatie <nieuwsbrief.gt.example.nl>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Precedence"] == "bulk"
+    assert message["Feedback-ID"] == "42:newsletter:gt.example.nl"
+    assert message["Auto-Submitted"] is None
+    assert message.get_content_type() == "multipart/alternative"
+    https, mailto = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
+    assert https.startswith("http://127.0.0.1:8025/u/")
+    assert mailto == "mailto:afmelden@bounces.gt.example.nl?subject=afmelden"
+    # Every header appears once, and every line ends in CRLF.
+    data = renderer.message_bytes(person())
+    head = data.split(b"\r\n\r\n", 1)[0]
+    names = [line.split(b":")[0].lower() for line in head.split(b"\r\n") if line[:1] not in b" \t"]
+    assert len(names) == len(set(names))
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+def test_unsubscribe_token_names_the_subscriber_and_campaign(
+    settings: Settings, signer: Signer
+) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    message = parse(renderer.message_bytes(person(subscriber_id=99)))
+    https = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])[0]
+    token = unquote(https.rsplit("/", 1)[1])
+    assert signer.unsign(UNSUBSCRIBE, token) == {"s": 99, "c": 42}
+    text, html = bodies(message)
+    # The body links to the same page as the header.
+    assert https in text
+    assert https in html
+
+
+def test_envelope_sender_is_verp_for_a_delivery(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    verp = renderer.envelope_sender(person(delivery_id=123456))
+    assert verp.endswith("@bounces.gt.example.nl")
+    assert signer.parse_verp(verp) == 123456
+    assert renderer.envelope_sender(person(delivery_id=None)) == "bounces@bounces.gt.example.nl"
+
+
+def test_both_parts_are_personalised(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    text, html = bodies(parse(renderer.message_bytes(person())))
+    for body in (text, html):
+        assert "Beste Jan Jansen," in body
+        assert "Uw organisatie: Gemeente Voorbeeld in regio Noord." in body
+        assert "Functie: inkoper" in body
+    assert "<h1" in html and "style=" in html  # CSS inlined
+    assert "Nieuws\n======" in text
+    assert "Afmelden: http://127.0.0.1:8025/u/" in text
+    assert "U ontvangt deze nieuwsbrief" in text
+
+
+def test_a_missing_attribute_is_empty_not_an_error(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    text, _html = bodies(parse(renderer.message_bytes(person(attributes={}))))
+    assert "Functie: \n" in text
+
+
+def test_language_chooses_the_template(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    text_nl, html_nl = bodies(parse(renderer.message_bytes(person(language="nl"))))
+    text_en, html_en = bodies(parse(renderer.message_bytes(person(language="en"))))
+    assert "Afmelden" in text_nl and "Unsubscribe" not in text_nl
+    assert "Unsubscribe" in text_en and "Afmelden" not in text_en
+    assert 'lang="nl"' in html_nl and 'lang="en"' in html_en
+    # An unknown language gets the Dutch default.
+    text_fr, _ = bodies(parse(renderer.message_bytes(person(language="fr"))))
+    assert "Afmelden" in text_fr
+
+
+def test_html_escapes_personal_values(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    nasty = '<script>alert("x")</script> & O\'Brien'
+    text, html = bodies(parse(renderer.message_bytes(person(name=nasty))))
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert nasty in text  # plain text is not HTML: it is shown as typed
+    assert parse(renderer.message_bytes(person(name=nasty)))["Subject"] == f"Nieuws voor {nasty}"
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["name", "organisation", "region"],
+)
+def test_no_header_injection_through_personal_values(
+    settings: Settings, signer: Signer, field: str
+) -> None:
+    renderer = CampaignRenderer(
+        campaign(subject="{{ subscriber.name }} {{ subscriber.organisation }} "
+                         "{{ subscriber.region }} {{ subscriber.attributes.x }}"),
+        settings, signer,
+    )
+    evil = "Eva\r\nBcc: victim@example.org\r\n\r\nbody"
+    data = renderer.message_bytes(person(**{field: evil}, attributes={"x": "a\nX-Evil: 1"}))
+    message = parse(data)
+    assert message["Bcc"] is None
+    assert message["X-Evil"] is None
+    assert "Bcc: victim@example.org" in message["Subject"]  # kept, as text on one line
+    assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
+
+
+def test_no_header_injection_through_the_campaign_subject(
+    settings: Settings, signer: Signer
+) -> None:
+    renderer = CampaignRenderer(campaign(subject="Nieuws\r\nBcc: x@example.org"), settings, signer)
+    message = parse(renderer.message_bytes(person()))
+    assert message["Bcc"] is None
+    assert message["Subject"] == "Nieuws Bcc: x@example.org"
+
+
+def test_a_bad_recipient_address_is_refused(settings: Settings, signer: Signer) -> None:
+    from mailer.errors import TemplateError
+
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    with pytest.raises(TemplateError, match="not a usable e-mail address"):
+        renderer.message_bytes(person(email="a@example.org>\r\nBcc: b@example.org"))
+
+
+def test_non_ascii_subject_and_names_are_encoded(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(
+        campaign(subject="Één nieuwsbrief voor {{ subscriber.name }} — " + "lang " * 20),
+        settings, signer,
+    )
+    data = renderer.message_bytes(person(name="Zoë Ağaoğlu-Müller"))
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    message = parse(data)
+    expected = "Één nieuwsbrief voor Zoë Ağaoğlu-Müller — " + ("lang " * 20).strip()
+    assert message["Subject"] == expected
+    assert message["To"].addresses[0].display_name == "Zoë Ağaoğlu-Müller"
+
+
+def test_attachments_make_a_mixed_message(settings: Settings, signer: Signer) -> None:
+    ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    renderer = CampaignRenderer(
+        campaign(), settings, signer,
+        attachments=[Attachment("uitnodiging.ics", "text/calendar; method=REQUEST", ics)],
+    )
+    message = parse(renderer.message_bytes(person()))
+    assert message.get_content_type() == "multipart/mixed"
+    parts = list(message.iter_attachments())
+    assert len(parts) == 1
+    assert parts[0].get_content_type() == "text/calendar"
+    assert parts[0].get_param("method") == "REQUEST"
+    assert parts[0].get_filename() == "uitnodiging.ics"
+    assert parts[0].get_content().encode() == ics
+    text, html = bodies(message)
+    assert "Beste Jan Jansen" in text and "Beste Jan Jansen" in html
+
+
+def test_render_for_preview(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    rendered = renderer.render(sample_recipient(settings))
+    assert rendered.subject == "Nieuws voor Voorbeeld Ontvanger"
+    assert "Beste Voorbeeld Ontvanger" in rendered.html
+    assert "Beste Voorbeeld Ontvanger" in rendered.text
+
+
+# -- the spliced path equals the straightforward one ------------------------------------------
+
+SPLICE_CASES = {
+    "plain": campaign(),
+    "truth tests": campaign(
+        content=(
+            "{% if subscriber.name %}Beste {{ subscriber.name }},{% else %}Beste lezer,{% endif %}"
+            "\n\n{{ subscriber.organisation or 'uw gemeente' }} in {{ subscriber.region }}\n\n"
+            "[Afmelden]({{ links.unsubscribe }}) {{ subscriber.attributes.get('functie', '-') }}"
+        )
+    ),
+    "filters and logic (per recipient)": campaign(
+        subject="{{ subscriber.name|upper }}",
+        content="{% if subscriber.region == 'Noord' %}Noorden{% endif %} "
+        "{{ subscriber.name|title }}\n\n{% for k, v in subscriber.attributes.items() %}{{ k }}={{ v }} {% endfor %}",
+    ),
+    "html content": campaign(
+        content_format="html",
+        content='<p title="{{ subscriber.name }}">Hallo <b>{{ subscriber.name }}</b></p>'
+        '<p><a href="{{ links.preferences }}">voorkeuren</a></p>',
+    ),
+}
+
+PEOPLE = [
+    person(),
+    person(name="", organisation="", attributes={}),
+    person(name='A & B <c> "d" \'e\'\xa0f', organisation="Ö & Zn", region="", language="en"),
+    person(name="x\r\ny\tz\x00", attributes={"functie": 5}),
+    person(language="de", name="Ümit", attributes={"functie": "a&amp;b"}),
+]
+
+
+@pytest.mark.parametrize("case", sorted(SPLICE_CASES))
+def test_spliced_output_equals_per_recipient_rendering(
+    settings: Settings, signer: Signer, case: str
+) -> None:
+    renderer = CampaignRenderer(SPLICE_CASES[case], settings, signer)
+    report = renderer.splice_report()
+    if case.endswith("(per recipient)"):
+        assert report["nl"] != "spliced"
+    else:
+        assert report == {"nl": "spliced", "en": "spliced"}
+    for recipient in PEOPLE:
+        values = renderer.person(recipient)
+        assert renderer.render_person(values) == renderer.render_slow(values)
