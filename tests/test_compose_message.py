@@ -226,7 +226,8 @@ SPLICE_CASES = {
     "filters and logic (per recipient)": campaign(
         subject="{{ subscriber.name|upper }}",
         content="{% if subscriber.region == 'Noord' %}Noorden{% endif %} "
-        "{{ subscriber.name|title }}\n\n{% for k, v in subscriber.attributes.items() %}{{ k }}={{ v }} {% endfor %}",
+        "{{ subscriber.name|title }}\n\n"
+        "{% for k, v in subscriber.attributes.items() %}{{ k }}={{ v }} {% endfor %}",
     ),
     "html content": campaign(
         content_format="html",
