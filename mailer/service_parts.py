@@ -62,4 +62,8 @@ def parts(app: App) -> list[Part]:
 def due_work(app: App) -> list[DueWork]:
     """Functions called on every scheduler poll to do whatever is due (reminders, clean-up)."""
     found: list[DueWork] = []
+    # Meetings: queue the reminders (and nudge) that came due, send owed RSVP mail.
+    from mailer.event_mail import due_work as event_due_work
+
+    found.append(event_due_work)
     return found

@@ -1,7 +1,318 @@
-"""CLI commands for campaigns (to be filled in)."""
+"""`mailer campaigns`: create, preview, test, schedule, send, pause, resume, cancel, inspect."""
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from mailer.app import App
+from mailer.campaigns import queries
+from mailer.campaigns import service as campaigns
+from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.output import print_json, print_table
+from mailer.db import session_scope
+from mailer.errors import CampaignError
+from subscribers import service as subscribers
+from subscribers.models import utcnow
+
+__all__ = ["group", "commands"]
+
+
+@click.group("campaigns")
+def group() -> None:
+    """Write, schedule and send newsletters, and follow their delivery.
+
+    \b
+    Example:
+      mailer campaigns create --content april.md --list nieuwsbrief
+      mailer campaigns schedule 1 --at "2027-04-10 09:00"
+      mailer campaigns status 1
+    """
+
+
+def _local(value: dt.datetime | None, app: App) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+@group.command("create")
+@click.option("--content", "content_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Markdown or HTML file with front matter (subject, preheader, ...).")
+@click.option("--subject", default=None, help="Subject; overrides the front matter's subject.")
+@click.option("--template", default="newsletter", show_default=True, help="Mail template name.")
+@click.option("--list", "lists", multiple=True, required=True, help="List slug (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
+@click.option("--organisation", "organisations", multiple=True,
+              help="Only this organisation (repeatable).")
+@click.option("--language", "languages", multiple=True, help="Only nl or en (repeatable).")
+@pass_cli
+def create(ctx: CliContext, content_file: Path, subject: str | None, template: str,
+           lists: tuple[str, ...], regions: tuple[str, ...], organisations: tuple[str, ...],
+           languages: tuple[str, ...]) -> None:
+    """Create a draft campaign and print its id.
+
+    The audience is the active subscribers of the lists, narrowed by the filters, minus
+    suppressed and bounced addresses. The template is rendered once now, so a mistake in it is
+    reported here and not halfway through a send.
+
+    \b
+    Example:
+      mailer campaigns create --content templates/content/voorbeeld-nieuwsbrief.md \\
+          --list nieuwsbrief --region Noord --region Oost
+    """
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        campaign = campaigns.create_campaign(
+            session, app.settings, app.signer, content_file=content_file, subject=subject,
+            template=template,
+            audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
+        )
+        count = queries.count_audience(session, campaign.audience)
+        click.echo(campaign.id)
+    click.echo(f"Created campaign {campaign.id} ({count} recipients now).", err=True)
+
+
+@group.command("preview")
+@click.argument("campaign_id", type=int)
+@click.option("--subscriber", "email", default=None,
+              help="Render for this subscriber (default: a made-up sample recipient).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write FILE.html (the HTML part) or FILE.eml (the whole message).")
+@pass_cli
+def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path | None) -> None:
+    """Render a campaign for one recipient: the text part on screen, or a file.
+
+    \b
+    Example:
+      mailer campaigns preview 1 --subscriber anna@gemeente.nl -o preview.html
+      mailer campaigns preview 1 -o preview.eml
+    """
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
+        rendered = renderer.render(recipient)
+        if output is not None:
+            suffix = output.suffix.lower()
+            if suffix == ".eml":
+                output.write_bytes(renderer.message_bytes(recipient))
+            elif suffix in (".html", ".htm"):
+                output.write_text(rendered.html, encoding="utf-8")
+            else:
+                raise CampaignError(f"{output}: use a .html or .eml file name")
+            click.echo(f"Wrote {output}")
+            return
+    click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.text)
+
+
+def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
+                            email: str | None) -> tuple[Any, Any]:
+    from mailer.compose import Recipient, build_renderer, sample_recipient
+
+    campaign = campaigns.get_campaign(session, campaign_id)
+    renderer = build_renderer(session, campaign, app.settings, app.signer)
+    if email is None:
+        return renderer, sample_recipient(app.settings)
+    sub = subscribers.get_subscriber(session, email)
+    return renderer, Recipient(
+        subscriber_id=sub.id, email=sub.email, name=sub.name, organisation=sub.organisation,
+        job_title=sub.job_title, region=sub.region, language=sub.language,
+        attributes=dict(sub.attributes or {}),
+    )
+
+
+@group.command("test")
+@click.argument("campaign_id", type=int)
+@click.option("--to", "to", required=True, help="Address the test message goes to.")
+@click.option("--subscriber", "email", default=None,
+              help="Personalise as this subscriber (default: a sample recipient).")
+@pass_cli
+def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
+    """Send one real message of a campaign to a test address, through the relay.
+
+    \b
+    Example:
+      mailer campaigns test 1 --to redactie@gt.example.nl
+    """
+    from mailer.delivery.transport import send_message_sync
+
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
+        data = renderer.message_bytes(recipient)
+        sender = renderer.envelope_sender(recipient)
+    send_message_sync(app.settings, sender, [to], data)
+    click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
+
+
+@group.command("schedule")
+@click.argument("campaign_id", type=int)
+@click.option("--at", "at", required=True,
+              help='"YYYY-MM-DD HH:MM" in the configured time zone, or with an offset (+02:00).')
+@pass_cli
+def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
+    """Schedule a campaign; `mailer run` (the service) sends it at that time.
+
+    \b
+    Example:
+      mailer campaigns schedule 1 --at "2027-04-10 09:00"
+      mailer campaigns schedule 1 --at "2027-04-10 07:00+00:00"
+    """
+    app = ctx.app()
+    when = campaigns.parse_when(at, app.settings)
+    with session_scope(app.sessions) as session:
+        campaigns.schedule(session, campaign_id, when)
+    click.echo(f"Campaign {campaign_id} scheduled for {_local(when, app)} "
+               f"({app.settings.timezone}).")
+
+
+@group.command("send")
+@click.argument("campaign_id", type=int)
+@click.option("--wait", is_flag=True,
+              help="Deliver from this command and wait until done (else `mailer run` does).")
+@pass_cli
+def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
+    """Start sending a campaign now.
+
+    Without --wait the running service (`mailer run` or `mailer worker`) delivers it.
+
+    \b
+    Example:
+      mailer campaigns send 1 --wait
+    """
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        count = campaigns.start(session, campaign_id)
+    click.echo(f"Campaign {campaign_id} started: {count} recipients.")
+    if wait:
+        from mailer.cli.run import deliver_with_progress
+
+        deliver_with_progress(app, campaign_ids=[campaign_id], start=False)
+        _print_status(app, campaign_id, as_json=False)
+
+
+@group.command("pause")
+@click.argument("campaign_id", type=int)
+@pass_cli
+def pause(ctx: CliContext, campaign_id: int) -> None:
+    """Pause a running or scheduled campaign (messages in flight still finish).
+
+    \b
+    Example:
+      mailer campaigns pause 1
+    """
+    with session_scope(ctx.app().sessions) as session:
+        campaigns.pause(session, campaign_id)
+    click.echo(f"Campaign {campaign_id} paused.")
+
+
+@group.command("resume")
+@click.argument("campaign_id", type=int)
+@pass_cli
+def resume(ctx: CliContext, campaign_id: int) -> None:
+    """Resume a paused campaign.
+
+    \b
+    Example:
+      mailer campaigns resume 1
+    """
+    with session_scope(ctx.app().sessions) as session:
+        status = campaigns.resume(session, campaign_id)
+    click.echo(f"Campaign {campaign_id} is {status} again.")
+
+
+@group.command("cancel")
+@click.argument("campaign_id", type=int)
+@pass_cli
+def cancel(ctx: CliContext, campaign_id: int) -> None:
+    """Cancel a campaign: nothing more of it is sent.
+
+    \b
+    Example:
+      mailer campaigns cancel 1
+    """
+    with session_scope(ctx.app().sessions) as session:
+        dropped = campaigns.cancel(session, campaign_id)
+    click.echo(f"Campaign {campaign_id} cancelled ({dropped} unsent messages dropped).")
+
+
+@group.command("ls")
+@click.option("--status", "statuses", multiple=True, help="Only campaigns in this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_cli
+def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
+    """List campaigns, newest first.
+
+    \b
+    Example:
+      mailer campaigns ls --status scheduled
+    """
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        rows = queries.campaigns_list(session, statuses)
+        counts = {c.id: queries.delivery_counts(session, c.id) for c in rows[:200]}
+    if as_json:
+        print_json([
+            {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
+             "scheduled_at": c.scheduled_at, "started_at": c.started_at,
+             "finished_at": c.finished_at, "sent": counts.get(c.id, {}).get("sent", 0),
+             "recipients": sum(counts.get(c.id, {}).values())}
+            for c in rows
+        ])
+        return
+    print_table(
+        ("id", "status", "subject", "scheduled", "sent", "recipients"),
+        ((c.id, c.status, c.subject[:60], _local(c.scheduled_at, app),
+          counts.get(c.id, {}).get("sent", 0), sum(counts.get(c.id, {}).values()))
+         for c in rows),
+    )
+
+
+@group.command("status")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_cli
+def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
+    """Show a campaign's delivery: recipients, queued, sent, deferred, failed, bounced, rate, ETA.
+
+    \b
+    Example:
+      mailer campaigns status 1 --json
+    """
+    _print_status(ctx.app(), campaign_id, as_json=as_json)
+
+
+def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
+    with session_scope(app.sessions) as session:
+        info = campaigns.campaign_status(session, campaign_id, now=utcnow())
+    if as_json:
+        print_json(info)
+        return
+    lines = [
+        ("campaign", f"{info['id']}: {info['subject']}"),
+        ("status", info["status"] + (f" — {info['pause_reason']}" if info["pause_reason"] else "")),
+        ("scheduled", _local(info["scheduled_at"], app)),
+        ("started", _local(info["started_at"], app)),
+        ("finished", _local(info["finished_at"], app)),
+        ("recipients", info["recipients"]),
+    ]
+    lines += [(key, info[key]) for key in
+              ("queued", "sending", "sent", "deferred", "failed", "bounced", "skipped")]
+    lines.append(("rate", f"{info['rate_per_second']} messages/s"))
+    if info["eta"]:
+        lines.append(("eta", _local(info["eta"], app)))
+    for key, value in lines:
+        if value != "" or key in ("status",):
+            click.echo(f"{key + ':':<12}{value}")
+    if sys.stdout.isatty() and info["status"] == "paused" and info["pause_reason"]:
+        click.echo(f"Resume with: mailer campaigns resume {info['id']}")
+
+
+commands: list[click.Command] = [group]
+

@@ -1,0 +1,1 @@
+"""Sending: the delivery engine (engine.py), SMTP transport (transport.py), capture server."""
