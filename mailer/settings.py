@@ -111,6 +111,12 @@ class BounceSettings:
     imap_port: int = 993
     imap_username: str = ""
     imap_password: str = field(default="", repr=False)
+    # "password" (IMAP LOGIN) or "xoauth2" (OAuth 2.0 client credentials: Exchange Online).
+    imap_auth: str = "password"
+    imap_oauth_token_url: str = ""
+    imap_oauth_client_id: str = ""
+    imap_oauth_scope: str = "https://outlook.office365.com/.default"
+    imap_oauth_client_secret: str = field(default="", repr=False)
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "Processed"
     imap_poll_seconds: int = 300
@@ -169,8 +175,14 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "MAILER_TIMEZONE": (None, "timezone"),
     "MAILER_DATA_DIR": (None, "data_dir"),
     "MAILER_IMAP_PASSWORD": ("bounces", "imap_password"),
+    "MAILER_IMAP_OAUTH_CLIENT_SECRET": ("bounces", "imap_oauth_client_secret"),
 }
-SECRET_KEYS = {("smtp", "password"), (None, "secret_key"), ("bounces", "imap_password")}
+SECRET_KEYS = {
+    ("smtp", "password"),
+    (None, "secret_key"),
+    ("bounces", "imap_password"),
+    ("bounces", "imap_oauth_client_secret"),
+}
 
 _TLS_MODES = ("none", "starttls", "tls")
 
@@ -306,6 +318,12 @@ def _finish(settings: Settings, path: Path) -> Settings:
     if settings.bounces.receiver_protocol not in ("smtp", "lmtp"):
         fail("bounces.receiver_protocol", "must be smtp or lmtp")
     bounces = settings.bounces
+    if bounces.imap_auth not in ("password", "xoauth2"):
+        fail("bounces.imap_auth", f"must be password or xoauth2, got {bounces.imap_auth!r}")
+    if bounces.imap_auth == "xoauth2" and not (
+        bounces.imap_oauth_token_url and bounces.imap_oauth_client_id
+    ):
+        fail("bounces.imap_auth", "xoauth2 needs imap_oauth_token_url and imap_oauth_client_id")
     for key in ("soft_threshold", "stale_days", "retention_days"):
         if getattr(bounces, key) < 1:
             fail(f"bounces.{key}", "must be at least 1")

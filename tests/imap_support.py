@@ -40,7 +40,7 @@ def usable() -> str | None:
 class PrivateDovecot:
     """Dovecot with one user (USER / PASSWORD), a Maildir, and a self-signed certificate."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, introspection_url: str = "") -> None:
         self.root = Path(tempfile.mkdtemp(prefix="gt-mailer-dovecot-"))
         self.root.chmod(0o755)
         self.port = free_port()
@@ -68,7 +68,7 @@ ssl = required
 ssl_cert = <{self.cert}
 ssl_key = <{key}
 ssl_dh = </usr/share/dovecot/dh.pem
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2" if introspection_url else ""}
 disable_plaintext_auth = yes
 first_valid_uid = 1
 mail_location = maildir:{home}/%u
@@ -78,7 +78,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.root}/passwd
 }}
-userdb {{
+{self._oauth_passdb(introspection_url)}userdb {{
   driver = static
   args = uid={NOBODY} gid={NOBODY} home={home}/%u
 }}
@@ -100,6 +100,18 @@ service imap-login {{
 }}
 """)
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _oauth_passdb(self, introspection_url: str) -> str:
+        """A second passdb that checks bearer tokens with an OAuth introspection endpoint."""
+        if not introspection_url:
+            return ""
+        conf = self.root / "oauth2.conf.ext"
+        conf.write_text(f"introspection_url = {introspection_url}\n"
+                        "introspection_mode = post\n"
+                        "username_attribute = username\n"
+                        "active_attribute = active\n"
+                        "active_value = true\n")
+        return f"passdb {{\n  driver = oauth2\n  args = {conf}\n}}\n"
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
@@ -134,3 +146,62 @@ service imap-login {{
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class OAuthServer:
+    """A token endpoint (client credentials) and an introspection endpoint, on loopback HTTP."""
+
+    TOKEN = "gt-test-access-token"
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        import json
+        import threading
+        import urllib.parse
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        expected = {"grant_type": "client_credentials", "client_id": client_id,
+                    "client_secret": client_secret}
+        token = self.TOKEN
+        self.token_requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                if self.path == "/token":
+                    outer.token_requests += 1
+                    ok = all(form.get(k) == v for k, v in expected.items())
+                    body = {"access_token": token, "expires_in": 3600} if ok else {
+                        "error": "invalid_client"}
+                    status = 200 if ok else 401
+                else:  # introspection (RFC 7662)
+                    status = 200
+                    body = ({"active": "true", "username": USER}
+                            if form.get("token") == token else {"active": "false"})
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def token_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    @property
+    def introspection_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/introspect"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

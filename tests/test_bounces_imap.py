@@ -11,13 +11,14 @@ import time
 import pytest
 from bounces_support import sample, sent_delivery, verp_for
 from conftest import IN_CI
-from imap_support import PASSWORD, USER, PrivateDovecot, usable
+from imap_support import PASSWORD, USER, OAuthServer, PrivateDovecot, usable
 from sqlalchemy import select
 
 from mailer.app import App, build_app
 from mailer.bounces.imap import imap_part, poll_once
 from mailer.bounces.models import Bounce
 from mailer.db import session_scope
+from mailer.errors import ConfigError
 
 
 @pytest.fixture
@@ -111,3 +112,34 @@ def test_service_part_polls_until_stopped(app, dovecot):
 
     asyncio.run(scenario())
     assert mailbox_counts(dovecot, "INBOX", "Verwerkt") == [0, 1]
+
+
+def test_exchange_style_xoauth2(app):
+    problem = usable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Dovecot is needed under CI=true: {problem}")
+        pytest.skip(problem)
+    oauth = OAuthServer("gt-mailer-app", "client-secret-from-env")
+    try:
+        with PrivateDovecot(introspection_url=oauth.introspection_url) as server:
+            with session_scope(app.sessions) as session:
+                verp = verp_for(app.signer, sent_delivery(session))
+            append(server, sample("handmade_hard_511.eml", verp))
+            polling = imap_app(app, server)
+            bounces = dataclasses.replace(
+                polling.settings.bounces, imap_auth="xoauth2", imap_password="",
+                imap_oauth_token_url=oauth.token_url, imap_oauth_client_id="gt-mailer-app",
+                imap_oauth_client_secret="client-secret-from-env")
+            polling = dataclasses.replace(
+                polling, settings=dataclasses.replace(polling.settings, bounces=bounces))
+            summary = poll_once(polling, ssl_context=server.ssl_context())
+            assert (summary.processed, oauth.token_requests) == (1, 1)
+            assert mailbox_counts(server, "INBOX", "Verwerkt") == [0, 1]
+            wrong = dataclasses.replace(bounces, imap_oauth_client_secret="wrong")
+            refused = dataclasses.replace(
+                polling, settings=dataclasses.replace(polling.settings, bounces=wrong))
+            with pytest.raises(ConfigError, match="no token"):
+                poll_once(refused, ssl_context=server.ssl_context())
+    finally:
+        oauth.close()

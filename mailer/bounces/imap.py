@@ -3,7 +3,9 @@
 imaplib in a worker thread, not an asyncio IMAP client: a poll every few minutes gains nothing
 from async I/O, the standard library's client is the one Exchange and Dovecot are tested
 against, and it is one dependency fewer. Implicit TLS on any port but 143, STARTTLS on 143;
-never plain text. The password comes from MAILER_IMAP_PASSWORD.
+never plain text. The password comes from MAILER_IMAP_PASSWORD; with imap_auth = "xoauth2"
+(Exchange Online, which refuses passwords over IMAP) an OAuth 2.0 client-credentials token is
+fetched for each poll and sent with SASL XOAUTH2.
 
 Each message is ingested in its own transaction and only then moved to
 bounces.imap_processed_folder (IMAP MOVE, or COPY + delete of that one UID). A message that
@@ -16,9 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import imaplib
+import json
 import logging
 import re
 import ssl
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +32,7 @@ from mailer.bounces.intake import ingest_bytes
 from mailer.bounces.parse import MAX_BYTES
 from mailer.errors import ConfigError
 
-__all__ = ["PollSummary", "poll_once", "imap_part"]
+__all__ = ["PollSummary", "poll_once", "fetch_oauth_token", "imap_part"]
 
 log = logging.getLogger(__name__)
 _SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -69,8 +74,35 @@ def _connect(app: App, ssl_context: ssl.SSLContext | None) -> imaplib.IMAP4:
     else:
         conn = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port,
                                  ssl_context=context, timeout=60)
-    conn.login(settings.imap_username, settings.imap_password)
+    if settings.imap_auth == "xoauth2":
+        token = fetch_oauth_token(app)
+        sasl = f"user={settings.imap_username}\x01auth=Bearer {token}\x01\x01".encode()
+        conn.authenticate("XOAUTH2", lambda _challenge: sasl)
+    else:
+        conn.login(settings.imap_username, settings.imap_password)
     return conn
+
+
+def fetch_oauth_token(app: App) -> str:
+    """An access token by the OAuth 2.0 client-credentials grant (Microsoft identity platform:
+    the app registration needs the IMAP.AccessAsApp permission and access to the mailbox)."""
+    settings = app.settings.bounces
+    form = urllib.parse.urlencode({
+        "grant_type": "client_credentials",
+        "client_id": settings.imap_oauth_client_id,
+        "client_secret": settings.imap_oauth_client_secret,
+        "scope": settings.imap_oauth_scope,
+    }).encode()
+    request = urllib.request.Request(settings.imap_oauth_token_url, data=form, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read(1_000_000))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"bounces.imap_oauth_token_url: no token: {exc}") from None
+    token = answer.get("access_token") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ConfigError("bounces.imap_oauth_token_url: the answer has no access_token")
+    return token
 
 
 def poll_once(app: App, *, ssl_context: ssl.SSLContext | None = None) -> PollSummary:
