@@ -5,15 +5,13 @@ The events domain queues what is owed in `event_mails`, in the transaction that 
 This module claims owed rows (short transaction), composes and sends each one outside any
 transaction (so a slow relay never holds a database lock), and records the results in one
 more short transaction. It runs after an answer on the RSVP page, from `mailer events
-send-due`, and as the `event_mail_part` of `mailer run`, which every minute also queues the
-reminders that have come due. A sender that dies mid-way leaves rows in "sending"; after
+send-due`, and as `mailer run`'s due work (mailer.service_parts), which on every poll also
+queues the reminders that have come due. A sender that dies mid-way leaves rows in "sending"; after
 CLAIM_LEASE another round takes them again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -32,10 +30,8 @@ __all__ = [
     "SendReport",
     "send_owed_mail",
     "run_due_work",
-    "event_mail_part",
-    "PARTS",
+    "due_work",
     "CLAIM_LEASE",
-    "POLL_SECONDS",
 ]
 
 log = logging.getLogger("mailer.events")
@@ -51,7 +47,6 @@ TEMPLATES = {
 # These carry the meeting as a calendar file, so "yes" lands in the person's calendar.
 _WITH_CALENDAR = frozenset({"confirmation", "seat", "reminder"})
 CLAIM_LEASE = dt.timedelta(minutes=10)
-POLL_SECONDS = 60.0
 # A temporary (4xx) failure is tried again on later rounds, up to this many attempts.
 MAX_ATTEMPTS = 5
 
@@ -121,6 +116,9 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
                 "kind": mail.kind,
                 "preferences_url": links.preferences(person.id),
             }
+            if mail.kind in ("reminder", "nudge"):
+                # Not asked for one by one: these carry List-Unsubscribe, like a campaign.
+                context["unsubscribe_url"] = links.unsubscribe(person.id)
             calendar = None
             if mail.kind in _WITH_CALENDAR:
                 calendar = service.event_calendar(
@@ -215,24 +213,15 @@ def run_due_work(app: App, *, now: dt.datetime | None = None) -> tuple[int, Send
             return queued, report
 
 
-async def event_mail_part(app: App, stop: asyncio.Event) -> None:
-    """`mailer run` part: every POLL_SECONDS, queue due reminders and send owed meeting mail.
+def due_work(app: App, now: dt.datetime) -> None:
+    """`mailer run`'s due-work hook (mailer.service_parts): reminders and owed meeting mail.
 
     The schedule lives in the database (event start times and `event_mails`), so reminders
-    survive restarts: a round after a restart catches up on whatever came due meanwhile.
+    survive restarts: the first round after a restart catches up on whatever came due.
     """
-    while not stop.is_set():
-        try:
-            queued, report = await asyncio.to_thread(run_due_work, app)
-            if queued or report.sent or report.failed:
-                log.info(
-                    "meeting mail: %d reminder(s) queued, %d sent, %d failed, %d to retry",
-                    queued, report.sent, report.failed, report.retry,
-                )
-        except Exception as exc:
-            log.warning("meeting mail round failed (tried again in a minute): %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
-
-
-PARTS = [event_mail_part]
+    queued, report = run_due_work(app, now=now)
+    if queued or report.sent or report.failed:
+        log.info(
+            "meeting mail: %d reminder(s) queued, %d sent, %d failed, %d to retry",
+            queued, report.sent, report.failed, report.retry,
+        )

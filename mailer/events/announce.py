@@ -44,15 +44,15 @@ TEMPLATES = {
 # Subjects are templates too (rendered per recipient), so each person reads their language.
 _SUBJECTS = {
     "invitation": (
-        "{% if recipient.language == 'en' %}Invitation: {{ event.title }}, {{ event.day_en }}"
+        "{% if language == 'en' %}Invitation: {{ event.title }}, {{ event.day_en }}"
         "{% else %}Uitnodiging: {{ event.title }}, {{ event.day }}{% endif %}"
     ),
     "update": (
-        "{% if recipient.language == 'en' %}Changed: {{ event.title }}, {{ event.day_en }}"
+        "{% if language == 'en' %}Changed: {{ event.title }}, {{ event.day_en }}"
         "{% else %}Gewijzigd: {{ event.title }}, {{ event.day }}{% endif %}"
     ),
     "cancellation": (
-        "{% if recipient.language == 'en' %}Cancelled: {{ event.title }}, {{ event.day_en }}"
+        "{% if language == 'en' %}Cancelled: {{ event.title }}, {{ event.day_en }}"
         "{% else %}Afgelast: {{ event.title }}, {{ event.day }}{% endif %}"
     ),
 }

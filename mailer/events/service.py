@@ -527,6 +527,12 @@ def event_context(
         "venue": event.venue,
         "address": event.address,
         "address_lines": [line for line in event.address.splitlines() if line.strip()],
+        # Venue and address on one line: "Provinciehuis, Martinikerkhof 12, Groningen".
+        "place": ", ".join(
+            part.strip()
+            for part in [event.venue, *event.address.splitlines()]
+            if part.strip()
+        ),
         "online_url": event.online_url,
         "description": event.description,
         "capacity": event.capacity,
