@@ -47,6 +47,12 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
         for delivery, subject in rows
     ]
     # Other parts add what they hold on the person (bounces, RSVPs) to `record` here.
+    record["bounce_score"] = bounces.bounce_score(session, subscriber.id)
+    record["bounces"] = [
+        {key: bounce[key] for key in ("received_at", "source", "kind", "status", "diagnostic",
+                                       "campaign_id", "outcome")}
+        for bounce in bounces.bounce_history(session, subscriber.id)
+    ]
     return record
 
 

@@ -166,3 +166,13 @@ def test_lmtp_receiver(app, verp):
         assert session.scalar(select(func.count()).select_from(Bounce)) == 1
         assert session.scalars(select(Bounce.source)).one() == "lmtp"
     assert kinds(app) == ["soft"]
+
+
+def test_subscribers_show_has_the_bounce_history(run_cli, app, verp, tmp_path):
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(sample("handmade_soft_422.eml", verp))
+    run_cli("bounces", "ingest", str(path))
+    record = json.loads(run_cli("subscribers", "show", ANNA, "--json").output)
+    assert record["bounce_score"] == 1
+    assert [(b["kind"], b["status"]) for b in record["bounces"]] == [("soft", "4.2.2")]
+    assert "Mailbox full" in run_cli("subscribers", "show", ANNA).output

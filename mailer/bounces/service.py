@@ -40,6 +40,7 @@ __all__ = [
     "campaign_bounce_summary",
     "bounce_stats",
     "bounce_history",
+    "bounce_score",
     "list_bounces",
     "get_bounce",
     "forget_subscriber",
@@ -335,6 +336,12 @@ def campaign_bounce_summary(
 def bounce_history(session: Session, subscriber_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """A subscriber's bounces, newest first, for `subscribers show`."""
     return [_as_dict(b) for b in queries.bounces_of_subscriber(session, subscriber_id, limit)]
+
+
+def bounce_score(session: Session, subscriber_id: int) -> int:
+    """The subscriber's current soft-bounce score (0 when none)."""
+    state = queries.scores_by_subscriber(session, [subscriber_id]).get(subscriber_id)
+    return state.score if state is not None else 0
 
 
 def list_bounces(
