@@ -176,3 +176,16 @@ def test_subscribers_show_has_the_bounce_history(run_cli, app, verp, tmp_path):
     assert record["bounce_score"] == 1
     assert [(b["kind"], b["status"]) for b in record["bounces"]] == [("soft", "4.2.2")]
     assert "Mailbox full" in run_cli("subscribers", "show", ANNA).output
+
+
+def test_campaigns_status_flags_bounce_and_complaint_rates(run_cli, app, verp, tmp_path):
+    path = tmp_path / "complaint.eml"
+    path.write_bytes(sample("handmade_arf_complaint.eml", verp))
+    run_cli("bounces", "ingest", str(path))
+    with session_scope(app.sessions) as session:
+        campaign_id = session.scalars(select(Bounce.campaign_id)).one()
+    shown = run_cli("campaigns", "status", str(campaign_id)).output
+    assert "0 hard, 0 soft, 1 complaints" in shown
+    assert "flagged:    complaint rate 100.00% is above 0.3%" in shown
+    info = json.loads(run_cli("campaigns", "status", str(campaign_id), "--json").output)
+    assert info["bounces"]["complaints"] == 1 and len(info["bounces"]["flags"]) == 1

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mailer.app import App
+from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
 from mailer.cli.context import CliContext, pass_cli
@@ -291,6 +292,9 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     with session_scope(app.sessions) as session:
         info = campaigns.campaign_status(session, campaign_id, now=utcnow())
+        # Bounce figures with the configured alert thresholds (hard-bounce and complaint rate).
+        info["bounces"] = campaign_bounce_summary(session, campaign_id,
+                                                  settings=app.settings.bounces)
     if as_json:
         print_json(info)
         return
@@ -307,6 +311,11 @@ def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     lines.append(("rate", f"{info['rate_per_second']} messages/s"))
     if info["eta"]:
         lines.append(("eta", _local(info["eta"], app)))
+    b = info["bounces"]
+    lines.append(("bounces", f"{b['hard']} hard, {b['soft']} soft, {b['complaints']} complaints"
+                  f" (bounce rate {b['bounce_rate']:.1%}, "
+                  f"complaint rate {b['complaint_rate']:.2%})"))
+    lines += [("flagged", flag) for flag in b["flags"]]
     for key, value in lines:
         if value != "" or key in ("status",):
             click.echo(f"{key + ':':<12}{value}")
