@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     delete,
     exists,
@@ -345,12 +346,28 @@ def import_lookup(session: Session, keys: Collection[str]) -> dict[str, dict[str
     return found
 
 
+def _table(model: type[Any]) -> Table:
+    """The Core table of a model: bulk inserts skip the ORM's per-row bookkeeping."""
+    return cast(Table, model.__table__)
+
+
 def insert_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert many subscribers in one executemany; returns their ids by email_key."""
+    """Insert many subscribers in one executemany; returns their ids by email_key.
+
+    A plain executemany (no RETURNING) lets psycopg pipeline the rows, about twice as fast on
+    PostgreSQL; the ids then come back in one indexed look-up.
+    """
     if not rows:
         return {}
-    stmt = insert(Subscriber).returning(Subscriber.email_key, Subscriber.id)
-    return {key: sid for key, sid in session.execute(stmt, list(rows))}
+    session.execute(insert(_table(Subscriber)), list(rows))
+    keys = [row["email_key"] for row in rows]
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 5000):
+        stmt = select(Subscriber.email_key, Subscriber.id).where(
+            Subscriber.email_key.in_(keys[start : start + 5000])
+        )
+        found.update((key, sid) for key, sid in session.execute(stmt))
+    return found
 
 
 def update_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -378,12 +395,12 @@ def existing_subscriptions(
 
 def insert_subscriptions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(Subscription), list(rows))
+        session.execute(insert(_table(Subscription)), list(rows))
 
 
 def insert_consent_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(ConsentEvent), list(rows))
+        session.execute(insert(_table(ConsentEvent)), list(rows))
 
 
 def suppression_list(session: Session, reasons: Collection[str] = ()) -> list[Suppression]:
