@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
+from sqlalchemy.orm import Session
 
 from mailer import privacy
 from mailer.cli.context import CliContext, pass_cli
@@ -51,7 +52,7 @@ def _attributes(pairs: Sequence[str]) -> dict[str, Any]:
 
 def _filter(
     ctx: CliContext,
-    session: Any,
+    session: Session,
     *,
     lists: Sequence[str] = (),
     statuses: Sequence[str] = (),
