@@ -169,7 +169,7 @@ class Service:
 
 
 def _engine(app: App) -> DeliveryEngine:
-    return DeliveryEngine(app, on_permanent_failures=default_failure_hook())
+    return DeliveryEngine(app, on_permanent_failures=default_failure_hook(app.settings))
 
 
 async def run_once(

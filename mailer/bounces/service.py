@@ -8,11 +8,10 @@ place decides what they do. Functions take an open Session; the caller owns the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -265,11 +264,18 @@ def record_send_failures(
     return bounces
 
 
-def send_failure_hook(
-    settings: BounceSettings,
-) -> Callable[[Session, list[tuple[int, int, str]]], list[Bounce]]:
+class SendFailureHook(Protocol):
+    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> list[Bounce]: ...
+
+
+def send_failure_hook(settings: BounceSettings) -> SendFailureHook:
     """record_send_failures bound to the configured policy, for the delivery engine's hook."""
-    return functools.partial(record_send_failures, policy=Policy.from_settings(settings))
+    policy = Policy.from_settings(settings)
+
+    def hook(session: Session, failures: list[tuple[int, int, str]]) -> list[Bounce]:
+        return record_send_failures(session, failures, policy=policy)
+
+    return hook
 
 
 def reactivate(session: Session, email: str, reason: str, *, actor: str = "") -> Subscriber:

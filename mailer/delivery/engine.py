@@ -63,13 +63,14 @@ class FailureHook(Protocol):
 RendererFactory = Callable[[Session, Campaign, Settings, Signer], Any]
 
 
-def default_failure_hook() -> FailureHook | None:
-    """The bounce handler's record of 5xx / expired-4xx failures, if bounce handling is built in."""
+def default_failure_hook(settings: Settings | None = None) -> FailureHook | None:
+    """The bounce handler's record of 5xx / expired-4xx failures, if bounce handling is built in
+    (with the configured bounce policy when `settings` is given)."""
     try:
-        from mailer.bounces.service import record_send_failures
+        from mailer.bounces.service import record_send_failures, send_failure_hook
     except ImportError:
         return None
-    return record_send_failures
+    return record_send_failures if settings is None else send_failure_hook(settings.bounces)
 
 
 def _default_renderer(
