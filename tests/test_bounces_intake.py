@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
+import os
 import socket
+import subprocess
+import sys
 
 import aiosmtplib
 import pytest
@@ -77,11 +80,23 @@ def test_ingest_stdin_like_an_mta_pipe(run_cli, app, verp):
         assert (bounce.matched_by, bounce.token_valid) == ("verp", True)
 
 
-def test_stdin_failure_asks_the_mta_to_retry(run_cli, tmp_path):
-    empty = f"sqlite:///{tmp_path / 'no-schema.db'}"
-    result = run_cli("--database-url", empty, "bounces", "ingest", "-", input=b"Subject: x\n\n",
-                     ok=False)
-    assert result.exit_code in (1, 75)  # schema check (1) happens before reading anything
+def test_stdin_as_a_real_process_and_its_exit_codes(app, verp, env, tmp_path):
+    # As an MTA's pipe runs it: a separate process, the message on standard input.
+    mailer = [sys.executable, "-m", "mailer"]
+    raw = sample("handmade_hard_511.eml", verp)
+    done = subprocess.run([*mailer, "bounces", "ingest", "-"], input=raw, capture_output=True,
+                          env={**os.environ, **env}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert kinds(app) == ["hard"]
+    # No usable database: exit 75 (EX_TEMPFAIL), so the MTA keeps the message and retries.
+    broken = {**os.environ, **env, "MAILER_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+    failed = subprocess.run([*mailer, "bounces", "ingest", "-"], input=raw, capture_output=True,
+                            env=broken, timeout=120)
+    assert failed.returncode == 75 and b"try again later" in failed.stderr
+    assert b"Traceback" not in failed.stderr
+
+
+def test_missing_path_is_a_one_line_error(run_cli, tmp_path):
     missing = run_cli("bounces", "ingest", str(tmp_path / "nope.eml"), ok=False)
     assert missing.exit_code == 1 and "no such file" in missing.output
     assert "Traceback" not in missing.output
