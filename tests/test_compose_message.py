@@ -258,3 +258,49 @@ def test_spliced_output_equals_per_recipient_rendering(
     for recipient in PEOPLE:
         values = renderer.person(recipient)
         assert renderer.render_person(values) == renderer.render_slow(values)
+
+
+@pytest.mark.parametrize("case", sorted(SPLICE_CASES))
+def test_spliced_message_bytes_equal_the_slow_build(
+    settings: Settings, signer: Signer, case: str
+) -> None:
+    # A fixed clock, so both builds have the same Date and link timestamps.
+    renderer = CampaignRenderer(SPLICE_CASES[case], settings, signer, clock=lambda: 1_800_000_000.0)
+    for recipient in PEOPLE:
+        assert renderer.message_bytes(recipient) == renderer.message_slow(recipient)
+
+
+def test_fast_links_are_the_links_of_mailer_links() -> None:
+    from mailer.compose.linktokens import FastLinks, fast_links
+    from mailer.links import Links
+
+    links = Links("https://gt.example.nl/", Signer(SECRET))
+    fast = fast_links(links, SECRET)
+    assert isinstance(fast, FastLinks)
+    urls = (fast.unsubscribe(5, 6), fast.preferences(5), fast.view(5, 6), fast.rsvp(5, 7, "no"))
+    assert all(url.startswith("https://gt.example.nl/") for url in urls)
+    token = fast.unsubscribe(5, 6).rsplit("/", 1)[1]
+    assert Signer(SECRET).unsign(UNSUBSCRIBE, token) == {"s": 5, "c": 6}
+    # With another key the self-check fails, and the plain Links are used.
+    assert fast_links(links, "another-secret-key-0123456789") is links
+
+
+def test_encoded_part_equals_encoding_the_whole() -> None:
+    import random
+
+    from mailer.compose.mime import EncodedPart, encode_qp
+    from mailer.compose.splice import Segments, escape_text
+
+    rng = random.Random(7)
+    alphabet = "ab =\t.é€<>\"'xyz\n" + "r" * 8
+    for _ in range(300):
+        count = rng.randint(0, 4)
+        segments = tuple(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+            for _ in range(count + 1)
+        )
+        slots = tuple((rng.randrange(2), escape_text) for _ in range(count))
+        part = Segments(segments, slots)
+        values = ["".join(rng.choice(alphabet.replace("\n", "")) for _ in range(rng.randint(0, 90)))
+                  for _ in range(2)]
+        assert EncodedPart(part).encode(values) == encode_qp(part.join(values))

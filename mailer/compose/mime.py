@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from mailer.compose.headers import clean
 from mailer.compose.model import Attachment
+from mailer.compose.splice import Segments
 
-__all__ = ["Skeleton", "encode_qp", "crlf"]
+__all__ = ["Skeleton", "EncodedPart", "encode_qp", "crlf"]
 
 
 def crlf(text: str) -> str:
@@ -36,6 +37,62 @@ def encode_qp(text: str) -> bytes:
         data += b"\r\n"
     # A leading CRLF-terminated line makes b2a_qp use CRLF for its soft breaks too.
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+def _qp_line(line: str) -> bytes:
+    return binascii.b2a_qp(line.encode("utf-8") + b"\r\n", quotetabs=False, istext=True)
+
+
+class EncodedPart:
+    """A body part's quoted-printable bytes, encoded once except the lines with personal values.
+
+    Quoted-printable is line-local: each line's encoding (soft breaks at 76 columns, encoded
+    trailing spaces) depends on that line alone. Personal values never hold a line break, so
+    the lines without one are encoded once per campaign, and per recipient only the few lines
+    that carry a value are joined and encoded. `encode(values)` equals
+    `encode_qp(segments.join(values))`; the tests check it.
+    """
+
+    def __init__(self, segments: Segments) -> None:
+        # Lines as lists of text pieces and (value index, escape) slots.
+        lines: list[list[str | tuple[int, object]]] = [[]]
+        for number, segment in enumerate(segments.segments):
+            pieces = crlf(segment).split("\r\n")
+            lines[-1].append(pieces[0])
+            lines.extend([piece] for piece in pieces[1:])
+            if number < len(segments.slots):
+                lines[-1].append(segments.slots[number])
+        if lines[-1] == [""] and len(lines) > 1:
+            lines.pop()  # the text ended with a line break
+        chunks: list[bytes | tuple[tuple[str | tuple[int, object], ...], ...]] = []
+        static: list[bytes] = []
+        for line in lines:
+            if all(isinstance(piece, str) for piece in line):
+                static.append(_qp_line("".join(line)))  # type: ignore[arg-type]
+                continue
+            if static:
+                chunks.append(b"".join(static))
+                static = []
+            chunks.append((tuple(line),))
+        if static:
+            chunks.append(b"".join(static))
+        self._chunks = chunks
+
+    def encode(self, values: list[str]) -> bytes:
+        out: list[bytes] = []
+        for chunk in self._chunks:
+            if isinstance(chunk, bytes):
+                out.append(chunk)
+                continue
+            text = []
+            for piece in chunk[0]:
+                if isinstance(piece, str):
+                    text.append(piece)
+                else:
+                    index, escape = piece
+                    text.append(escape(values[index]))  # type: ignore[operator]
+            out.append(_qp_line("".join(text)))
+        return b"".join(out)
 
 
 def _attachment_part(boundary: bytes, att: Attachment) -> bytes:
@@ -102,9 +159,13 @@ class Skeleton:
         self._alt_close = b"--" + b + b"--\r\n"
 
     def assemble(self, personal: bytes, text: str, html: str) -> bytes:
+        return self.assemble_encoded(personal, encode_qp(text), encode_qp(html))
+
+    def assemble_encoded(self, personal: bytes, text: bytes, html: bytes) -> bytes:
+        """As assemble, with both bodies already quoted-printable."""
         return b"".join((
             personal, self.fixed, self._open,
-            self._text_head, encode_qp(text),
-            self._html_head, encode_qp(html),
+            self._text_head, text,
+            self._html_head, html,
             self._alt_close, self._tail,
         ))

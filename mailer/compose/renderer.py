@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,8 @@ from mailer.compose.headers import (
     encode_unstructured,
     format_address,
 )
-from mailer.compose.mime import Skeleton
+from mailer.compose.linktokens import fast_links
+from mailer.compose.mime import EncodedPart, Skeleton, encode_qp
 from mailer.compose.model import Attachment, Recipient, Rendered, sample_recipient
 from mailer.compose.person import SUBSCRIBER_FIELDS, LinksView, Person, SubscriberView, link_names
 from mailer.compose.plaintext import html_to_text, markdown_to_text
@@ -105,6 +106,8 @@ class _Shape:
     subject: Segments
     html: Segments
     text: Segments
+    html_qp: EncodedPart
+    text_qp: EncodedPart
 
 
 @dataclass
@@ -129,8 +132,10 @@ class CampaignRenderer:
         *,
         event: Mapping[str, Any] | None = None,
         attachments: Sequence[Attachment] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self.campaign_id = int(campaign.id or 0)
         self.kind = str(campaign.kind or "newsletter")
         self.event = dict(event) if event is not None else None
@@ -138,7 +143,8 @@ class CampaignRenderer:
             (self.event or {}).get("id")
         )
         self._signer = signer
-        self._links = Links(settings.web.base_url, signer)
+        # Same URLs as mailer.links makes, faster; it checks itself against Links first.
+        self._links = fast_links(Links(settings.web.base_url, signer), settings.secret_key, clock)
         self._link_names = link_names(self.event is not None and self.event_id is not None)
         self._envs: Environments = make_environments(
             settings.resolve_path(settings.templates.override_dir)
@@ -295,7 +301,9 @@ class CampaignRenderer:
         if html_segments is None or subject_segments is None or text_segments is None:
             run.taint("a personal value stands where it cannot be spliced")
             return None, run
-        return _Shape(list(run.keys), subject_segments, html_segments, text_segments), run
+        shape = _Shape(list(run.keys), subject_segments, html_segments, text_segments,
+                       EncodedPart(html_segments), EncodedPart(text_segments))
+        return shape, run
 
     def _shape(self, lang: _Language, person: Person) -> _Shape | None:
         """The segments for this person's truth-test answers, made on first need."""
@@ -358,29 +366,46 @@ class CampaignRenderer:
     def message_bytes(self, recipient: Recipient) -> bytes:
         """The complete message (RFC 5322, CRLF line ends), DKIM-signed if configured."""
         person = self.person(recipient)
-        return self.message_from(person, self.render_person(person))
+        lang = self._languages[pick_language(recipient.language)]
+        shape = self._shape(lang, person)
+        if shape is None:
+            rendered = self.render_slow(person)
+            return self._message(
+                person, rendered.subject, encode_qp(rendered.text), encode_qp(rendered.html)
+            )
+        values = [str(person.value(k)) for k in shape.keys]
+        return self._message(
+            person, shape.subject.join(values),
+            shape.text_qp.encode(values), shape.html_qp.encode(values),
+        )
 
-    def message_from(self, person: Person, rendered: Rendered) -> bytes:
+    def message_slow(self, recipient: Recipient) -> bytes:
+        """message_bytes without splicing: the reference path, for tests and benchmarks."""
+        person = self.person(recipient)
+        rendered = self.render_slow(person)
+        return self._message(
+            person, rendered.subject, encode_qp(rendered.text), encode_qp(rendered.html)
+        )
+
+    def _message(self, person: Person, subject: str, text: bytes, html: bytes) -> bytes:
         recipient = person.recipient
-        now = int(time.time())
+        now = int(self._clock())
         if self._date_cache[0] != now:
             stamp = email.utils.format_datetime(dt.datetime.fromtimestamp(now, dt.UTC))
             self._date_cache = (now, f"Date: {stamp}\r\n".encode("ascii"))
-        subject_line = self._subject_lines.get(rendered.subject)
+        subject_line = self._subject_lines.get(subject)
         if subject_line is None:
             if len(self._subject_lines) > 1000:
                 self._subject_lines.clear()
-            subject_line = (encode_unstructured("Subject", rendered.subject) + "\r\n").encode(
-                "ascii"
-            )
-            self._subject_lines[rendered.subject] = subject_line
+            subject_line = (encode_unstructured("Subject", subject) + "\r\n").encode("ascii")
+            self._subject_lines[subject] = subject_line
         personal = "".join((
             "To: ", format_address(person.fields["name"], recipient.email), "\r\n",
             "Message-ID: ", self.message_id(recipient), "\r\n",
             "List-Unsubscribe: <", person.link("unsubscribe"), ">, <", self._mailto, ">\r\n",
         )).encode("ascii")
-        data = self._skeleton.assemble(
-            self._date_cache[1] + subject_line + personal, rendered.text, rendered.html
+        data = self._skeleton.assemble_encoded(
+            self._date_cache[1] + subject_line + personal, text, html
         )
         return self._dkim.sign(data) if self._dkim is not None else data
 
@@ -394,5 +419,5 @@ def build_renderer(
     if campaign.event_id is not None:
         from mailer.events.service import invitation_extras  # the events part is optional
 
-        event, attachments = invitation_extras(session, campaign)
+        event, attachments = invitation_extras(session, campaign, settings)
     return CampaignRenderer(campaign, settings, signer, event=event, attachments=attachments)
