@@ -512,3 +512,86 @@ def test_view_online_shows_the_newsletter_for_that_subscriber(client, app, peopl
     assert "script-src" not in page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert client.get(path(links.view(people["anna"], 9999))).status_code == 400
+
+
+# -- serving -----------------------------------------------------------------------------------
+
+
+def test_mailer_web_serves_the_pages_until_stopped(env, app):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailer", "web", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once the socket listens
+        port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        answer = httpx.get(f"http://127.0.0.1:{port}/u/forged", timeout=10)
+        assert answer.status_code == 400
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "server" not in answer.headers
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    assert proc.returncode == 0
+
+
+def test_the_service_part_gives_way_when_the_port_is_taken(app, caplog):
+    import asyncio
+    import dataclasses
+    import socket
+
+    from mailer.web.server import web_part
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        settings = dataclasses.replace(
+            app.settings,
+            web=dataclasses.replace(app.settings.web, port=taken.getsockname()[1]),
+        )
+        busy = App(settings=settings, engine=app.engine, sessions=app.sessions,
+                   signer=app.signer)
+        asyncio.run(asyncio.wait_for(web_part(busy, asyncio.Event()), 10))
+    assert "not served" in caplog.text
+
+
+def test_the_service_part_stops_when_told(app):
+    import asyncio
+
+    import httpx
+
+    from mailer.web.server import bind, serve
+
+    async def scenario() -> int:
+        sock = bind("127.0.0.1", 0)
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(app, sock, stop))
+        async with httpx.AsyncClient() as http:
+            answer = await http.get(f"http://127.0.0.1:{sock.getsockname()[1]}/static/gt.css")
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        sock.close()
+        return answer.status_code
+
+    assert asyncio.run(scenario()) == 200
+
+
+def test_web_tables_match_the_migration(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import mailer.models  # noqa: F401
+    from subscribers.models import Base
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    assert [d for d in diff if "web_rate" in repr(d)] == []

@@ -66,7 +66,7 @@ def _config(app: App) -> uvicorn.Config:
 
 
 async def serve(app: App, sock: socket.socket, stop: asyncio.Event | None = None) -> None:
-    """Serve on `sock` until `stop` is set (embedded) or, without `stop`, until SIGINT/SIGTERM."""
+    """Serve on `sock` until `stop` is set; without `stop`, uvicorn handles SIGINT/SIGTERM."""
     if stop is None:
         await uvicorn.Server(_config(app)).serve(sockets=[sock])
         return
