@@ -99,3 +99,23 @@ def deliver(app: App, **kwargs: Any) -> EngineStats:
 def status(app: App, campaign_id: int) -> dict[str, Any]:
     with session_scope(app.sessions) as session:
         return campaigns.campaign_status(session, campaign_id)
+
+
+def set_config(path: Path, **values: Any) -> None:
+    """Set keys in a config.toml copy: set_config(path, smtp__port=2526, delivery__lease_seconds=1).
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for name, value in values.items():
+        section, key = name.split("__")
+        rendered = f'"{value}"' if isinstance(value, str) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+        current = ""
+        for i, line in enumerate(lines):
+            if line.startswith("["):
+                current = line.strip("[] ")
+            elif current == section and line.split("=")[0].strip() == key:
+                lines[i] = f"{key} = {rendered}"
+                break
+        else:
+            raise KeyError(name)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
