@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailer.bounces import service as bounces
 from mailer.campaigns.models import Campaign, Delivery
+from mailer.events import service as events
 from subscribers import service
 
 __all__ = ["person_record", "erase_person"]
@@ -53,6 +54,7 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
                                        "campaign_id", "outcome")}
         for bounce in bounces.bounce_history(session, subscriber.id)
     ]
+    record["meeting_answers"] = events.person_answers(session, subscriber.id)
     return record
 
 
@@ -72,4 +74,6 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     )
     # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
     bounces.forget_subscriber(session, subscriber.id, subscriber.email)
+    # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.
+    events.forget_subscriber(session, subscriber.id)
     return service.erase(session, subscriber.email, actor=actor)

@@ -95,3 +95,38 @@ def test_every_command_has_an_example(run_cli: Cli) -> None:
     for command in ("create", "ls", "show", "edit", "cancel", "invite", "rsvps", "rsvp",
                     "send-due"):
         assert "Example:" in run_cli("events", command, "--help").output
+
+
+def test_invite_schedule_and_cancel(run_cli: Cli) -> None:
+    run_cli("lists", "create", "regio-noord", "--title", "Regio Noord")
+    run_cli("subscribers", "add", "anna@assen.nl", "--region", "Noord", "--list", "regio-noord")
+    run_cli("subscribers", "add", "bram@emmen.nl", "--region", "Noord")
+    run_cli("subscribers", "add", "olga@zwolle.nl", "--region", "Oost")
+    eid = _create(run_cli)
+    out = run_cli("events", "invite", eid).output
+    assert out.strip() == "Invitation campaign 1 started: 2 recipient(s) queued."
+    out = run_cli("events", "invite", eid, "--list", "regio-noord", "--at",
+                  "2099-03-01 09:00").output
+    assert out.strip() == "Invitation campaign 2 scheduled for 2099-03-01 09:00."
+    out = run_cli("events", "invite", eid, "--region", "Oost").output
+    assert "1 recipient(s) queued" in out
+    bad = run_cli("events", "invite", eid, "--region", "Atlantis", ok=False)
+    assert bad.output.strip().startswith("Error: region: unknown region 'Atlantis'")
+
+    shown = json.loads(run_cli("events", "show", eid, "--json").output)
+    assert [(c["kind"], c["status"]) for c in shown["campaigns"]] == [
+        ("invitation", "running"), ("invitation", "scheduled"), ("invitation", "running"),
+    ]
+    out = run_cli("events", "cancel", eid, "--yes").output
+    assert "Cancelled event 1" in out and "as campaign 4" in out
+    shown = json.loads(run_cli("events", "show", eid, "--json").output)
+    assert shown["status"] == "cancelled" and shown["sequence"] == 1
+    # Invitations not yet sent are stopped: a cancelled meeting is not invited to.
+    assert [(c["kind"], c["status"]) for c in shown["campaigns"]] == [
+        ("invitation", "cancelled"), ("invitation", "cancelled"), ("invitation", "cancelled"),
+        ("cancellation", "finished"),
+    ]
+    again = run_cli("events", "cancel", eid, "--yes", ok=False)
+    assert again.output.strip() == f"Error: event {eid}: already cancelled"
+    refused = run_cli("events", "invite", eid, ok=False)
+    assert "cancelled meetings cannot be invited to" in refused.output

@@ -238,3 +238,28 @@ def test_attendee_list_order(session: Session, settings: Settings) -> None:
         "name": "Persoon 01", "organisation": "Gemeente 1", "region": "Noord",
         "answer": "yes", "when": "2027-03-01 10:00", "email": "p1@gemeente1.nl",
     }
+
+
+def test_erasure_removes_answers_and_gives_the_seat_away(
+    session: Session, settings: Settings
+) -> None:
+    from mailer.events.models import Rsvp
+    from mailer.privacy import erase_person, person_record
+
+    a, b = make_people(session, 2)
+    eid = make_event(session, settings, capacity=1, starts_at=local("2099-04-13 13:30"),
+                     ends_at=local("2099-04-13 16:00"))
+    service.rsvp(session, settings, eid, a, "yes", now=NOW)
+    service.rsvp(session, settings, eid, b, "yes", now=NOW)
+    record = person_record(session, "p0@gemeente0.nl")
+    assert record["meeting_answers"] == [{
+        "event": "GT Connect regio Noord", "starts": "2099-04-13 13:30", "answer": "yes",
+        "answered_at": NOW,
+    }]
+    erase_person(session, "p0@gemeente0.nl")
+    session.expire_all()
+    assert session.scalars(select(Rsvp.subscriber_id)).all() == [b]
+    assert set(session.scalars(select(EventMail.subscriber_id))) == {b}
+    # The erased person's seat went to the first on the waiting list, who is told.
+    assert service.event_counts(session, eid).yes == 1
+    assert mails(session, "seat") == [b]

@@ -55,6 +55,8 @@ __all__ = [
     "active_future_events",
     "event_campaigns",
     "subscribers_by_ids",
+    "answers_of_person",
+    "delete_person_rows",
 ]
 
 
@@ -417,3 +419,20 @@ def subscribers_by_ids(session: Session, ids: Collection[int]) -> dict[int, Subs
         ):
             found[sub.id] = sub
     return found
+
+
+def answers_of_person(session: Session, subscriber_id: int) -> list[tuple[Rsvp, Event]]:
+    """One person's answers with their meetings, oldest meeting first (access and erasure)."""
+    stmt = (
+        select(Rsvp, Event)
+        .join(Event, Event.id == Rsvp.event_id)
+        .where(Rsvp.subscriber_id == subscriber_id)
+        .order_by(Event.starts_at, Event.id)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def delete_person_rows(session: Session, subscriber_id: int) -> None:
+    """Remove a person's answers (with their history) and owed meeting mail."""
+    session.execute(delete(EventMail).where(EventMail.subscriber_id == subscriber_id))
+    session.execute(delete(Rsvp).where(Rsvp.subscriber_id == subscriber_id))

@@ -53,6 +53,8 @@ __all__ = [
     "rsvp",
     "current_answer",
     "attendee_list",
+    "person_answers",
+    "forget_subscriber",
     "queue_due_reminders",
     "event_context",
     "event_calendar",
@@ -454,6 +456,41 @@ def attendee_list(session: Session, event_id: int) -> list[dict[str, Any]]:
         )
     result.sort(key=lambda r: order[r["answer"]])  # stable: keeps the query's order within
     return result
+
+
+def person_answers(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    """What the meetings hold on a person, for an access request (plain values)."""
+    return [
+        {
+            "event": event.title,
+            "starts": format_local(event.starts_at, event.timezone),
+            "answer": "waiting" if rsvp.waiting else rsvp.answer,
+            "answered_at": rsvp.answered_at,
+        }
+        for rsvp, event in queries.answers_of_person(session, subscriber_id)
+    ]
+
+
+def forget_subscriber(
+    session: Session, subscriber_id: int, *, now: dt.datetime | None = None
+) -> list[int]:
+    """Erasure: remove a person's answers and owed mail; a seat they held goes to the
+    waiting list of a meeting still to come. Returns the subscribers who got a seat."""
+    stamp = _now(now)
+    promoted: list[int] = []
+    held = [
+        event.id
+        for rsvp, event in queries.answers_of_person(session, subscriber_id)
+        if rsvp.answer == "yes" and not rsvp.waiting and event.status == "active"
+        and event.starts_at > stamp
+    ]
+    queries.delete_person_rows(session, subscriber_id)
+    session.flush()
+    for event_id in held:  # the person's own few meetings
+        event = queries.lock_event(session, event_id)
+        if event is not None:
+            promoted += _fill_seats(session, event, stamp, "erasure")
+    return promoted
 
 
 def queue_due_reminders(
