@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 import traceback
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
@@ -24,12 +26,14 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from mailer.compose.filters import make_filters
 from mailer.compose.splice import Probe
 from mailer.errors import TemplateError
+from mailer.settings import Settings
 
 __all__ = [
     "SHIPPED_TEMPLATES",
     "LANGUAGES",
     "Environments",
     "make_environments",
+    "environments_for",
     "template_error",
 ]
 
@@ -94,13 +98,26 @@ def make_environments(override_dir: str | Path | None, tz: Any) -> Environments:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
-            auto_reload=False,
+            # Template files are stat()ed when a renderer is built, so an edited override
+            # takes effect at the next campaign run without a restart.
+            auto_reload=True,
             cache_size=400,
         )
         env.filters.update(filters)
         return env
 
     return Environments(html=make(True), text=make(False))
+
+
+@lru_cache(maxsize=8)
+def _cached(override_dir: str, timezone: str) -> Environments:
+    return make_environments(override_dir or None, ZoneInfo(timezone))
+
+
+def environments_for(settings: Settings) -> Environments:
+    """The environments for these settings, shared in the process (templates compile once)."""
+    override = settings.templates.override_dir
+    return _cached(str(settings.resolve_path(override)) if override else "", settings.timezone)
 
 
 def template_error(exc: BaseException, fallback: str = "template") -> TemplateError:

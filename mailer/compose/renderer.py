@@ -23,7 +23,7 @@ import jinja2
 from markupsafe import Markup
 
 from mailer.compose.content import markdown_to_html
-from mailer.compose.environment import LANGUAGES, Environments, make_environments, template_error
+from mailer.compose.environment import LANGUAGES, Environments, environments_for, template_error
 from mailer.compose.headers import (
     check_address,
     clean,
@@ -146,11 +146,7 @@ class CampaignRenderer:
         # Same URLs as mailer.links makes, faster; it checks itself against Links first.
         self._links = fast_links(Links(settings.web.base_url, signer), settings.secret_key, clock)
         self._link_names = link_names(self.event is not None and self.event_id is not None)
-        self._envs: Environments = make_environments(
-            settings.resolve_path(settings.templates.override_dir)
-            if settings.templates.override_dir else None,
-            settings.tz,
-        )
+        self._envs: Environments = environments_for(settings)
         label = f"campaign {self.campaign_id}"
         self._compile_content(campaign, label)
         template = str(campaign.template or "newsletter")

@@ -15,12 +15,10 @@ import datetime as dt
 import email.utils
 import secrets
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mailer.compose.environment import Environments, make_environments, template_error
+from mailer.compose.environment import environments_for, template_error
 from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
 from mailer.compose.mime import Skeleton
 from mailer.compose.model import Attachment
@@ -31,14 +29,6 @@ from mailer.settings import Settings
 from mailer.tokens import Signer
 
 __all__ = ["build_transactional"]
-
-
-@lru_cache(maxsize=8)
-def _environments(override_dir: Path | None, timezone: str) -> Environments:
-    # Compiled templates are cached by the environment; one per configuration is enough.
-    from zoneinfo import ZoneInfo
-
-    return make_environments(override_dir, ZoneInfo(timezone))
 
 
 def build_transactional(
@@ -55,8 +45,7 @@ def build_transactional(
 
     `attachments` go with it (an RSVP confirmation carries the meeting's .ics).
     """
-    override = settings.templates.override_dir
-    envs = _environments(settings.resolve_path(override) if override else None, settings.timezone)
+    envs = environments_for(settings)
     code = pick_language(language)
     html_template = envs.find(template, code, "html")
     text_template = envs.find(template, code, "txt")
