@@ -320,3 +320,38 @@ def test_a_meeting_on_the_daylight_saving_night(mailer: Mailer) -> None:
     assert end.astimezone(dt.UTC) - start.astimezone(dt.UTC) == dt.timedelta(minutes=90)
     assert start.utcoffset() == dt.timedelta(hours=1)
     assert end.utcoffset() == dt.timedelta(hours=2)
+
+
+def test_one_nudge_to_invitees_who_did_not_answer(mailer: Mailer) -> None:
+    import dataclasses
+
+    app = mailer.app
+    settings = dataclasses.replace(
+        app.settings, events=dataclasses.replace(app.settings.events, nudge_hours=72)
+    )
+    nudging = App(settings=settings, engine=app.engine, sessions=app.sessions, signer=app.signer)
+    ids = people(app, ("anna@assen.nl", "Noord", "nl"), ("bram@emmen.nl", "Noord", "nl"),
+                 ("cor@hoogeveen.nl", "Noord", "nl"))
+    eid = new_event(app, rsvp_deadline=parse_local("2027-04-06 17:00", "Europe/Amsterdam"))
+    with session_scope(app.sessions) as session:
+        campaign, _ = invitation_campaign(session, app.settings, app.signer, eid, now=NOW)
+        campaign_id = campaign.id
+        deadline = service.get_event(session, eid).answers_until
+    mailer.deliver(campaign_id)
+    with session_scope(app.sessions) as session:
+        service.rsvp(session, app.settings, eid, ids["anna@assen.nl"], "no", now=NOW)
+    send_owed_mail(app, now=NOW)
+    mailer.clear()
+
+    assert run_due_work(nudging, now=deadline - dt.timedelta(hours=73))[0] == 0
+    queued, report = run_due_work(nudging, now=deadline - dt.timedelta(hours=71))
+    assert (queued, report.sent) == (2, 2)
+    nudges = mailer.by_recipient()
+    assert set(nudges) == {"bram@emmen.nl", "cor@hoogeveen.nl"}
+    assert nudges["bram@emmen.nl"]["Subject"] == (
+        "Komt u ook? GT Connect regio Noord, dinsdag 13 april"
+    )
+    assert "?a=yes" in text_of(nudges["bram@emmen.nl"])
+    assert run_due_work(nudging, now=deadline - dt.timedelta(hours=1))[0] == 0  # only once
+    # After the deadline there is nothing to nudge.
+    assert run_due_work(nudging, now=deadline + dt.timedelta(hours=1))[0] == 0
