@@ -66,4 +66,8 @@ def due_work(app: App) -> list[DueWork]:
     from mailer.event_mail import due_work as event_due_work
 
     found.append(event_due_work)
+    # Web sign-ups never confirmed within web.confirm_link_hours are forgotten.
+    from mailer.web.cleanup import purge_unconfirmed
+
+    found.append(purge_unconfirmed)
     return found

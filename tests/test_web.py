@@ -595,3 +595,26 @@ def test_web_tables_match_the_migration(engine):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                 Base.metadata)
     assert [d for d in diff if "web_rate" in repr(d)] == []
+
+
+def test_sign_ups_not_confirmed_in_time_are_forgotten(client, app, people, capture):
+    from mailer.web.cleanup import purge_unconfirmed
+
+    _sign_up(client, "regio-noord", "vergeten@gemeente.example.nl")
+    _sign_up(client, "regio-noord", "bevestigd@gemeente.example.nl")
+    _sign_up(client, "regio-noord", "john@example.org")  # known: only a list is pending
+    (mail,) = [m for m in messages(capture.folder)
+               if m["To"].addresses[0].addr_spec == "bevestigd@gemeente.example.nl"]
+    confirm = path(link_in(mail, f"{BASE}/c/"))
+    client.post(confirm, data={"csrf": csrf_token(client.get(confirm).text)})
+
+    now = dt.datetime.now(dt.UTC)
+    purge_unconfirmed(app, now)  # links still valid: nothing happens
+    assert subscription_states(app, "vergeten@gemeente.example.nl")[1] == {"regio-noord": "pending"}
+    purge_unconfirmed(app, now + dt.timedelta(hours=app.settings.web.confirm_link_hours, minutes=1))
+    with session_scope(app.sessions) as session:
+        with pytest.raises(service.SubscriberNotFoundError):
+            service.get_subscriber(session, "vergeten@gemeente.example.nl")
+        assert not service.is_suppressed(session, "vergeten@gemeente.example.nl")
+        service.get_subscriber(session, "bevestigd@gemeente.example.nl")
+    assert subscription_states(app, "john@example.org")[1]["regio-noord"] == "pending"

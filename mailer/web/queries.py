@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailer.campaigns.models import Campaign
@@ -23,6 +23,7 @@ __all__ = [
     "lists_by_ids",
     "lists_by_slugs",
     "subscription_statuses",
+    "delete_unconfirmed_signups",
     "count_rate_events",
     "add_rate_event",
     "prune_rate_events",
@@ -61,6 +62,27 @@ def subscription_statuses(session: Session, subscriber_id: int) -> dict[int, str
         Subscription.subscriber_id == subscriber_id
     )
     return {list_id: status for list_id, status in session.execute(stmt)}
+
+
+def delete_unconfirmed_signups(session: Session, created_before: dt.datetime) -> int:
+    """Delete people the web form created before `created_before` who never confirmed a list.
+
+    One statement for all of them; subscriptions and consent history go with them (cascade).
+    """
+    confirmed_anything = exists(
+        select(Subscription.subscriber_id).where(
+            Subscription.subscriber_id == Subscriber.id,
+            or_(Subscription.status != "pending", Subscription.confirmed_at.is_not(None)),
+        )
+    )
+    stmt = delete(Subscriber).where(
+        Subscriber.consent_source == "web",
+        Subscriber.status == "active",
+        Subscriber.created_at < created_before,
+        ~confirmed_anything,
+    )
+    result = session.execute(stmt.execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def count_rate_events(session: Session, bucket: str, key: str, since: dt.datetime) -> int:
