@@ -169,13 +169,20 @@ def send_owed_mail(
     sent: list[int] = []
     failed: dict[int, str] = {}
     retry: dict[int, str] = {}
-    for item in owed:
+    released: list[int] = []
+    for index, item in enumerate(owed):
         try:
             envelope, data = _compose(app, item)
             send_message_sync(app.settings, envelope, [item.to], data)
         except DeliveryError as exc:
-            code = getattr(exc, "code", None)
-            if (code is not None and is_permanent(code)) or item.attempts + 1 >= MAX_ATTEMPTS:
+            code = exc.code
+            if code is None:
+                # The relay cannot be reached: stop this round, count nothing against the
+                # mails; they go out on a later round.
+                released = [o.mail_id for o in owed[index:]]
+                report.errors.append(str(exc))
+                break
+            if is_permanent(code) or item.attempts + 1 >= MAX_ATTEMPTS:
                 failed[item.mail_id] = str(exc)
             else:
                 retry[item.mail_id] = str(exc)
@@ -191,8 +198,10 @@ def send_owed_mail(
             queries.set_mail_status(session, [mail_id], "failed", stamp, error)
         for mail_id, error in retry.items():
             queries.set_mail_status(session, [mail_id], "pending", stamp, error)
-    report.sent, report.failed, report.retry = len(sent), len(failed), len(retry)
-    report.errors = [*failed.values(), *retry.values()]
+        queries.release_mails(session, released)
+    report.sent, report.failed = len(sent), len(failed)
+    report.retry = len(retry) + len(released)
+    report.errors = [*failed.values(), *retry.values(), *report.errors]
     return report
 
 

@@ -355,3 +355,27 @@ def test_one_nudge_to_invitees_who_did_not_answer(mailer: Mailer) -> None:
     assert run_due_work(nudging, now=deadline - dt.timedelta(hours=1))[0] == 0  # only once
     # After the deadline there is nothing to nudge.
     assert run_due_work(nudging, now=deadline + dt.timedelta(hours=1))[0] == 0
+
+
+def test_an_unreachable_relay_loses_nothing(mailer: Mailer) -> None:
+    import dataclasses
+
+    from mailer.delivery.capture import free_port
+
+    app = mailer.app
+    down = dataclasses.replace(
+        app.settings, smtp=dataclasses.replace(app.settings.smtp, port=free_port())
+    )
+    offline = App(settings=down, engine=app.engine, sessions=app.sessions, signer=app.signer)
+    ids = people(app, ("anna@assen.nl", "Noord", "nl"), ("bram@emmen.nl", "Noord", "nl"))
+    eid = new_event(app, starts_at=parse_local("2099-04-13 13:30", "Europe/Amsterdam"),
+                    ends_at=parse_local("2099-04-13 16:00", "Europe/Amsterdam"))
+    with session_scope(app.sessions) as session:
+        for person in ids.values():
+            service.rsvp(session, app.settings, eid, person, "yes")
+    for _round in range(6):  # more rounds than MAX_ATTEMPTS: an outage fails nothing
+        report = send_owed_mail(offline)
+        assert (report.sent, report.failed, report.retry) == (0, 0, 2)
+        assert "cannot connect" in report.errors[0]
+    assert send_owed_mail(app).sent == 2
+    assert set(mailer.by_recipient()) == {"anna@assen.nl", "bram@emmen.nl"}

@@ -395,7 +395,7 @@ def send_due(ctx: CliContext) -> None:
         f"{queued} reminder(s) queued; {report.sent} sent, {report.failed} failed, "
         f"{report.skipped} skipped, {report.retry} to retry."
     )
-    for error in report.errors[:5]:
+    for error in list(dict.fromkeys(report.errors))[:5]:
         click.echo(f"  {error}", err=True)
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "mails_with_people",
     "mails_of_event",
     "set_mail_status",
+    "release_mails",
     "drop_pending_mails",
     "active_future_events",
     "event_campaigns",
@@ -381,6 +382,17 @@ def set_mail_status(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+def release_mails(session: Session, mail_ids: Collection[int]) -> None:
+    """Hand claimed mails back unsent (the relay was unreachable): no attempt is counted."""
+    if mail_ids:
+        session.execute(
+            update(EventMail)
+            .where(EventMail.id.in_(list(mail_ids)), EventMail.status == "sending")
+            .values(status="pending", claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def drop_pending_mails(session: Session, event_id: int, kinds: Collection[str]) -> int:
