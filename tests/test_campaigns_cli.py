@@ -1,0 +1,107 @@
+"""`mailer campaigns ...` as a user types it, on both backends, with a real loopback relay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from delivery_support import content_file, make_audience, set_config
+from smtp_support import SmtpServer
+
+from mailer.app import build_app
+from mailer.cli import campaigns as campaigns_cli
+from mailer.cli import run as run_cli_module
+from mailer.settings import load_settings
+
+
+@pytest.fixture
+def relay(env, config_file: Path) -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    set_config(config_file, smtp__port=server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def audience(env) -> list[str]:
+    app = build_app(load_settings())
+    try:
+        return make_audience(app.sessions, 5)
+    finally:
+        app.close()
+
+
+def test_create_preview_send_and_status(run_cli, relay, audience, tmp_path: Path):
+    content = content_file(tmp_path)
+    created = run_cli("campaigns", "create", "--content", str(content), "--list", "nieuwsbrief",
+                      "--region", "Noord", "--region", "oost")
+    campaign_id = created.stdout.strip().splitlines()[0]
+    assert campaign_id == "1"
+
+    html = tmp_path / "preview.html"
+    run_cli("campaigns", "preview", "1", "--subscriber", audience[0], "-o", str(html))
+    assert "Persoon 0" in html.read_text(encoding="utf-8")
+    eml = tmp_path / "preview.eml"
+    run_cli("campaigns", "preview", "1", "-o", str(eml))
+    assert eml.read_bytes().startswith(b"Date:") or b"Subject:" in eml.read_bytes()
+    shown = run_cli("campaigns", "preview", "1")
+    assert "Subject: Nieuws van GT" in shown.output
+
+    run_cli("campaigns", "test", "1", "--to", "redactie@gt.example.nl")
+    assert relay.rcpts() == {"redactie@gt.example.nl": 1}
+
+    sent = run_cli("campaigns", "send", "1", "--wait")
+    assert "started: 2 recipients" in sent.output  # Noord and Oost of the five
+    info = json.loads(run_cli("campaigns", "status", "1", "--json").output)
+    assert info["status"] == "finished" and info["sent"] == 2 and info["recipients"] == 2
+    listing = json.loads(run_cli("campaigns", "ls", "--json").output)
+    assert listing[0]["id"] == 1 and listing[0]["sent"] == 2
+
+
+def test_schedule_pause_resume_cancel_from_the_cli(run_cli, relay, audience, tmp_path: Path):
+    run_cli("campaigns", "create", "--content", str(content_file(tmp_path)), "--list",
+            "nieuwsbrief")
+    out = run_cli("campaigns", "schedule", "1", "--at", "2099-05-01 09:00").output
+    assert "2099-05-01 09:00" in out and "Europe/Amsterdam" in out
+    assert "paused" in run_cli("campaigns", "pause", "1").output
+    assert "scheduled again" in run_cli("campaigns", "resume", "1").output
+    assert "cancelled" in run_cli("campaigns", "cancel", "1").output
+    status = run_cli("campaigns", "status", "1").output
+    assert "cancelled" in status
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["campaigns", "status", "99"], "no campaign 99"),
+        (["campaigns", "schedule", "1", "--at", "2001-01-01 09:00"], "in the past"),
+        (["campaigns", "schedule", "1", "--at", "volgende week"], "YYYY-MM-DD HH:MM"),
+        (["campaigns", "create", "--content", "nope.md", "--list", "nieuwsbrief"], "not found"),
+        (["campaigns", "create", "--content", "CONTENT", "--list", "nergens"], "nergens"),
+        (["campaigns", "preview", "1", "-o", "x.pdf"], ".html or .eml"),
+    ],
+)
+def test_errors_are_one_line(run_cli, audience, tmp_path: Path, args, message):
+    content = content_file(tmp_path)
+    run_cli("campaigns", "create", "--content", str(content), "--list", "nieuwsbrief")
+    args = [str(content) if a == "CONTENT" else a for a in args]
+    result = run_cli(*args, ok=False)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def _commands(command: click.Command) -> Iterator[click.Command]:
+    yield command
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            yield from _commands(sub)
+
+
+def test_every_command_has_an_example():
+    for top in [*campaigns_cli.commands, *run_cli_module.commands]:
+        for command in _commands(top):
+            assert "Example:" in (command.help or ""), command.name
