@@ -42,6 +42,7 @@ SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 #: Languages with shipped templates; the first is the default.
 LANGUAGES = ("nl", "en")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+_VIEW = re.compile(r"'(?:\w+\.)*(\w+)View object'")
 
 
 def _finalize(value: Any) -> Any:
@@ -130,6 +131,8 @@ def template_error(exc: BaseException, fallback: str = "template") -> TemplateEr
         message = exc.message or str(exc)
     else:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # "'mailer.compose.person.SubscriberView object' has no attribute 'x'" → "'subscriber' ..."
+        message = _VIEW.sub(lambda m: f"'{m.group(1).lower()}'", message)
         # Jinja rewrites tracebacks so template frames carry the template's file and line.
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if not frame.filename.endswith(".py"):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
-__all__ = ["Recipient", "Attachment", "Rendered", "Content", "sample_recipient"]
+__all__ = [
+    "Recipient",
+    "Attachment",
+    "Rendered",
+    "Content",
+    "CampaignView",
+    "SenderView",
+    "sample_recipient",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,14 @@ class Content:
     body: str
     format: str
     meta: Mapping[str, Any]
+
+
+class CampaignView(SimpleNamespace):
+    """`campaign` in a template (a named type, so errors say 'campaign', not 'SimpleNamespace')."""
+
+
+class SenderView(SimpleNamespace):
+    """`sender` in a template."""
 
 
 def sample_recipient(settings: Any, *, language: str = "nl") -> Recipient:

@@ -33,7 +33,14 @@ from mailer.compose.headers import (
 )
 from mailer.compose.linktokens import fast_links
 from mailer.compose.mime import EncodedPart, Skeleton, encode_qp
-from mailer.compose.model import Attachment, Recipient, Rendered, sample_recipient
+from mailer.compose.model import (
+    Attachment,
+    CampaignView,
+    Recipient,
+    Rendered,
+    SenderView,
+    sample_recipient,
+)
 from mailer.compose.person import SUBSCRIBER_FIELDS, LinksView, Person, SubscriberView, link_names
 from mailer.compose.plaintext import html_to_text, markdown_to_text
 from mailer.compose.signing import DkimSigner, signer_from_settings
@@ -152,12 +159,12 @@ class CampaignRenderer:
         template = str(campaign.template or "newsletter")
         today = dt.datetime.now(settings.tz).date()
         common = {
-            "campaign": SimpleNamespace(
+            "campaign": CampaignView(
                 id=self.campaign_id, kind=self.kind, template=template,
                 meta=dict(campaign.meta or {}),
             ),
             "event": self.event,
-            "sender": SimpleNamespace(
+            "sender": SenderView(
                 name=settings.sender.name, address=settings.sender.address,
                 reply_to=settings.sender.reply_to or settings.sender.address,
             ),

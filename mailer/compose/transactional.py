@@ -15,13 +15,12 @@ import datetime as dt
 import email.utils
 import secrets
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from mailer.compose.environment import environments_for, template_error
 from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
 from mailer.compose.mime import Skeleton
-from mailer.compose.model import Attachment
+from mailer.compose.model import Attachment, SenderView
 from mailer.compose.renderer import inline_css, pick_language
 from mailer.compose.signing import signer_from_settings
 from mailer.errors import TemplateError
@@ -53,7 +52,7 @@ def build_transactional(
     today = dt.datetime.now(settings.tz).date()
     ctx: dict[str, Any] = {
         "language": code,
-        "sender": SimpleNamespace(
+        "sender": SenderView(
             name=sender.name, address=sender.address, reply_to=sender.reply_to or sender.address
         ),
         "today": today,
