@@ -28,6 +28,9 @@ __all__ = ["MAX_BYTES", "Finding", "Report", "parse_message", "fingerprint", "cl
 
 #: The most of one message that is read, parsed and stored.
 MAX_BYTES = 10 * 1024 * 1024
+# flufl.bounce's heuristic detectors scan whole bodies with many patterns (seconds for 10 MB);
+# a non-standard bounce says what failed near the top, so they see only this much.
+_HEURISTIC_BYTES = 256 * 1024
 
 # Headers each hop adds; left out of the fingerprint so the same bounce arriving by two paths
 # (a pipe and the mailbox, say) is recognised as one.
@@ -330,7 +333,9 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
         report.findings = [Finding(kind="unsubscribe", recipient=report.from_address,
                                    diagnostic=clean_text(report.subject, 500))]
         return
-    findings = _flufl_findings(msg)
+    head = msg if len(report.raw) <= _HEURISTIC_BYTES else email.message_from_bytes(
+        report.raw[:_HEURISTIC_BYTES])
+    findings = _flufl_findings(head)
     if findings:
         report.findings = findings
         return
