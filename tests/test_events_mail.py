@@ -379,3 +379,23 @@ def test_an_unreachable_relay_loses_nothing(mailer: Mailer) -> None:
         assert "cannot connect" in report.errors[0]
     assert send_owed_mail(app).sent == 2
     assert set(mailer.by_recipient()) == {"anna@assen.nl", "bram@emmen.nl"}
+
+
+def test_the_service_sends_due_reminders_once_across_restarts(mailer: Mailer) -> None:
+    """`mailer run`'s scheduler calls the events' due work on every poll; a restarted service
+    (a new Service on the same database) finds nothing left to send."""
+    from mailer.scheduler import Service
+
+    app = mailer.app
+    ids = people(app, ("anna@assen.nl", "Noord", "nl"))
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
+    eid = new_event(app, starts_at=soon, ends_at=soon + dt.timedelta(hours=2))
+    with session_scope(app.sessions) as session:
+        service.rsvp(session, app.settings, eid, ids["anna@assen.nl"], "yes",
+                     now=soon - dt.timedelta(days=10))
+    Service(app).start_due()
+    subjects = [m["Subject"] for m in mailer.mails()]
+    assert len(subjects) == 2  # the confirmation, and the (one-week) reminder now due
+    assert sum(s.startswith("Herinnering:") for s in subjects) == 1
+    Service(app).start_due()  # after a restart
+    assert len(mailer.mails()) == 2
