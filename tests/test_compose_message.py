@@ -229,6 +229,10 @@ SPLICE_CASES = {
         "{{ subscriber.name|title }}\n\n"
         "{% for k, v in subscriber.attributes.items() %}{{ k }}={{ v }} {% endfor %}",
     ),
+    "partly spliced": campaign(
+        content="{% if subscriber.name %}{{ subscriber.name|title }}{% else %}Beste lezer"
+        "{% endif %}, {{ subscriber.region }}",
+    ),
     "html content": campaign(
         content_format="html",
         content='<p title="{{ subscriber.name }}">Hallo <b>{{ subscriber.name }}</b></p>'
@@ -253,6 +257,8 @@ def test_spliced_output_equals_per_recipient_rendering(
     report = renderer.splice_report()
     if case.endswith("(per recipient)"):
         assert report["nl"] != "spliced"
+    elif case == "partly spliced":
+        assert report["nl"].startswith("partly spliced; per recipient when subscriber.name")
     else:
         assert report == {"nl": "spliced", "en": "spliced"}
     for recipient in PEOPLE:
@@ -304,3 +310,40 @@ def test_encoded_part_equals_encoding_the_whole() -> None:
         values = ["".join(rng.choice(alphabet.replace("\n", "")) for _ in range(rng.randint(0, 90)))
                   for _ in range(2)]
         assert EncodedPart(part).encode(values) == encode_qp(part.join(values))
+
+
+def test_a_meeting_invitation_has_rsvp_links_and_the_calendar(
+    settings: Settings, signer: Signer
+) -> None:
+    from mailer.tokens import RSVP
+
+    renderer = CampaignRenderer(
+        campaign(
+            kind="invitation", event_id=5,
+            content="{{ event.title }}: [ja]({{ links.rsvp_yes }}) [nee]({{ links.rsvp_no }}) "
+                    "[misschien]({{ links.rsvp_maybe }}) [wijzig]({{ links.rsvp }})",
+        ),
+        settings, signer,
+        event={"id": 5, "title": "Regiobijeenkomst Noord"},
+        attachments=[Attachment("uitnodiging.ics", "text/calendar; method=REQUEST", b"X")],
+    )
+    assert renderer.splice_report()["nl"] == "spliced"
+    message = parse(renderer.message_bytes(person(subscriber_id=31)))
+    assert message["Feedback-ID"] == "42:invitation:gt.example.nl"
+    text, _html = bodies(message)
+    urls = re.findall(r"\((http://127\.0\.0\.1:8025/r/[^)]+)\)", text)
+    assert [u.partition("?")[2] for u in urls] == ["a=yes", "a=no", "a=maybe", ""]
+    token = urls[0].partition("?")[0].rsplit("/", 1)[1]
+    assert signer.unsign(RSVP, token) == {"s": 31, "e": 5}
+    assert "Regiobijeenkomst Noord:" in text
+
+
+def test_a_typo_in_a_branch_the_sample_does_not_take_fails_at_construction(
+    settings: Settings, signer: Signer
+) -> None:
+    from mailer.errors import TemplateError
+
+    # The sample recipient has an organisation; the probes also try the case without one.
+    content = "Hallo\n\n{% if not subscriber.organisation %}\n{{ subscriber.nmae }}\n{% endif %}\n"
+    with pytest.raises(TemplateError, match=r"content, line 4: 'subscriber' has no .*nmae"):
+        CampaignRenderer(campaign(content=content), settings, signer)

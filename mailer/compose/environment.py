@@ -42,7 +42,7 @@ SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 #: Languages with shipped templates; the first is the default.
 LANGUAGES = ("nl", "en")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-_VIEW = re.compile(r"'(?:\w+\.)*(\w+)View object'")
+_VIEW = re.compile(r"'(?:\w+\.)*(?:Probe)?(\w+)View object'")
 
 
 def _finalize(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from mailer.compose.headers import clean
 from mailer.compose.model import Recipient
-from mailer.links import Links
+from mailer.links import RSVP_ANSWERS, Links
 
 __all__ = ["Person", "SUBSCRIBER_FIELDS", "link_names", "SubscriberView", "LinksView"]
 
@@ -84,9 +84,11 @@ class Person:
                 url = self._links.preferences(sid)
             elif name == "view_online":
                 url = self._links.view(sid, self._campaign_id)
-            elif name.startswith("rsvp") and self._event_id is not None:
-                answer = name.partition("_")[2] or None
-                url = self._links.rsvp(sid, self._event_id, answer)
+            elif name == "rsvp" and self._event_id is not None:
+                url = self._links.rsvp(sid, self._event_id)
+            elif name.removeprefix("rsvp_") in RSVP_ANSWERS and self._event_id is not None:
+                # The answer links share the RSVP page's token: one signature, not four.
+                url = f"{self.link('rsvp')}?a={name.removeprefix('rsvp_')}"
             else:
                 raise KeyError(name)
             self._urls[name] = url

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import itertools
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,14 @@ def _part_truth(inner: str) -> bool | None:
     return True if stripped.strip() else None
 
 
+class ProbeSubscriberView(SimpleNamespace):
+    """`subscriber` in a probe render."""
+
+
+class ProbeLinksView(SimpleNamespace):
+    """`links` in a probe render."""
+
+
 class _PartProbe(Probe):
     """A whole part made of personal values (subject, preheader, content) in the layout."""
 
@@ -125,7 +134,8 @@ class _Language:
     base: dict[str, Any]
     truth_keys: list[Key] = field(default_factory=list)
     shapes: dict[tuple[bool, ...], _Shape | None] = field(default_factory=dict)
-    slow_reason: str = ""
+    slow_reason: str = ""  # set: every recipient of this language is rendered per recipient
+    taint: str = ""  # why some answer combinations are rendered per recipient
 
 
 class CampaignRenderer:
@@ -194,7 +204,7 @@ class CampaignRenderer:
             except Exception as exc:
                 raise template_error(exc) from None
             self.render_slow(sample)
-            self._shape(lang, sample)
+            self._warm(lang)
 
     # -- construction ----------------------------------------------------------------------
 
@@ -267,17 +277,19 @@ class CampaignRenderer:
     # -- the fast path: probes, shapes, segments -------------------------------------------
 
     def _probe_context(self, lang: _Language, run: ProbeRun) -> dict[str, Any]:
-        subscriber = SimpleNamespace(
+        subscriber = ProbeSubscriberView(
             **{name: Probe(run, ("subscriber", name)) for name in SUBSCRIBER_FIELDS},
             attributes=ProbeAttributes(run),
         )
-        links = SimpleNamespace(**{n: Probe(run, ("links", n)) for n in self._link_names})
+        links = ProbeLinksView(**{n: Probe(run, ("links", n)) for n in self._link_names})
         return self._context(lang, subscriber, links)
 
     def _probe(self, lang: _Language, answers: dict[Key, bool]) -> tuple[_Shape | None, ProbeRun]:
         run = ProbeRun(answers)
         ctx = self._probe_context(lang, run)
         try:
+            # The source first: an error in it is reported at the line the author wrote.
+            self._source.render(ctx)
             subject = clean(self._subject.render(ctx))
             preheader = clean(self._preheader.render(ctx))
             body_html = Markup(self._body_html.render(ctx))
@@ -308,28 +320,48 @@ class CampaignRenderer:
                        EncodedPart(html_segments), EncodedPart(text_segments))
         return shape, run
 
-    def _shape(self, lang: _Language, person: Person) -> _Shape | None:
-        """The segments for this person's truth-test answers, made on first need."""
-        if lang.slow_reason:
-            return None
+    def _build_shape(self, lang: _Language, answers: tuple[bool, ...]) -> bool:
+        """Make the segments for one combination of answers; False if new truth tests showed up.
+
+        A combination whose render uses a personal value in a way splicing cannot reproduce
+        is stored as None: recipients with those answers are rendered per recipient.
+        """
+        shape, run = self._probe(lang, dict(zip(lang.truth_keys, answers, strict=True)))
+        new = [k for k in run.asked if k not in lang.truth_keys]
+        if new:
+            # A truth test we had not seen: every earlier shape assumed "true" for it.
+            lang.truth_keys.extend(new)
+            lang.shapes.clear()
+            if len(lang.truth_keys) > MAX_KEYS:
+                lang.slow_reason = "too many personal values in truth tests"
+            return False
+        if shape is None and not lang.taint:
+            lang.taint = run.tainted
+        lang.shapes[answers] = shape
+        return True
+
+    def _warm(self, lang: _Language) -> None:
+        """Make every shape now, so a template error in any branch shows before sending."""
         for _ in range(MAX_KEYS + 2):
+            keys = list(lang.truth_keys)
+            for answers in itertools.product((True, False), repeat=len(keys)):
+                if lang.slow_reason:
+                    return
+                if answers not in lang.shapes and not self._build_shape(lang, answers):
+                    break  # the keys changed: start over with the longer list
+            else:
+                return
+        lang.slow_reason = "truth tests did not settle"
+
+    def _shape(self, lang: _Language, person: Person) -> _Shape | None:
+        """The segments for this person's truth-test answers (None: render per recipient)."""
+        for _ in range(MAX_KEYS + 2):
+            if lang.slow_reason:
+                return None
             answers = tuple(bool(person.value(k)) for k in lang.truth_keys)
             if answers in lang.shapes:
                 return lang.shapes[answers]
-            shape, run = self._probe(lang, dict(zip(lang.truth_keys, answers, strict=True)))
-            new = [k for k in run.asked if k not in lang.truth_keys]
-            if new:
-                # A truth test we had not seen: every earlier shape assumed "true" for it.
-                lang.truth_keys.extend(new)
-                lang.shapes.clear()
-                if len(lang.truth_keys) > MAX_KEYS:
-                    lang.slow_reason = "too many personal values in truth tests"
-                    return None
-                continue
-            if shape is None and not lang.shapes:
-                lang.slow_reason = run.tainted
-            lang.shapes[answers] = shape
-            return shape
+            self._build_shape(lang, answers)
         lang.slow_reason = "truth tests did not settle"
         return None
 
@@ -344,7 +376,15 @@ class CampaignRenderer:
 
     def splice_report(self) -> dict[str, str]:
         """Per language: "spliced", or why it is rendered per recipient (for docs and tests)."""
-        return {code: lang.slow_reason or "spliced" for code, lang in self._languages.items()}
+        report = {}
+        for code, lang in self._languages.items():
+            if lang.slow_reason or all(shape is None for shape in lang.shapes.values()):
+                report[code] = lang.slow_reason or lang.taint
+            elif lang.taint:
+                report[code] = f"partly spliced; per recipient when {lang.taint}"
+            else:
+                report[code] = "spliced"
+        return report
 
     # -- the interface -----------------------------------------------------------------------
 
