@@ -4,6 +4,7 @@ SMTP and LMTP receivers over a real loopback connection; plus the review command
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import mailbox
 import os
@@ -204,3 +205,43 @@ def test_campaigns_status_flags_bounce_and_complaint_rates(run_cli, app, verp, t
     assert "flagged:    complaint rate 100.00% is above 0.3%" in shown
     info = json.loads(run_cli("campaigns", "status", str(campaign_id), "--json").output)
     assert info["bounces"]["complaints"] == 1 and len(info["bounces"]["flags"]) == 1
+
+
+def test_mailer_run_starts_the_receiver(app, verp):
+    from mailer.scheduler import run_forever
+
+    port = _free_port()
+    settings = dataclasses.replace(
+        app.settings,
+        bounces=dataclasses.replace(app.settings.bounces, receiver_port=port),
+        web=dataclasses.replace(app.settings.web, port=_free_port()),
+    )
+    service_app = dataclasses.replace(app, settings=settings)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_forever(service_app, stop))
+        try:
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                try:
+                    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+                    await smtp.connect()
+                    break
+                except (OSError, aiosmtplib.SMTPConnectError):
+                    assert asyncio.get_running_loop().time() < deadline, "receiver not started"
+                    await asyncio.sleep(0.05)
+            await smtp.sendmail("", [verp], sample("handmade_hard_511.eml", verp))
+            await smtp.quit()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(scenario())
+    assert kinds(app) == ["hard"] and status(app) == "bounced"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -112,6 +112,12 @@ async def serve(
 
 async def receiver_part(app: App, stop: asyncio.Event) -> None:
     """Service part for `mailer run`: the receiver, if bounces.receiver_port is set (not 0)."""
-    if app.settings.bounces.receiver_port == 0:
+    settings = app.settings.bounces
+    if settings.receiver_port == 0:
         return
-    await serve(app, stop)
+    try:
+        await serve(app, stop)
+    except OSError as exc:
+        # Like the web pages: sending goes on; the MTA keeps the bounces until we listen.
+        log.error("bounce receiver cannot listen on %s:%s: %s", settings.receiver_host,
+                  settings.receiver_port, exc)
