@@ -44,9 +44,11 @@ def parts(app: App) -> list[Part]:
     #       pass
     #   else:
     #       found.append(receiver_part)
-    from mailer.web.server import web_part  # the subscriber pages, on web.host:web.port
+    # The subscriber pages on web.host:web.port, and hourly forgetting of unconfirmed sign-ups.
+    from mailer.web.cleanup import cleanup_part
+    from mailer.web.server import web_part
 
-    found.append(web_part)
+    found.extend((web_part, cleanup_part))
     # Bounces: the SMTP/LMTP receiver (bounces.receiver_port), the IMAP poller
     # (bounces.imap_host), and the daily purge of raw bounce mail past its retention.
     from mailer.bounces.parts import imap_part, purge_part, receiver_part
@@ -66,8 +68,4 @@ def due_work(app: App) -> list[DueWork]:
     from mailer.event_mail import due_work as event_due_work
 
     found.append(event_due_work)
-    # Web sign-ups never confirmed within web.confirm_link_hours are forgotten.
-    from mailer.web.cleanup import purge_unconfirmed
-
-    found.append(purge_unconfirmed)
     return found

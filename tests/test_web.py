@@ -618,3 +618,23 @@ def test_sign_ups_not_confirmed_in_time_are_forgotten(client, app, people, captu
         assert not service.is_suppressed(session, "vergeten@gemeente.example.nl")
         service.get_subscriber(session, "bevestigd@gemeente.example.nl")
     assert subscription_states(app, "john@example.org")[1]["regio-noord"] == "pending"
+
+
+def test_the_cleanup_part_runs_at_start_and_stops_when_told(client, app, people, monkeypatch):
+    import asyncio
+
+    from mailer.web import cleanup
+
+    calls: list[dt.datetime] = []
+    monkeypatch.setattr(cleanup, "purge_unconfirmed", lambda _app, now: calls.append(now))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(cleanup.cleanup_part(app, stop))
+        while not calls:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert len(calls) == 1

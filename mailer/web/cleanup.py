@@ -4,19 +4,25 @@ A person who signs up on the web for a double opt-in list is stored (pending) so
 confirmation mail has someone to confirm. If the link expires unused, nobody agreed to anything:
 the person is deleted, with their consent history. Only people the web form created and who
 never confirmed a list are deleted; a known subscriber's extra pending list is left alone.
-Runs as `mailer run` due work (mailer.service_parts).
+`mailer run` does this hourly (cleanup_part, in mailer.service_parts): a separate part rather
+than due work on every poll, so it does not take the database's write lock every few seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 
 from mailer.app import App
 from mailer.db import session_scope
 from mailer.web import queries
+from subscribers.models import utcnow
 
-__all__ = ["purge_unconfirmed"]
+__all__ = ["purge_unconfirmed", "cleanup_part", "INTERVAL"]
+
+INTERVAL = dt.timedelta(hours=1)
 
 log = logging.getLogger("mailer.web")
 
@@ -28,3 +34,14 @@ def purge_unconfirmed(app: App, now: dt.datetime) -> None:
         deleted = queries.delete_unconfirmed_signups(session, cutoff)
     if deleted:
         log.info("forgot %d sign-ups that were not confirmed in time", deleted)
+
+
+async def cleanup_part(app: App, stop: asyncio.Event) -> None:
+    """Purge unconfirmed sign-ups at start and then every hour, until `stop` is set."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(purge_unconfirmed, app, utcnow())
+        except Exception:  # a failed clean-up must not stop the service; try again later
+            log.exception("could not forget unconfirmed sign-ups")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL.total_seconds())
