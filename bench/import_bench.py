@@ -92,6 +92,7 @@ def run(name: str, url: str, files: dict[int, Path]) -> None:
         again = timed_import(url, path)
         print(f"{name:<10} {rows:>7} rows  first import {json.dumps(first)}")
         print(f"{name:<10} {rows:>7} rows  re-run       {json.dumps(again)}")
+        print(f"{'':<10} load average now {os.getloadavg()[0]:.1f}")
         if url.startswith("sqlite"):
             Path(make_url(url).database or "").unlink(missing_ok=True)
         else:
@@ -138,7 +139,7 @@ def main() -> None:
             write_file(files[rows], rows)
         size = files[args.rows].stat().st_size / 1e6
         print(f"{args.rows} rows, {size:.1f} MB, {os.cpu_count()} CPUs, Python "
-              f"{sys.version.split()[0]}")
+              f"{sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")
         run("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", files)
         if not args.skip_postgres:
             schema, url = _pg_schema(args.postgres)

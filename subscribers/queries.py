@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Select,
     Table,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from subscribers.models import (
@@ -351,6 +353,36 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
+def _bulk_insert(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in the caller's transaction.
+
+    On PostgreSQL this is a COPY, several times faster than INSERT for an import's hundreds of
+    thousands of rows; elsewhere one executemany. A database error comes back as SQLAlchemy's
+    DatabaseError either way.
+    """
+    table = _table(model)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        session.execute(insert(table), list(rows))
+        return
+    import psycopg
+    from psycopg.types.json import Json
+
+    columns = list(rows[0])
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    statement = f'COPY "{table.name}" ({", ".join(columns)}) FROM STDIN'
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [Json(row[name]) if name in json_columns else row[name] for name in columns]
+                )
+    except psycopg.Error as exc:
+        raise DatabaseError(statement, None, exc) from exc
+
+
 def insert_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert many subscribers in one executemany; returns their ids by email_key.
 
@@ -359,7 +391,7 @@ def insert_subscribers(session: Session, rows: Sequence[dict[str, Any]]) -> dict
     """
     if not rows:
         return {}
-    session.execute(insert(_table(Subscriber)), list(rows))
+    _bulk_insert(session, Subscriber, rows)
     keys = [row["email_key"] for row in rows]
     found: dict[str, int] = {}
     for start in range(0, len(keys), 5000):
@@ -395,12 +427,12 @@ def existing_subscriptions(
 
 def insert_subscriptions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(_table(Subscription)), list(rows))
+        _bulk_insert(session, Subscription, rows)
 
 
 def insert_consent_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(_table(ConsentEvent)), list(rows))
+        _bulk_insert(session, ConsentEvent, rows)
 
 
 def suppression_list(session: Session, reasons: Collection[str] = ()) -> list[Suppression]:
