@@ -347,3 +347,31 @@ def test_a_typo_in_a_branch_the_sample_does_not_take_fails_at_construction(
     content = "Hallo\n\n{% if not subscriber.organisation %}\n{{ subscriber.nmae }}\n{% endif %}\n"
     with pytest.raises(TemplateError, match=r"content, line 4: 'subscriber' has no .*nmae"):
         CampaignRenderer(campaign(content=content), settings, signer)
+
+
+def test_random_values_splice_exactly(settings: Settings, signer: Signer) -> None:
+    import random
+
+    content = (
+        "# Nieuws\n\nBeste {{ subscriber.name }},\n\n"
+        '<span title="{{ subscriber.name }}">{{ subscriber.attributes.x }}</span>\n\n'
+        "| a | b |\n|---|---|\n| {{ subscriber.organisation }} | {{ subscriber.region }} |\n"
+    )
+    renderer = CampaignRenderer(
+        campaign(content=content, preheader="{{ subscriber.organisation }}"),
+        settings, signer, clock=lambda: 1_800_000_000.0,
+    )
+    assert renderer.splice_report() == {"nl": "spliced", "en": "spliced"}
+    rng = random.Random(3)
+    alphabet = [*"aZ <>&\"'=;:/\\\t\r\n\x00\x0b\x0c\x7f\x85\xa0\u2028\u200b\ufeff\ue000é€𝄞{}%#",
+                "&amp;", "&#39;", "<!--", "-->", "<script>", "{{ x }}"]
+
+    def value() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+
+    for number in range(300):
+        recipient = person(
+            subscriber_id=number, name=value(), organisation=value(), region=value(),
+            language=rng.choice(["nl", "en", "xx"]), attributes={"x": value()},
+        )
+        assert renderer.message_bytes(recipient) == renderer.message_slow(recipient)

@@ -104,6 +104,8 @@ class Person:
             return self.attributes[str(key[1])]
         if kind == "attr-get":
             return self.attributes.get(str(key[1]), key[2])
+        if kind == "joined":  # a part made only of personal values (splice.py)
+            return "".join(str(self.value(k)) for k in key[1])  # type: ignore[union-attr]
         raise KeyError(key)
 
 

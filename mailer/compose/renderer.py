@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import itertools
+import re
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,12 +86,12 @@ def pick_language(language: str | None) -> str:
     return code if code in LANGUAGES else LANGUAGES[0]
 
 
+_MARKER = re.compile("\ue000(\\d+)\ue001")
+
+
 def _part_truth(inner: str) -> bool | None:
-    """A part's truth when known without the person: text outside markers decides."""
-    if not inner:
-        return False
-    stripped = "".join(ch for ch in inner if not "\ue000" <= ch <= "\ue001" and not ch.isdigit())
-    return True if stripped.strip() else None
+    """A part's truth when known without the person: any text outside the markers decides."""
+    return True if _MARKER.sub("", inner) else (False if not inner else None)
 
 
 class ProbeSubscriberView(SimpleNamespace):
@@ -107,11 +108,13 @@ class _PartProbe(Probe):
     __slots__ = ()
 
     def __bool__(self) -> bool:
-        known = _part_truth(str(self._inner))
-        if known is None:
-            self._taint("truth test of a part that is only personal values")
-            return True
-        return known
+        inner = str(self._inner)
+        known = _part_truth(inner)
+        if known is not None:
+            return known
+        # Only personal values: it is true when their text joined is not empty.
+        keys = tuple(self._run.keys[int(i)] for i in _MARKER.findall(inner))
+        return self._run.answer(("joined", keys))
 
 
 @dataclass
