@@ -375,3 +375,14 @@ def test_random_values_splice_exactly(settings: Settings, signer: Signer) -> Non
             language=rng.choice(["nl", "en", "xx"]), attributes={"x": value()},
         )
         assert renderer.message_bytes(recipient) == renderer.message_slow(recipient)
+
+
+def test_sender_names_are_quoted_or_encoded(config_file: Path, signer: Signer) -> None:
+    for name in ("GT, Gemeentelijke \"Telecom\"", "GT Één Loket"):
+        settings = compose_settings(config_file, **{"sender.name": name})
+        data = CampaignRenderer(campaign(), settings, signer).message_bytes(person())
+        assert data.split(b"\r\n\r\n", 1)[0].isascii()
+        message = parse(data)
+        assert message["From"].addresses[0].display_name == name
+        assert message["From"].addresses[0].addr_spec == "nieuwsbrief@gt.example.nl"
+        assert message["List-Id"].endswith("<nieuwsbrief.gt.example.nl>")
