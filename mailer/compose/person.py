@@ -8,11 +8,11 @@ splicing path by key. Link tokens cost a signature each, so they are made only w
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Protocol, cast
 
 from mailer.compose.headers import clean
 from mailer.compose.model import Recipient
-from mailer.links import RSVP_ANSWERS, Links
+from mailer.links import RSVP_ANSWERS
 
 __all__ = ["Person", "SUBSCRIBER_FIELDS", "link_names", "SubscriberView", "LinksView"]
 
@@ -29,6 +29,15 @@ def link_names(with_event: bool) -> tuple[str, ...]:
 def _value(value: Any) -> Any:
     # Personal text is one line without control characters and outer spaces, in every path.
     return clean(value).strip() if isinstance(value, str) else value
+
+
+class LinkMaker(Protocol):
+    """What Person needs of mailer.links.Links (or linktokens.FastLinks, which makes the same)."""
+
+    def unsubscribe(self, subscriber_id: int, campaign_id: int | None = None) -> str: ...
+    def preferences(self, subscriber_id: int) -> str: ...
+    def view(self, subscriber_id: int, campaign_id: int) -> str: ...
+    def rsvp(self, subscriber_id: int, event_id: int, answer: str | None = None) -> str: ...
 
 
 class Attributes(dict[str, Any]):
@@ -54,7 +63,7 @@ class Person:
     )
 
     def __init__(
-        self, recipient: Recipient, links: Links, campaign_id: int, event_id: int | None
+        self, recipient: Recipient, links: LinkMaker, campaign_id: int, event_id: int | None
     ) -> None:
         self.recipient = recipient
         self.fields: dict[str, Any] = {
@@ -105,7 +114,8 @@ class Person:
         if kind == "attr-get":
             return self.attributes.get(str(key[1]), key[2])
         if kind == "joined":  # a part made only of personal values (splice.py)
-            return "".join(str(self.value(k)) for k in key[1])  # type: ignore[union-attr]
+            parts = cast(tuple[tuple[Hashable, ...], ...], key[1])
+            return "".join(str(self.value(k)) for k in parts)
         raise KeyError(key)
 
 

@@ -130,13 +130,13 @@ class Probe:
         self._taint("compared")
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = __ne__ = _compare  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = __ne__ = _compare
 
     def _arith(self, other: object) -> str:
         self._taint("arithmetic or concatenation")
         return ""
 
-    __add__ = __radd__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _arith  # type: ignore[assignment]
+    __add__ = __radd__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _arith
 
     def __format__(self, spec: str) -> str:
         self._taint("formatted")
@@ -146,7 +146,7 @@ class Probe:
         self._taint("converted to a number")
         return 0
 
-    __float__ = __int__  # type: ignore[assignment]
+    __float__ = __int__
 
 
 class ProbeAttributes:
