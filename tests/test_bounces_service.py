@@ -217,3 +217,13 @@ def test_send_failure_hook_uses_the_configured_threshold(session, app):
     hook = service.send_failure_hook(dataclasses.replace(app.settings.bounces, soft_threshold=1))
     hook(session, [(delivery.id, 452, "4.2.2 over quota, retry deadline passed")])
     assert status_of(session) == "bounced"
+
+
+def test_report_without_token_acts_only_on_people_mailed_lately(session, app):
+    delivery = sent_delivery(session)
+    session.get(Delivery, delivery.id).sent_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
+    session.flush()
+    raw = sample("handmade_hard_511.eml").replace(b"VERP_ADDRESS", b"bounces@gt.example.nl")
+    (bounce,) = ingest(session, app, raw).bounces
+    assert bounce.matched_by == "recipient" and "no action" in bounce.outcome
+    assert status_of(session) == "active"

@@ -19,6 +19,7 @@ __all__ = [
     "subscribers_by_ids",
     "scores_by_subscriber",
     "existing_dedupe_keys",
+    "mailed_since",
     "mark_deliveries_bounced",
     "list_bounces",
     "bounce_with_message",
@@ -61,6 +62,17 @@ def existing_dedupe_keys(session: Session, keys: Collection[str]) -> set[str]:
     if not keys:
         return set()
     return set(session.scalars(select(Bounce.dedupe_key).where(Bounce.dedupe_key.in_(list(keys)))))
+
+
+def mailed_since(session: Session, subscriber_ids: Collection[int], since: dt.datetime
+                 ) -> set[int]:
+    """Which of these subscribers had a message accepted by the relay since `since`."""
+    if not subscriber_ids:
+        return set()
+    return set(session.scalars(
+        select(Delivery.subscriber_id).distinct().where(
+            Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.sent_at >= since)
+    ))
 
 
 def mark_deliveries_bounced(session: Session, ids: Collection[int]) -> None:

@@ -48,6 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _COMPLAINT_RATE_ALERT = 0.003
+#: A report without a VERP token acts on a subscriber only if we sent them mail this recently.
+RECIPIENT_MATCH_DAYS = 30
 
 
 @dataclass
@@ -127,11 +129,15 @@ def _link(
     delivery = (queries.deliveries_by_ids(session, [delivery_id]).get(delivery_id)
                 if delivery_id is not None else None)
     by_address: dict[str, Subscriber] = {}
+    mailed: set[int] = set()
     if token_valid is None:
         # No token at all: fall back to the addresses the report names.
         wanted = {subscribers.email_key(a) for f in report.findings
                   for a in (f.recipient, *f.alternates) if a}
         by_address = subscriber_queries.subscribers_by_keys(session, wanted)
+        # Anyone can send a report without a token; it acts only on people we mailed lately.
+        mailed = queries.mailed_since(session, {s.id for s in by_address.values()},
+                                      now - dt.timedelta(days=RECIPIENT_MATCH_DAYS))
 
     bounces = []
     for index, finding in enumerate(report.findings):
@@ -157,6 +163,9 @@ def _link(
             if sub is not None:
                 bounce.subscriber_id = sub.id
                 bounce.matched_by = "recipient"
+                if sub.id not in mailed and finding.kind in COUNTED_KINDS:
+                    bounce.outcome = (f"no token, and not mailed in the last "
+                                      f"{RECIPIENT_MATCH_DAYS} days: recorded, no action")
         bounces.append(bounce)
     return bounces
 
