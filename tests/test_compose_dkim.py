@@ -99,3 +99,25 @@ def test_a_bad_key_file_is_a_config_error(config_file: Path, tmp_path: Path) -> 
                                                     "dkim.key_file": str(key_file)})
         with pytest.raises(ConfigError, match=why):
             CampaignRenderer(campaign(), settings, Signer(SECRET))
+
+
+def test_dkim_commands(config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import cli
+
+    monkeypatch.setenv("MAILER_CONFIG", str(config_file))
+    monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
+    key_file = tmp_path / "new.pem"
+    runner = CliRunner()
+    made = runner.invoke(cli, ["dkim", "keygen", str(key_file)])
+    assert made.exit_code == 0, made.output
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    assert "mailer._domainkey.gt.example.nl" in made.output
+    assert dns_record(key_file) in made.output
+    again = runner.invoke(cli, ["dkim", "keygen", str(key_file)])
+    assert again.exit_code == 1 and "exists; not overwritten" in again.output
+    shown = runner.invoke(cli, ["dkim", "record", "--key", str(key_file)])
+    assert shown.exit_code == 0 and dns_record(key_file) in shown.output
+    unset = runner.invoke(cli, ["dkim", "record"])
+    assert unset.exit_code == 1 and "dkim.key_file: not set" in unset.output

@@ -8,9 +8,9 @@ __all__ = ["commands"]
 
 
 def commands() -> list[click.Command]:
-    from mailer.cli import bounces, campaigns, events, run, web
+    from mailer.cli import bounces, campaigns, dkim, events, run, web
 
     found: list[click.Command] = []
-    for module in (campaigns, run, bounces, web, events):
+    for module in (campaigns, run, bounces, web, events, dkim):
         found.extend(module.commands)
     return found

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from pathlib import Path
@@ -25,7 +26,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mailer.errors import ConfigError
 
-__all__ = ["DkimSigner", "SIGNED_HEADERS", "OVERSIGNED", "signer_from_settings", "dns_record"]
+__all__ = [
+    "DkimSigner",
+    "SIGNED_HEADERS",
+    "OVERSIGNED",
+    "signer_from_settings",
+    "generate_key",
+    "dns_record",
+]
 
 #: Headers signed when present, in this order.
 SIGNED_HEADERS = (
@@ -114,6 +122,19 @@ def signer_from_settings(settings: Any) -> DkimSigner | None:
     if not conf.key_file:
         raise ConfigError("dkim.key_file: needed when dkim.enabled is true")
     return DkimSigner(conf.domain, conf.selector, settings.resolve_path(conf.key_file))
+
+
+def generate_key(key_file: Path, bits: int = 2048) -> None:
+    """Write a new RSA private key (PKCS#8 PEM) readable by its owner only; never overwrites."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
 
 
 def dns_record(key_file: Path) -> str:
