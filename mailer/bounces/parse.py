@@ -38,7 +38,10 @@ _TRACE = {
     b"return-path", b"received", b"delivered-to", b"x-original-to", b"envelope-to",
     b"x-envelope-to", b"x-envelope-from", b"x-delivered-to", b"x-rcpt-to", b"x-mailfrom",
     b"x-peer", b"status", b"x-status", b"x-keywords", b"x-uid", b"content-length", b"lines",
+    b"authentication-results", b"received-spf", b"x-received", b"x-original-authentication-results",
 }
+# Header families that receiving systems add (Exchange Online, spam and virus filters, ARC).
+_TRACE_PREFIXES = (b"x-ms-", b"x-microsoft-", b"x-forefront-", b"x-spam", b"x-virus", b"arc-")
 # Where a bounce keeps the address it was sent to, i.e. our VERP envelope sender.
 _TARGET_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 _VERP_SHAPE = re.compile(r"^[a-z0-9._-]+\+[0-9a-z]{1,13}-[a-z2-7]{16}$")
@@ -106,7 +109,8 @@ def fingerprint(raw: bytes) -> str:
         if line.startswith(b"From ") and not kept:
             keep = False  # an mbox From_ line
             continue
-        keep = line.split(b":", 1)[0].strip().lower() not in _TRACE
+        name = line.split(b":", 1)[0].strip().lower()
+        keep = name not in _TRACE and not name.startswith(_TRACE_PREFIXES)
         if keep:
             kept.append(line)
     digest = hashlib.sha256(b"\n".join(kept) + sep + body)
