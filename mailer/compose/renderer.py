@@ -198,7 +198,7 @@ class CampaignRenderer:
         self._date_cache: tuple[int, bytes] = (0, b"")
         self._subject_lines: dict[str, bytes] = {}
         # The trial render: every template, every language, with real (sample) values; errors
-        # here name the file and line. Then the splice segments for the common shape.
+        # here name the file and line. Then the splice segments for every truth-test shape.
         for code, lang in self._languages.items():
             sample = self.person(sample_recipient(settings, language=code))
             ctx = self._context(lang, SubscriberView(sample), LinksView(sample, self._link_names))
