@@ -1,12 +1,12 @@
 """Import subscribers from a CSV file as people really make them, all or nothing.
 
 Reading copes with what Excel writes in the Netherlands and elsewhere: `;`, `,` or tab
-(detected from the header line), UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252;
-quoted fields, CRLF, blank lines and stray spaces; Dutch and English headers. Applying works a
-batch of rows at a time: one look-up per batch for suppressions, existing people and their
-subscriptions, then bulk inserts and updates, so 100,000 rows cost a few hundred statements and
-memory stays flat. The caller's transaction holds the whole file: an error half-way leaves the
-database as it was.
+(detected from the header line, or named by Excel's `sep=;` line), UTF-8 with or without BOM,
+UTF-16 with BOM, or Windows-1252; quoted fields, CRLF, blank lines and stray spaces; Dutch and
+English headers. Applying works a batch of rows at a time: one look-up per batch for
+suppressions, existing people and their subscriptions, then bulk inserts and updates, so
+100,000 rows cost a few hundred statements and memory stays flat. The caller's transaction
+holds the whole file: an error half-way leaves the database as it was.
 
 Merging rules (so that re-running an import changes nothing):
 - a filled cell overwrites the stored value, an empty cell keeps it;
@@ -168,13 +168,22 @@ def detect_layout(path: Path) -> CsvLayout:
             raise ImportFileError(f"{path}: cannot be read as text ({exc.reason})") from None
     if not first_line:
         raise ImportFileError(f"{path}: the file is empty")
-    counts = {d: _count_outside_quotes(first_line, d) for d in _DELIMITERS}
-    delimiter = max(_DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
+    # Excel's own hint line, "sep=;", names the delimiter; otherwise the header line shows it.
+    hint = first_line.strip()
+    has_hint = hint.lower().startswith("sep=") and len(hint) <= 5
+    if has_hint:
+        delimiter = hint[4:5] or ","
+    else:
+        counts = {d: _count_outside_quotes(first_line, d) for d in _DELIMITERS}
+        delimiter = max(_DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
 
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
         header: list[str] = []
         for row in reader:
+            if has_hint and len(row) <= 2 and row[0].strip().lower().startswith("sep="):
+                has_hint = False  # the hint line itself, not the header
+                continue
             if any(cell.strip() for cell in row):
                 header = [cell.strip() for cell in row]
                 break

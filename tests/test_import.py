@@ -351,3 +351,10 @@ def test_export_can_be_imported_again(run_cli, tmp_path, nieuwsbrief):
     again = imported(run_cli, exported, "--list", nieuwsbrief)
     assert (again["added"], again["updated"], again["unchanged"], again["rejected"]) == (
         0, 0, 3, 0)
+
+
+def test_excel_sep_hint_line(run_cli, tmp_path):
+    path = write(tmp_path / "sep.csv", "sep=;\r\nNaam;E-mail\r\nJansen, Piet;piet@oss.nl\r\n")
+    out = imported(run_cli, path)
+    assert (out["added"], out["delimiter"]) == (1, ";")
+    assert people(run_cli)["piet@oss.nl"]["name"] == "Jansen, Piet"
