@@ -143,3 +143,17 @@ def test_exchange_style_xoauth2(app):
                 poll_once(refused, ssl_context=server.ssl_context())
     finally:
         oauth.close()
+
+
+@pytest.mark.parametrize("announced", [{"UIDPLUS"}, set()])
+def test_servers_without_move(app, dovecot, monkeypatch, announced):
+    # Older servers: COPY, then flag and expunge (only that UID when UIDPLUS is there).
+    import mailer.bounces.imap as imap_module
+
+    monkeypatch.setattr(imap_module, "_capabilities", lambda conn: set(announced))
+    with session_scope(app.sessions) as session:
+        verp = verp_for(app.signer, sent_delivery(session))
+    append(dovecot, sample("handmade_hard_511.eml", verp), sample("handmade_delayed.eml", verp))
+    summary = poll_once(imap_app(app, dovecot), ssl_context=dovecot.ssl_context())
+    assert summary.processed == 2
+    assert mailbox_counts(dovecot, "INBOX", "Verwerkt") == [0, 2]
