@@ -64,6 +64,13 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     SubscriberNotFoundError if there is no such subscriber (nothing is changed then).
     """
     subscriber = service.get_subscriber(session, email)
+    # Mail not yet sent to the person is never sent: without an address it could not be.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber.id, Delivery.status.in_(("queued", "deferred")))
+        .values(status="skipped", last_error="recipient erased")
+        .execution_options(synchronize_session=False)
+    )
     # Delivery rows stay for the campaign's statistics but lose the address; subscriber_id is
     # nulled by the foreign key (ON DELETE SET NULL) when the person is deleted below.
     session.execute(
