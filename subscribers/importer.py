@@ -153,14 +153,20 @@ def _count_outside_quotes(line: str, char: str) -> int:
 
 
 def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
-    return path.open("r", encoding=encoding, newline="")
+    try:
+        return path.open("r", encoding=encoding, newline="")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot be read: {exc.strerror}") from None
 
 
 def detect_layout(path: Path) -> CsvLayout:
     """Encoding, delimiter and column meanings of a file; ImportFileError if it has no e-mail."""
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
-    encoding = _detect_encoding(path)
+    try:
+        encoding = _detect_encoding(path)
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot be read: {exc.strerror}") from None
     with _open_text(path, encoding) as fh:
         try:
             first_line = next((line for line in fh if line.strip(" \t\r\n;,")), "")

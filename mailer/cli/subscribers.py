@@ -343,8 +343,8 @@ def block(ctx: CliContext, email: str, note: str) -> None:
 def erase(ctx: CliContext, email: str, yes: bool) -> None:
     """Erase a person (AVG art. 17): their data goes, a one-way hash stays suppressed.
 
-    Deliveries keep their statistics without the address. A later import or sign-up of the
-    same address is refused.
+    Mail not yet sent to them is skipped; sent mail keeps its statistics without the address.
+    A later import or sign-up of the same address is refused.
 
     \b
     Example:
@@ -367,11 +367,18 @@ def _output(path: str | None, encoding: str) -> Iterator[TextIO]:
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
     try:
-        with partial.open("w", encoding=encoding, newline="") as fh:
+        fh = partial.open("w", encoding=encoding, newline="")
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from None
+    try:
+        with fh:
             yield fh
         os.replace(partial, target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
+        # Writing or renaming our file failed (a full disk); other errors are not ours to word.
+        if exc.filename not in (None, str(partial), str(target)):
+            raise
         raise click.ClickException(f"{path}: {exc.strerror}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -399,9 +406,8 @@ def import_(
 
     Headers in Dutch or English are recognised (e-mail, naam or voornaam + tussenvoegsel +
     achternaam, gemeente or organisatie, regio, functie, taal); other columns become
-    attributes.
-    Known people are updated from filled cells; suppressed addresses are rejected. Running the
-    same file again changes nothing.
+    attributes. Known people are updated from filled cells; suppressed addresses are rejected.
+    Running the same file again changes nothing.
 
     \b
     Example:
