@@ -83,6 +83,10 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
         rows = queries.mails_with_people(session, ids)
         blocked = suppressed_keys(session, {person.email_key for _m, _e, person in rows})
         counts = queries.answer_counts(session, {event.id for _m, event, _p in rows})
+        positions = queries.waiting_positions(
+            session, {(event.id, person.id) for mail, event, person in rows
+                      if mail.kind == "waitlist"}
+        )
         owed: list[_Owed] = []
         skipped: list[int] = []
         for mail, event, person in rows:
@@ -99,10 +103,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
             rsvp = {
                 answer: links.rsvp(person.id, event.id, answer) for answer in ("yes", "no", "maybe")
             }
-            position = 0
-            if mail.kind == "waitlist":
-                mine = queries.rsvp_of(session, event.id, person.id)
-                position = queries.waiting_position(session, mine) if mine else 0
+            position = positions.get((event.id, person.id), 0)
             context = {
                 "event": service.event_context(
                     event, seats=service.seats_left(event, counts[event.id]),

@@ -39,6 +39,7 @@ __all__ = [
     "seats_taken",
     "first_waiting",
     "waiting_position",
+    "waiting_positions",
     "add_change",
     "attendee_rows",
     "invited_ids",
@@ -164,6 +165,30 @@ def waiting_position(session: Session, rsvp: Rsvp) -> int:
         | ((Rsvp.waiting_since == rsvp.waiting_since) & (Rsvp.id < rsvp.id)),
     )
     return int(session.scalar(ahead) or 0) + 1
+
+
+def waiting_positions(
+    session: Session, pairs: Collection[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """Waiting-list places for many (event id, subscriber id) pairs in one query."""
+    if not pairs:
+        return {}
+    events = {event_id for event_id, _sid in pairs}
+    place = (
+        func.row_number()
+        .over(partition_by=Rsvp.event_id, order_by=(Rsvp.waiting_since, Rsvp.id))
+        .label("place")
+    )
+    ranked = (
+        select(Rsvp.event_id, Rsvp.subscriber_id, place)
+        .where(Rsvp.event_id.in_(events), Rsvp.waiting.is_(True))
+        .subquery()
+    )
+    found = {
+        (event_id, sid): int(n)
+        for event_id, sid, n in session.execute(select(ranked))
+    }
+    return {pair: found.get(pair, 0) for pair in pairs}
 
 
 def add_change(session: Session, rows: Sequence[dict[str, Any]]) -> None:
