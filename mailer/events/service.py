@@ -638,9 +638,9 @@ def invitation_extras(
         from mailer.settings import load_settings
 
         organizer = load_settings()
+    # (Cancelling a meeting stops its unsent invitations; "view online" of an old invitation
+    # still renders, with the meeting shown as cancelled.)
     method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
-    if event.status == "cancelled" and campaign.kind != "cancellation":
-        raise EventError(f"event {event.id}: cancelled; only a cancellation can be sent")
     counts = event_counts(session, event.id)
     context = event_context(event, seats=seats_left(event, counts), counts=counts)
     return context, [calendar_attachment(organizer, event, method=method)]

@@ -25,9 +25,11 @@ from starlette.routing import BaseRoute, Route
 
 from mailer import tokens
 from mailer.errors import EventError, NotFoundError, TokenError
+from mailer.events import queries as event_queries
 from mailer.events import service
 from mailer.events.dates import format_moment, format_when
 from mailer.events.models import ANSWERS
+from mailer.web import queries
 from mailer.web.pages import Pages
 
 __all__ = ["routes", "TEXTS"]
@@ -129,8 +131,6 @@ class View:
 
 
 def _view(session: Session, subscriber_id: int, event_id: int) -> View | None:
-    from mailer.web import queries
-
     person = queries.subscriber_by_id(session, subscriber_id)
     try:
         event = service.get_event(session, event_id)
@@ -145,8 +145,6 @@ def _view(session: Session, subscriber_id: int, event_id: int) -> View | None:
     if mine is not None:
         answer = "waiting" if mine.waiting else mine.answer
         if mine.waiting:
-            from mailer.events import queries as event_queries
-
             position = event_queries.waiting_position(session, mine)
     context = service.event_context(event)
     now = dt.datetime.now(dt.UTC)
