@@ -199,3 +199,18 @@ def test_lease_expired_rows_are_claimed_again(mail_app, relay, tmp_path: Path):
     assert len(claimed) == 3
     assert deliver(mail_app).sent == 3
     assert relay.rcpts() == {e: 1 for e in emails}
+
+
+def test_a_campaign_that_no_longer_renders_is_paused(mail_app, relay, tmp_path: Path):
+    make_audience(mail_app.sessions, 3)
+    campaign_id = create_campaign(mail_app, tmp_path)
+    start(mail_app, campaign_id)
+
+    def broken(*_args):
+        raise RuntimeError("templates/mail/newsletter.nl.html: line 3: unexpected '}'")
+
+    stats = deliver(mail_app, renderer_factory=broken)
+    assert stats.sent == 0
+    info = status(mail_app, campaign_id)
+    assert info["status"] == "paused" and "line 3" in info["pause_reason"]
+    assert info["queued"] == 3 and relay.received == []

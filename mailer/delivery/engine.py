@@ -175,23 +175,40 @@ class DeliveryEngine:
             rows = queries.recipient_rows(session, ids)
             skipped = [r["delivery_id"] for r in rows if not r["eligible"]]
             queries.mark_skipped(session, skipped, "no longer subscribed, suppressed or erased")
-            jobs = self._render(session, [r for r in rows if r["eligible"]])
+            jobs = self._render(session, [r for r in rows if r["eligible"]], now)
         self.stats.claimed += len(ids)
         self.stats.skipped += len(skipped)
         self._held.update((job.delivery_id, job.campaign_id) for job in jobs)
         return jobs, 0.0
 
-    def _render(self, session: Session, rows: Sequence[dict[str, Any]]) -> list[_Job]:
+    def _render(
+        self, session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime
+    ) -> list[_Job]:
+        """Build each claimed message. A campaign whose templates no longer compile is paused
+        (its rows handed back); a message that cannot be built for one person fails alone."""
         from mailer.compose import Recipient
 
         jobs: list[_Job] = []
+        broken: dict[int, str] = {}
+        handed_back: list[int] = []
+        unbuildable: list[dict[str, Any]] = []
         for row in rows:
             campaign_id = row["campaign_id"]
+            if campaign_id in broken:
+                handed_back.append(row["delivery_id"])
+                continue
             renderer = self._renderers.get(campaign_id)
             if renderer is None:
                 campaign = session.get(Campaign, campaign_id)
                 assert campaign is not None
-                renderer = self.renderer_factory(session, campaign, self.settings, self.app.signer)
+                try:
+                    renderer = self.renderer_factory(
+                        session, campaign, self.settings, self.app.signer
+                    )
+                except Exception as exc:  # e.g. an override template changed since creation
+                    broken[campaign_id] = f"cannot render the campaign: {exc}"[:1000]
+                    handed_back.append(row["delivery_id"])
+                    continue
                 self._renderers[campaign_id] = renderer
             recipient = Recipient(
                 subscriber_id=row["subscriber_id"],
@@ -204,17 +221,34 @@ class DeliveryEngine:
                 attributes=MappingProxyType(row["attributes"] or {}),
                 delivery_id=row["delivery_id"],
             )
+            try:
+                sender = renderer.envelope_sender(recipient)
+                data = renderer.message_bytes(recipient)
+            except Exception as exc:
+                unbuildable.append({"b_id": row["delivery_id"], "b_code": None,
+                                    "b_error": f"cannot build the message: {exc}"[:1000],
+                                    "b_first": now})
+                continue
             jobs.append(
                 _Job(
                     delivery_id=row["delivery_id"],
                     campaign_id=campaign_id,
                     rcpt=row["email"],
-                    sender=renderer.envelope_sender(recipient),
-                    data=renderer.message_bytes(recipient),
+                    sender=sender,
+                    data=data,
                     attempts=row["attempts"] or 0,
                     first_attempt_at=row["first_attempt_at"],
                 )
             )
+        if broken or handed_back:
+            queries.requeue(session, handed_back, now)
+            for campaign_id, reason in broken.items():
+                log.error("campaign %s paused: %s", campaign_id, reason)
+                queries.set_campaign_status(session, campaign_id, "paused",
+                                            from_statuses=("running",), pause_reason=reason)
+        if unbuildable:
+            queries.mark_failed(session, unbuildable, now)
+            self.stats.failed += len(unbuildable)
         return jobs
 
     def _flush(self, out: _Outcomes) -> list[int]:
