@@ -166,6 +166,9 @@ def _link(
                 if sub.id not in mailed and finding.kind in COUNTED_KINDS:
                     bounce.outcome = (f"no token, and not mailed in the last "
                                       f"{RECIPIENT_MATCH_DAYS} days: recorded, no action")
+        if (bounce.subscriber_id is None and not bounce.outcome
+                and bounce.kind in (*COUNTED_KINDS, "unsubscribe")):
+            bounce.outcome = "no subscriber matched: recorded, no action"
         bounces.append(bounce)
     return bounces
 
