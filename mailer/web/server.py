@@ -70,7 +70,9 @@ async def serve(app: App, sock: socket.socket, stop: asyncio.Event | None = None
     if stop is None:
         await uvicorn.Server(_config(app)).serve(sockets=[sock])
         return
-    server = _EmbeddedServer(_config(app))
+    # Building the app imports and compiles the pages: done on a thread, so the engine sharing
+    # this event loop is not held up at start.
+    server = _EmbeddedServer(await asyncio.to_thread(_config, app))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     stopper = asyncio.create_task(stop.wait())
     try:
