@@ -263,3 +263,19 @@ def test_erasure_removes_answers_and_gives_the_seat_away(
     # The erased person's seat went to the first on the waiting list, who is told.
     assert service.event_counts(session, eid).yes == 1
     assert mails(session, "seat") == [b]
+
+
+def test_a_changed_answer_drops_the_mail_owed_for_the_old_one(
+    session: Session, settings: Settings
+) -> None:
+    a, b = make_people(session, 2)
+    eid = make_event(session, settings, capacity=1)
+    service.rsvp(session, settings, eid, a, "yes", now=NOW)
+    service.rsvp(session, settings, eid, b, "yes", now=NOW + dt.timedelta(minutes=1))
+    assert (mails(session, "confirmation"), mails(session, "waitlist")) == ([a], [b])
+    # Before anything was sent, a says no: no confirmation for a, and b's waiting-list note
+    # gives way to the seat mail.
+    service.rsvp(session, settings, eid, a, "no", now=NOW + dt.timedelta(minutes=2))
+    assert mails(session, "confirmation") == []
+    assert mails(session, "waitlist") == []
+    assert mails(session, "seat") == [b]

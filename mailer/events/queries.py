@@ -420,16 +420,23 @@ def release_mails(session: Session, mail_ids: Collection[int]) -> None:
         )
 
 
-def drop_pending_mails(session: Session, event_id: int, kinds: Collection[str]) -> int:
-    """Forget owed mail that no longer makes sense (reminders for an old time, a cancellation)."""
-    result = session.execute(
-        delete(EventMail).where(
-            EventMail.event_id == event_id,
-            EventMail.status == "pending",
-            EventMail.kind.in_(list(kinds)),
-        )
+def drop_pending_mails(
+    session: Session,
+    event_id: int,
+    kinds: Collection[str],
+    subscriber_ids: Collection[int] | None = None,
+) -> None:
+    """Forget owed mail that no longer makes sense: reminders for an old time, everything of a
+    cancelled meeting, a confirmation the person has since taken back (only theirs, if given).
+    """
+    stmt = delete(EventMail).where(
+        EventMail.event_id == event_id,
+        EventMail.status == "pending",
+        EventMail.kind.in_(list(kinds)),
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if subscriber_ids is not None:
+        stmt = stmt.where(EventMail.subscriber_id.in_(list(subscriber_ids)))
+    session.execute(stmt)
 
 
 def active_future_events(session: Session, now: dt.datetime) -> list[Event]:

@@ -80,6 +80,8 @@ EDITABLE = (
 )
 TIME_AND_PLACE = frozenset({"starts_at", "ends_at", "venue", "address", "online_url"})
 
+# Owed mail about a person's answer: replaced when the answer changes.
+_ANSWER_KINDS = ("confirmation", "waitlist", "seat")
 # Owed mail that a cancellation makes pointless.
 _CANCELLED_KINDS = ("confirmation", "waitlist", "seat", "reminder", "nudge")
 
@@ -248,6 +250,8 @@ def _fill_seats(session: Session, event: Event, now: dt.datetime, source: str) -
         ],
     )
     ids = [r.subscriber_id for r in waiting]
+    # "You are on the waiting list" is stale once the seat is theirs.
+    queries.drop_pending_mails(session, event.id, ("waitlist",), ids)
     queries.queue_mails(session, event.id, "seat", _mail_key("seat", now), ids, now)
     return ids
 
@@ -409,6 +413,8 @@ def rsvp(
         [{"rsvp_id": mine.id, "answer": answer, "waiting": mine.waiting, "source": source,
           "at": stamp}],
     )
+    # Owed mail about the earlier answer is stale now (said yes, then no before it went out).
+    queries.drop_pending_mails(session, event_id, _ANSWER_KINDS, [subscriber_id])
     if mail_kind:
         queries.queue_mails(
             session, event_id, mail_kind, _mail_key(mail_kind, stamp), [subscriber_id], stamp
