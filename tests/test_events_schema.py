@@ -40,3 +40,20 @@ def test_models_and_migration_agree(app: App) -> None:
         diff = compare_metadata(context, Base.metadata)
     ours = [d for d in diff if _names(d) & EVENT_TABLES]
     assert ours == [], ours
+
+
+def test_downgrade_removes_the_event_tables(db_url: str) -> None:
+    from alembic import command
+
+    from mailer.db import _alembic_config, make_engine, upgrade_schema
+
+    engine = make_engine(db_url)
+    try:
+        command.downgrade(_alembic_config(engine), "0003")
+        with engine.connect() as conn:
+            assert not EVENT_TABLES & set(inspect(conn).get_table_names())
+        upgrade_schema(engine)
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) >= EVENT_TABLES
+    finally:
+        engine.dispose()
