@@ -27,8 +27,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]+")
 _TAB = re.compile(r"\t")
 # Characters that force a display name into a quoted-string (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
-# Bytes of UTF-8 per encoded word: 45 bytes → 60 base64 chars + 12 overhead = 72 (limit 75).
-_WORD_BYTES = 45
+# Bytes of UTF-8 per encoded word: 42 bytes → 56 base64 chars + 12 overhead = 68 (limit 75),
+# so "Subject: " and one word fit the 78-character line.
+_WORD_BYTES = 42
 _FOLD_AT = 76
 
 
@@ -41,19 +42,27 @@ def clean(value: object) -> str:
 
 
 def _encoded_words(text: str) -> list[str]:
-    """RFC 2047 B-encoded words of at most 75 characters, never splitting a character."""
+    """RFC 2047 B-encoded words of at most 75 characters, never splitting a character.
+
+    Words break after a space where one is near, so parsers that (against RFC 2047) keep the
+    whitespace between encoded words still show whole words.
+    """
     words: list[str] = []
-    chunk: list[str] = []
+    chunk = ""
     size = 0
     for char in text:
         n = len(char.encode())
         if size + n > _WORD_BYTES:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
+            cut = chunk.rfind(" ") + 1
+            if cut <= len(chunk) // 2:  # no space in the second half: cut here
+                cut = len(chunk)
+            words.append(chunk[:cut])
+            chunk = chunk[cut:]
+            size = len(chunk.encode())
+        chunk += char
         size += n
     if chunk:
-        words.append("".join(chunk))
+        words.append(chunk)
     return [f"=?utf-8?b?{base64.b64encode(w.encode()).decode('ascii')}?=" for w in words]
 
 
@@ -113,11 +122,17 @@ def display_name(name: str) -> str:
             return name
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{quoted}"'
-    return " ".join(_encoded_words(name))
+    # Folded between encoded words, so a long name never makes an over-long line.
+    return "\r\n ".join(_encoded_words(name))
 
 
 def format_address(name: str, address: str) -> str:
     """`Name <address>` for From/To/Reply-To, the name quoted or encoded as needed."""
     address = check_address(address)
     phrase = display_name(name)
-    return f"{phrase} <{address}>" if phrase else address
+    if not phrase:
+        return address
+    # Fold before the address when the line would pass 78 characters (with the header name).
+    last = phrase.rpartition("\n")[2]
+    fold = "\r\n" if len(last) + len(address) > 62 else ""
+    return f"{phrase}{fold} <{address}>"

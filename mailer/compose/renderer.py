@@ -448,7 +448,7 @@ class CampaignRenderer:
         personal = "".join((
             "To: ", format_address(person.fields["name"], recipient.email), "\r\n",
             "Message-ID: ", self.message_id(recipient), "\r\n",
-            "List-Unsubscribe: <", person.link("unsubscribe"), ">, <", self._mailto, ">\r\n",
+            "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <", self._mailto, ">\r\n",
         )).encode("ascii")
         data = self._skeleton.assemble_encoded(
             self._date_cache[1] + subject_line + personal, text, html
