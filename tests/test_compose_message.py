@@ -171,6 +171,13 @@ def test_a_bad_recipient_address_is_refused(settings: Settings, signer: Signer) 
         renderer.message_bytes(person(email="a@example.org>\r\nBcc: b@example.org"))
 
 
+def test_internationalised_addresses(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(campaign(), settings, signer)
+    data = renderer.message_bytes(person(email="josé@gemeente-één.nl"))
+    # Accents before the @ stay UTF-8 (RFC 6532, sent with SMTPUTF8); the domain becomes IDNA.
+    assert "To: Jan Jansen <josé@xn--gemeente-n-j7aa.nl>\r\n".encode() in data
+
+
 def test_non_ascii_subject_and_names_are_encoded(settings: Settings, signer: Signer) -> None:
     renderer = CampaignRenderer(
         campaign(subject="Één nieuwsbrief voor {{ subscriber.name }} — " + "lang " * 20),

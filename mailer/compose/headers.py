@@ -104,8 +104,8 @@ def check_address(address: str) -> str:
     if not _ADDRESS.match(address):
         raise TemplateError(f"not a usable e-mail address: {address[:100]!r}")
     local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise TemplateError(f"accents before the @ are not supported: {address[:100]!r}")
+    # An address with accents before the @ stays UTF-8 (RFC 6532); it is deliverable through a
+    # relay that offers SMTPUTF8. The domain becomes its ASCII (IDNA) form, which always works.
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")

@@ -449,7 +449,7 @@ class CampaignRenderer:
             "To: ", format_address(person.fields["name"], recipient.email), "\r\n",
             "Message-ID: ", self.message_id(recipient), "\r\n",
             "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <", self._mailto, ">\r\n",
-        )).encode("ascii")
+        )).encode("utf-8")  # ASCII except an address with accents before the @ (RFC 6532)
         data = self._skeleton.assemble_encoded(
             self._date_cache[1] + subject_line + personal, text, html
         )

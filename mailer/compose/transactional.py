@@ -94,7 +94,7 @@ def build_transactional(
         f"Message-ID: <gt.{template}.{secrets.token_hex(8)}@{sender.list_id_domain}>",
         "",
     ))
-    data = Skeleton(fixed, attachments).assemble(personal.encode("ascii"), text, html)
+    data = Skeleton(fixed, attachments).assemble(personal.encode("utf-8"), text, html)
     dkim = signer_from_settings(settings)
     if dkim is not None:
         data = dkim.sign(data)
