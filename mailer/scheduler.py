@@ -25,6 +25,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -198,12 +199,12 @@ async def run_forever(
     """`mailer run`: scheduler, delivery engine and the parts, until `stop` is set."""
     service = Service(app, report=report)
     engine = _engine(app)
-    tasks = [
+    tasks: list[asyncio.Future[Any]] = [
         asyncio.create_task(service.run(stop), name="scheduler"),
         asyncio.create_task(engine.run(stop), name="delivery"),
     ]
     for part in service_parts.parts(app):
-        tasks.append(asyncio.create_task(part(app, stop), name=getattr(part, "__name__", "part")))
+        tasks.append(asyncio.ensure_future(part(app, stop)))
     try:
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in finished:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     CursorResult,
+    Table,
     and_,
     bindparam,
     exists,
@@ -135,7 +136,7 @@ def snapshot_audience(session: Session, campaign_id: int, audience: dict[str, An
     columns = ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
                "last_error", "message_id"]
     dialect = session.get_bind().dialect.name
-    table = Delivery.__table__
+    table = cast(Table, Delivery.__table__)
     stmt: Any
     if dialect == "postgresql":
         stmt = pg_insert(table).from_select(columns, source).on_conflict_do_nothing()
