@@ -112,7 +112,12 @@ class Service:
             )
         self.result.started.extend(due.started)
         self.result.missed.extend(due.missed)
-        for work in service_parts.due_work(self.app):
+        try:
+            works = service_parts.due_work(self.app)
+        except Exception:  # a broken plug-in must not stop scheduled sends
+            log.exception("the due-work hooks could not be loaded")
+            works = []
+        for work in works:
             try:
                 work(self.app, now)
             except Exception:  # one part's failure must not stop sending
@@ -154,8 +159,12 @@ class Service:
         scheduler.start()
         try:
             while not stop.is_set():
-                self.sync_jobs()
-                await asyncio.to_thread(self.start_due)
+                try:
+                    self.sync_jobs()
+                    await asyncio.to_thread(self.start_due)
+                except Exception:  # e.g. the database is briefly away: try again next poll
+                    log.exception("scheduler poll failed; retrying in %s s",
+                                  settings.delivery.poll_seconds)
                 self.wake_up.clear()
                 waiters = [asyncio.ensure_future(stop.wait()),
                            asyncio.ensure_future(self.wake_up.wait())]
