@@ -29,7 +29,7 @@ from markdown_it import MarkdownIt
 from mailer.compose.model import Content
 from mailer.errors import TemplateError
 
-__all__ = ["load_content", "markdown_to_html", "shield_jinja", "FORMATS"]
+__all__ = ["load_content", "markdown_to_html", "shield_jinja", "unshield_jinja", "FORMATS"]
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
@@ -88,10 +88,16 @@ def shield_jinja(source: str) -> tuple[str, list[str]]:
 
 
 def unshield_jinja(text: str, tags: list[str]) -> str:
-    # A statement alone on a line became a paragraph of its own: drop the <p> around it.
-    text = re.sub(r"<p>(JJTAG(\d+)QZ)</p>\n?",
-                  lambda m: m.group(1) + "\n" if tags[int(m.group(2))][1] != "{" else m.group(0),
-                  text)
+    """Put the Jinja tags back in place of their tokens."""
+
+    def alone(match: re.Match[str]) -> str:
+        # A statement ({% %}, {# #}) alone between blank lines became a paragraph of its own;
+        # drop the <p> around it. An expression ({{ }}) alone is real paragraph text.
+        if tags[int(match.group(2))].startswith("{{"):
+            return match.group(0)
+        return match.group(1) + "\n"
+
+    text = re.sub(r"<p>(JJTAG(\d+)QZ)</p>\n?", alone, text)
     return re.sub(r"JJTAG(\d+)QZ", lambda m: tags[int(m.group(1))], text)
 
 
