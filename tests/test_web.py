@@ -638,3 +638,43 @@ def test_the_cleanup_part_runs_at_start_and_stops_when_told(client, app, people,
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
     assert len(calls) == 1
+
+
+def test_list_unsubscribe_header_of_a_sent_newsletter_works_in_one_click(
+    client, app, people, capture
+):
+    from types import MappingProxyType
+
+    from mailer.campaigns.models import Campaign
+    from mailer.compose import Recipient, build_renderer
+    from mailer.delivery.transport import send_message_sync
+
+    with session_scope(app.sessions) as session:
+        campaign = session.get(Campaign, people["campaign"])
+        campaign.content = "# Nieuws\n\nTekst."
+        person = service.get_subscriber(session, "anna@gemeente.example.nl")
+        recipient = Recipient(subscriber_id=person.id, email=person.email, name=person.name,
+                              attributes=MappingProxyType({}))
+        renderer = build_renderer(session, campaign, app.settings, app.signer)
+        data, envelope = renderer.message_bytes(recipient), renderer.envelope_sender(recipient)
+    send_message_sync(app.settings, envelope, [person.email], data)
+    (mail,) = messages(capture.folder)
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    (url,) = [u.strip("<> ") for u in mail["List-Unsubscribe"].split(",")
+              if u.strip(" <").startswith("http")]
+    with TestClient(create_web_app(app), base_url=BASE) as provider:  # no cookies, no token
+        answer = provider.post(path(url), content=b"List-Unsubscribe=One-Click",
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200
+    assert subscription_states(app, "anna@gemeente.example.nl")[1] == {
+        "nieuwsbrief": "unsubscribed", "regio-noord": "active"
+    }
+
+
+def test_mailer_run_starts_the_pages_and_the_cleanup(app):
+    from mailer import service_parts
+    from mailer.web.cleanup import cleanup_part
+    from mailer.web.server import web_part
+
+    found = service_parts.parts(app)
+    assert web_part in found and cleanup_part in found
