@@ -399,3 +399,17 @@ def test_sender_names_are_quoted_or_encoded(config_file: Path, signer: Signer) -
         assert message["From"].addresses[0].display_name == name
         assert message["From"].addresses[0].addr_spec == "nieuwsbrief@gt.example.nl"
         assert message["List-Id"].endswith("<nieuwsbrief.gt.example.nl>")
+
+
+def test_content_can_switch_on_the_language(settings: Settings, signer: Signer) -> None:
+    renderer = CampaignRenderer(
+        campaign(subject='{% if language == "en" %}News{% else %}Nieuws{% endif %}',
+                 content='{% if language == "en" %}Dear{% else %}Beste{% endif %} '
+                         "{{ subscriber.name }}"),
+        settings, signer,
+    )
+    assert renderer.splice_report() == {"nl": "spliced", "en": "spliced"}
+    english = renderer.render(person(language="en"))
+    dutch = renderer.render(person(language="nl"))
+    assert (english.subject, dutch.subject) == ("News", "Nieuws")
+    assert "Dear Jan Jansen" in english.text and "Beste Jan Jansen" in dutch.text
