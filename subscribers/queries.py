@@ -182,10 +182,19 @@ def audience_select(flt: SubscriberFilter) -> Select[int, str]:
     not_suppressed = ~exists(
         select(Suppression.id).where(Suppression.email_key == Subscriber.email_key)
     )
-    return (
-        select(Subscriber.id, Subscriber.email)
-        .where(*_filter_clauses(base), not_suppressed)
-        .order_by(Subscriber.id)
+    clauses = [*_filter_clauses(base), not_suppressed]
+    if not flt.lists:
+        # "Everyone", but not people whose only subscriptions await a double opt-in
+        # confirmation: a web sign-up that nobody confirmed has agreed to nothing yet.
+        clauses.append(~_has_subscription("pending") | _has_subscription("active"))
+    return select(Subscriber.id, Subscriber.email).where(*clauses).order_by(Subscriber.id)
+
+
+def _has_subscription(status: str) -> ColumnElement[bool]:
+    return exists(
+        select(Subscription.subscriber_id).where(
+            Subscription.subscriber_id == Subscriber.id, Subscription.status == status
+        )
     )
 
 

@@ -678,3 +678,12 @@ def test_mailer_run_starts_the_pages_and_the_cleanup(app):
 
     found = service_parts.parts(app)
     assert web_part in found and cleanup_part in found
+
+
+def test_unconfirmed_sign_ups_are_not_in_an_audience_without_lists(client, app, people):
+    from subscribers.queries import SubscriberFilter, audience_select
+
+    _sign_up(client, "regio-noord", "wacht@gemeente.example.nl")
+    with session_scope(app.sessions) as session:
+        everyone = {email for _id, email in session.execute(audience_select(SubscriberFilter()))}
+    assert everyone == {"anna@gemeente.example.nl", "john@example.org"}
