@@ -162,7 +162,7 @@ def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
 def detect_layout(path: Path) -> CsvLayout:
     """Encoding, delimiter and column meanings of a file; ImportFileError if it has no e-mail."""
     if not path.is_file():
-        raise ImportFileError(f"{path}: no such file")
+        raise ImportFileError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     try:
         encoding = _detect_encoding(path)
     except OSError as exc:

@@ -329,6 +329,8 @@ def test_unreadable_files_are_one_line_errors(run_cli, tmp_path, content, messag
 def test_missing_file_and_unknown_list(run_cli, tmp_path):
     result = run_cli("subscribers", "import", str(tmp_path / "nope.csv"), ok=False)
     assert result.exit_code == 1 and "no such file" in result.output
+    result = run_cli("subscribers", "import", str(tmp_path), ok=False)
+    assert result.exit_code == 1 and "not a file" in result.output
     path = write(tmp_path / "ok.csv", "email\na@x.nl\n")
     result = run_cli("subscribers", "import", str(path), "--list", "onbekend", ok=False)
     assert result.exit_code == 1 and "no list 'onbekend'" in result.output
