@@ -23,6 +23,8 @@ while the module does not exist). `pages` (mailer.web.pages.Pages) gives what ev
   renders templates/web/page.html (extend "base.html", fill `title` and `content`, texts via
   `t(key, **values)` from mailer.web.texts) and sends `mails` after the answer.
 - `pages.see_other(request, "query")` redirects back to the same page (post/redirect/get).
+- `pages.send_all(mails)` sends `mailer.web.mail.Mail`s; use it as a BackgroundTask of a
+  redirect (`RedirectResponse(..., background=BackgroundTask(pages.send_all, mails))`).
 - `pages.links` (mailer.links.Links), `pages.settings`, `pages.rate` (database-backed rate
   limits: `pages.rate.hit(session, [Limit(bucket, key, per_hour)])` raises RateLimited -> 429).
 
