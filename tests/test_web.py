@@ -314,6 +314,10 @@ def test_every_answer_carries_the_security_headers(client, people, links):
         if not url.startswith("/static/"):
             assert headers["cache-control"] == "no-store"
     assert client.put("/u/x").status_code == 405
+    too_big = client.post("/subscribe/nieuwsbrief", content=b"email=" + b"a" * 100_000,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert too_big.status_code == 413
+    assert too_big.headers["x-frame-options"] == "DENY"
 
 
 def test_no_redirect_leaves_the_site(client, people, links):

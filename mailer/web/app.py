@@ -13,6 +13,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+
+try:  # Starlette 1.x; older versions leave the body size to the proxy in front
+    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+except ImportError:  # pragma: no cover
+    RequestBodyLimitMiddleware = None  # type: ignore[assignment,misc]
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -171,10 +176,12 @@ def create_web_app(app: App) -> Starlette:
             HTTPException: on_http_error,
             Exception: on_server_error,
         },
-        max_body_size=MAX_BODY,
     )
     # A trailing-slash redirect would build a Location from the request; we want none at all.
     web.router.redirect_slashes = False
+    # Added last, so it wraps everything: even a refused oversized body gets the headers.
+    if RequestBodyLimitMiddleware is not None:
+        web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
     web.add_middleware(SecurityHeaders)
     web.state.pages = pages
     return web
