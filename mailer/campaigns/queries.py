@@ -49,6 +49,7 @@ __all__ = [
     "mark_deferred",
     "mark_failed",
     "mark_skipped",
+    "renew_lease",
     "requeue",
     "release_campaign",
     "finish_done_campaigns",
@@ -365,6 +366,21 @@ def mark_skipped(session: Session, delivery_ids: Sequence[int], reason: str) -> 
             update(Delivery)
             .where(Delivery.id.in_(list(delivery_ids)), Delivery.status != "sent")
             .values(status="skipped", last_error=reason, claimed_by="", claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def renew_lease(
+    session: Session, worker: str, delivery_ids: Sequence[int], now: dt.datetime
+) -> None:
+    """Extend our claim on deliveries still in hand, so a slow but living worker keeps them."""
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), 5000):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start : start + 5000]), Delivery.status == "sending",
+                   Delivery.claimed_by == worker)
+            .values(claimed_at=now)
             .execution_options(synchronize_session=False)
         )
 

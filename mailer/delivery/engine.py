@@ -143,6 +143,7 @@ class DeliveryEngine:
         self._connection_failures = 0
         self._last_connection_error = ""
         self._draining: set[int] = set()  # campaigns being paused: hand their jobs back
+        self._renewed = clock()  # when we last extended the lease on what we hold
         limits = self.settings.smtp
         self._limits = [(getattr(limits, key), span) for key, span in RATE_WINDOWS
                         if getattr(limits, key) > 0]
@@ -170,6 +171,9 @@ class DeliveryEngine:
                 if limit <= 0:
                     return [], wait or 0.2
             ids = queries.claim_batch(session, self.worker_id, limit, now, lease_expired)
+            # Rows whose lease ran out while we still hold them (a stalled flush): never ours
+            # to send twice.
+            ids = [i for i in ids if i not in self._held]
             if not ids:
                 return [], 0.0
             rows = queries.recipient_rows(session, ids)
@@ -263,6 +267,10 @@ class DeliveryEngine:
                     session, [(r["b_id"], r["b_code"], r["b_error"]) for r in out.failed]
                 )
             queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1))
+            lease = self.settings.delivery.lease_seconds
+            if self._held and (now - self._renewed).total_seconds() > lease / 4:
+                queries.renew_lease(session, self.worker_id, list(self._held), now)
+                self._renewed = now
             for campaign_id, reason in out.pause.items():
                 queries.set_campaign_status(
                     session, campaign_id, "paused", from_statuses=("running",),
