@@ -217,3 +217,20 @@ def test_a_campaign_that_no_longer_renders_is_paused(mail_app, relay, tmp_path: 
     info = status(mail_app, campaign_id)
     assert info["status"] == "paused" and "line 3" in info["pause_reason"]
     assert info["queued"] == 3 and relay.received == []
+
+
+def test_5xx_at_send_time_reaches_the_bounce_records(mail_app, relay, tmp_path: Path):
+    from mailer.bounces.models import Bounce
+    from mailer.delivery.engine import default_failure_hook
+
+    emails = make_audience(mail_app.sessions, 2)
+    relay.behaviour.rcpt_replies[emails[0]] = [(550, "5.1.1 user unknown")]
+    campaign_id = create_campaign(mail_app, tmp_path)
+    start(mail_app, campaign_id)
+    hook = default_failure_hook()
+    assert hook is not None
+    deliver(mail_app, on_permanent_failures=hook)
+    with session_scope(mail_app.sessions) as session:
+        bounces = list(session.scalars(select(Bounce)))
+        delivery_id = session.scalar(select(Delivery.id).where(Delivery.email == emails[0]))
+    assert [(b.delivery_id, b.kind) for b in bounces] == [(delivery_id, "hard")]
