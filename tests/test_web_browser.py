@@ -113,7 +113,9 @@ class Site:
         return found[-1]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API allows one instance per thread at a time, and
+# other modules (the RSVP page's) start their own.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
