@@ -101,7 +101,8 @@ def test_kill_9_mid_campaign_resends_at_most_what_was_in_flight(
 def test_restart_with_a_pending_schedule(svc_app, relay, tmp_path):
     emails = make_audience(svc_app.sessions, 5)
     campaign_id = create_campaign(svc_app, tmp_path)
-    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    # Far enough ahead that a slow start of the first service cannot reach it.
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     with session_scope(svc_app.sessions) as session:
         campaigns.schedule(session, campaign_id, at)
 
@@ -123,6 +124,10 @@ def test_restart_with_a_pending_schedule(svc_app, relay, tmp_path):
     assert relay.received == [], first_out
     assert stored_job(), first_out  # the wake-up survives the service
     assert status(svc_app, campaign_id)["status"] == "scheduled"
+    # While the service is down, the editor moves the send to a moment from now.
+    with session_scope(svc_app.sessions) as session:
+        campaigns.schedule(session, campaign_id,
+                           dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2))
 
     second = subprocess.Popen([*MAILER, "run"], env=os.environ.copy(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
