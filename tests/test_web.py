@@ -691,3 +691,27 @@ def test_unconfirmed_sign_ups_are_not_in_an_audience_without_lists(client, app, 
     with session_scope(app.sessions) as session:
         everyone = {email for _id, email in session.execute(audience_select(SubscriberFilter()))}
     assert everyone == {"anna@gemeente.example.nl", "john@example.org"}
+
+
+def test_a_failure_inside_gets_a_friendly_500_with_the_headers(app, settings, tmp_path, links,
+                                                                people):
+    import dataclasses
+
+    from mailer.app import build_app
+
+    # The same settings on a database without tables: every query fails.
+    broken = build_app(dataclasses.replace(
+        settings, database=dataclasses.replace(settings.database,
+                                               url=f"sqlite:///{tmp_path / 'empty.db'}")
+    ), check_schema=False)
+    try:
+        with TestClient(create_web_app(broken), base_url=BASE,
+                        raise_server_exceptions=False) as failing:
+            answer = failing.get(path(links.preferences(people["anna"])))
+    finally:
+        broken.close()
+    assert answer.status_code == 500
+    assert "Er ging iets mis" in answer.text
+    assert "Traceback" not in answer.text and "sqlite" not in answer.text.lower()
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
