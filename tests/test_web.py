@@ -715,3 +715,18 @@ def test_a_failure_inside_gets_a_friendly_500_with_the_headers(app, settings, tm
     assert "Traceback" not in answer.text and "sqlite" not in answer.text.lower()
     assert answer.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_blocked_address_cannot_confirm(client, app, people, capture):
+    _sign_up(client, "regio-noord", "later-geblokkeerd@gemeente.example.nl")
+    (mail,) = messages(capture.folder)
+    confirm = path(link_in(mail, f"{BASE}/c/"))
+    token = csrf_token(client.get(confirm).text)
+    with session_scope(app.sessions) as session:
+        service.block(session, "later-geblokkeerd@gemeente.example.nl", note="test")
+    assert "Wij kunnen geen e-mail meer bezorgen" in client.get(confirm).text
+    answer = client.post(confirm, data={"csrf": token})
+    assert "Wij kunnen geen e-mail meer bezorgen" in answer.text
+    assert subscription_states(app, "later-geblokkeerd@gemeente.example.nl") == (
+        "blocked", {"regio-noord": "pending"}
+    )
