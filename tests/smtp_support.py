@@ -40,6 +40,17 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
+    async def handle_EHLO(
+        self, srv: SMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.server.pipelining:
+            return responses
+        # aiosmtpd reads commands line by line, so pipelined commands work; advertise them
+        # like Postfix and Exchange do, so the client's pipelined path is what tests see.
+        return [responses[0], "250-PIPELINING", *responses[1:]]
+
     async def handle_RCPT(
         self, srv: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -70,7 +81,8 @@ class _Handler:
 class SmtpServer:
     """Start with `SmtpServer().start()`; `port`, `received`, `wait_for(...)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
+        self.pipelining = pipelining
         self.host = "127.0.0.1"
         self.port = free_port()
         self.behaviour = Behaviour()

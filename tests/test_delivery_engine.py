@@ -234,3 +234,20 @@ def test_5xx_at_send_time_reaches_the_bounce_records(mail_app, relay, tmp_path: 
         bounces = list(session.scalars(select(Bounce)))
         delivery_id = session.scalar(select(Delivery.id).where(Delivery.email == emails[0]))
     assert [(b.delivery_id, b.kind) for b in bounces] == [(delivery_id, "hard")]
+
+
+def test_a_relay_without_pipelining_gets_one_command_at_a_time(settings, tmp_path: Path):
+    server = SmtpServer(pipelining=False).start()
+    app = relay_app(settings, server.port)
+    try:
+        emails = make_audience(app.sessions, 5)
+        server.behaviour.rcpt_replies[emails[3]] = [(550, "5.1.1 unknown")]
+        campaign_id = create_campaign(app, tmp_path)
+        start(app, campaign_id)
+        stats = deliver(app)
+        assert (stats.sent, stats.failed) == (4, 1)
+        assert server.rcpts() == {e: 1 for e in emails if e != emails[3]}
+        assert status(app, campaign_id)["status"] == "finished"
+    finally:
+        app.close()
+        server.stop()
