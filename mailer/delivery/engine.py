@@ -21,6 +21,7 @@ a lock (PostgreSQL advisory lock; SQLite's single writer), and claims only what 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
@@ -334,6 +335,13 @@ class DeliveryEngine:
         )
         done = asyncio.Event()
         busy = [0]
+        # Two threads for database work (a claim and a flush can overlap), reused for the whole
+        # run: a fresh pool thread per call would each grow its own malloc arena.
+        db_threads = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="delivery-db")
+        loop = asyncio.get_running_loop()
+
+        async def in_db(func: Callable[..., Any], *args: Any) -> Any:
+            return await loop.run_in_executor(db_threads, func, *args)
 
         async def producer() -> None:
             while not stop.is_set() and not done.is_set():
@@ -342,7 +350,7 @@ class DeliveryEngine:
                 wait = 0.0
                 if room >= min(queue.maxsize // 2, self.settings.delivery.batch_size) or \
                         queue.empty():
-                    jobs, wait = await asyncio.to_thread(self._claim, max(room, 1))
+                    jobs, wait = await in_db(self._claim, max(room, 1))
                 for job in jobs:
                     await queue.put(job)
                 if jobs:
@@ -355,7 +363,7 @@ class DeliveryEngine:
                     continue
                 if until_idle:
                     await flush()
-                    due, _later = await asyncio.to_thread(self._work_left, campaign_ids)
+                    due, _later = await in_db(self._work_left, campaign_ids)
                     if due == 0 and not self._held:
                         done.set()
                         return
@@ -409,7 +417,7 @@ class DeliveryEngine:
                 if not len(self._outcomes) and not self._outcomes.pause:
                     return
                 out, self._outcomes = self._outcomes, _Outcomes()
-                finished = await asyncio.to_thread(self._flush, out)
+                finished = await in_db(self._flush, out)
                 for ids in (out.sent, out.requeue, [r["b_id"] for r in out.deferred],
                             [r["b_id"] for r in out.failed]):
                     for delivery_id in ids:
@@ -448,6 +456,7 @@ class DeliveryEngine:
             done.set()
             await recorder_task
             await flush()
+            db_threads.shutdown(wait=True)
         return self.stats
 
     def _backoff(self) -> float:
