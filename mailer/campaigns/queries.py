@@ -42,6 +42,7 @@ __all__ = [
     "snapshot_audience",
     "count_audience",
     "delivery_counts",
+    "delivery_counts_many",
     "sent_since",
     "claim_batch",
     "recipient_rows",
@@ -158,6 +159,23 @@ def delivery_counts(session: Session, campaign_id: int) -> dict[str, int]:
         .group_by(Delivery.status)
     )
     return {status: int(n) for status, n in session.execute(stmt)}
+
+
+def delivery_counts_many(
+    session: Session, campaign_ids: Collection[int]
+) -> dict[int, dict[str, int]]:
+    """Counts per delivery status for many campaigns in one grouped query (campaign lists)."""
+    found: dict[int, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    if not found:
+        return found
+    stmt = (
+        select(Delivery.campaign_id, Delivery.status, func.count())
+        .where(Delivery.campaign_id.in_(list(found)))
+        .group_by(Delivery.campaign_id, Delivery.status)
+    )
+    for campaign_id, status, n in session.execute(stmt):
+        found[campaign_id][status] = int(n)
+    return found
 
 
 def sent_since(session: Session, campaign_id: int, since: dt.datetime) -> int:

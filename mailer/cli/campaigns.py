@@ -257,7 +257,7 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
     app = ctx.app()
     with session_scope(app.sessions) as session:
         rows = queries.campaigns_list(session, statuses)
-        counts = {c.id: queries.delivery_counts(session, c.id) for c in rows[:200]}
+        counts = queries.delivery_counts_many(session, [c.id for c in rows])
     if as_json:
         print_json([
             {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
