@@ -350,7 +350,12 @@ class DeliveryEngine:
                 wait = 0.0
                 if room >= min(queue.maxsize // 2, self.settings.delivery.batch_size) or \
                         queue.empty():
-                    jobs, wait = await in_db(self._claim, max(room, 1))
+                    try:
+                        jobs, wait = await in_db(self._claim, max(room, 1))
+                    except Exception:  # e.g. the database is briefly away: nothing was claimed
+                        log.exception("claiming deliveries failed; trying again")
+                        await _sleep(stop, 1.0)
+                        continue
                 for job in jobs:
                     await queue.put(job)
                 if jobs:
@@ -390,7 +395,13 @@ class DeliveryEngine:
                                 self._connection_failed(job, str(exc))
                                 await _sleep(stop, self._backoff())
                                 continue
-                        outcome = await transport.send_one(client, job.sender, job.rcpt, job.data)
+                        try:
+                            outcome = await transport.send_one(
+                                client, job.sender, job.rcpt, job.data
+                            )
+                        except Exception as exc:  # a bug or a surprise: never lose the job
+                            log.exception("sending delivery %s failed", job.delivery_id)
+                            outcome = transport.Outcome("connection", None, repr(exc))
                         if outcome.kind == "connection":
                             client.close()
                             client = None
@@ -417,7 +428,15 @@ class DeliveryEngine:
                 if not len(self._outcomes) and not self._outcomes.pause:
                     return
                 out, self._outcomes = self._outcomes, _Outcomes()
-                finished = await in_db(self._flush, out)
+                try:
+                    finished = await in_db(self._flush, out)
+                except Exception:
+                    # Keep the outcomes and write them with the next flush: dropping them would
+                    # leave sent messages `sending`, to be sent again after the lease.
+                    log.exception("recording %d outcomes failed; trying again", len(out))
+                    self._outcomes = _merge(out, self._outcomes)
+                    await _sleep(stop, 0.5)
+                    return
                 for ids in (out.sent, out.requeue, [r["b_id"] for r in out.deferred],
                             [r["b_id"] for r in out.failed]):
                     for delivery_id in ids:
@@ -479,6 +498,16 @@ class DeliveryEngine:
             self._draining.add(job.campaign_id)
             self.stats.paused.append(job.campaign_id)
             self._connection_failures = 0
+
+
+def _merge(first: _Outcomes, second: _Outcomes) -> _Outcomes:
+    return _Outcomes(
+        sent=first.sent + second.sent,
+        deferred=first.deferred + second.deferred,
+        failed=first.failed + second.failed,
+        requeue=first.requeue + second.requeue,
+        pause={**first.pause, **second.pause},
+    )
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

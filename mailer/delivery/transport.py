@@ -159,6 +159,8 @@ async def send_one(
         return _refusal(exc.code, exc.message)
     except (*_CONNECTION_ERRORS, aiosmtplib.SMTPException) as exc:
         return Outcome("connection", None, str(exc) or type(exc).__name__)
+    except ValueError as exc:  # the protocol refused a control character in an address
+        return Outcome("permanent", 501, f"address not usable: {exc}")
     return Outcome("sent", 250)
 
 
