@@ -30,8 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mailer.campaigns.models import Campaign, Delivery
-from subscribers.models import MailingList, Subscriber, Subscription, Suppression
-from subscribers.queries import SubscriberFilter, audience_select
+from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 
 __all__ = [
     "campaign_by_id",
@@ -241,14 +240,14 @@ def claim_batch(
 
 
 def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """Everything a batch of claimed deliveries needs to be rendered, in one joined query.
+    """Everything a batch of claimed deliveries needs to be rendered.
 
-    `eligible` is false for people who left, were suppressed or erased after the snapshot; the
-    engine skips those instead of mailing them.
+    One query for the deliveries and their campaigns' audiences, then one query per campaign in
+    the batch (usually one) for the people, through the subscribers package. `eligible` is false
+    for people who left, were suppressed or erased after the snapshot; the engine skips those.
     """
     if not delivery_ids:
         return []
-    suppressed = exists(select(Suppression.id).where(Suppression.email_key == Subscriber.email_key))
     stmt = (
         select(
             Delivery.id.label("delivery_id"),
@@ -256,61 +255,28 @@ def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[s
             Delivery.subscriber_id,
             Delivery.attempts,
             Delivery.first_attempt_at,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.organisation,
-            Subscriber.job_title,
-            Subscriber.region,
-            Subscriber.language,
-            Subscriber.attributes,
-            Subscriber.status.label("subscriber_status"),
-            suppressed.label("suppressed"),
             Campaign.audience,
         )
         .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(list(delivery_ids)))
         .order_by(Delivery.id)
     )
-    rows = []
-    for row in session.execute(stmt):
-        data = dict(row._mapping)
-        data["eligible"] = bool(
-            data["subscriber_id"] is not None
-            and data["subscriber_status"] == "active"
-            and not data["suppressed"]
+    rows = [dict(row._mapping) for row in session.execute(stmt)]
+    by_campaign: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_campaign.setdefault(row["campaign_id"], []).append(row)
+    blank = {"email": "", "name": "", "organisation": "", "job_title": "", "region": "",
+             "language": "nl", "attributes": {}, "mailable": False}
+    for group in by_campaign.values():
+        lists = (group[0]["audience"] or {}).get("lists") or ()
+        people = mailing_data(
+            session, {r["subscriber_id"] for r in group if r["subscriber_id"] is not None}, lists
         )
-        rows.append(data)
-    if rows:
-        _check_lists(session, rows)
+        for row in group:
+            person = people.get(row["subscriber_id"]) if row["subscriber_id"] else None
+            row.update({k: v for k, v in (person or blank).items() if k != "id"})
+            row["eligible"] = bool(row["mailable"])
     return rows
-
-
-def _check_lists(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Narrow `eligible` to people still actively on one of their campaign's lists."""
-    wanted: dict[int, list[str]] = {}
-    for row in rows:
-        wanted.setdefault(row["campaign_id"], list((row["audience"] or {}).get("lists") or ()))
-    ids = {row["subscriber_id"] for row in rows if row["eligible"]}
-    if not ids:
-        return
-    slugs = {s for lists in wanted.values() for s in lists}
-    stmt = (
-        select(Subscription.subscriber_id, MailingList.slug)
-        .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(
-            Subscription.subscriber_id.in_(ids),
-            Subscription.status == "active",
-            MailingList.slug.in_(slugs),
-        )
-    )
-    on: dict[int, set[str]] = {}
-    for sid, slug in session.execute(stmt):
-        on.setdefault(sid, set()).add(slug)
-    for row in rows:
-        if row["eligible"] and wanted[row["campaign_id"]]:
-            lists = set(wanted[row["campaign_id"]])
-            row["eligible"] = bool(on.get(row["subscriber_id"], set()) & lists)
 
 
 def mark_sent(session: Session, delivery_ids: Sequence[int], now: dt.datetime) -> None:
