@@ -184,4 +184,8 @@ def test_two_workers_on_postgresql_never_send_twice(
     delivered = [int(out.split("delivered ")[1].split(",")[0]) for out in outputs]
     assert sum(delivered) == 150
     assert all(n > 0 for n in delivered), delivered  # both took part
+    # The relay limit held across both workers: no second on the relay's clock saw more.
+    times = sorted(r.at for r in relay.received)
+    for i, t in enumerate(times):
+        assert len([u for u in times[i:] if u < t + 1.0]) <= 60
     assert status(svc_app, campaign_id)["status"] == "finished"
