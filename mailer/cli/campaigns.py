@@ -191,6 +191,9 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
     with session_scope(app.sessions) as session:
         count = campaigns.start(session, campaign_id)
     click.echo(f"Campaign {campaign_id} started: {count} recipients.")
+    if not wait:
+        click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
+                   f"`mailer campaigns status {campaign_id}`.")
     if wait:
         from mailer.cli.run import deliver_with_progress
 
