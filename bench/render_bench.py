@@ -17,7 +17,7 @@ characters that need escaping) and reports messages per second and microseconds 
 
 Single process, one core. Rates are from CPU time (time.process_time), which a busy shared
 machine disturbs less than wall time; the wall-clock rate is printed beside it. The figures go
-into docs/composition.md.
+into the README (Benchmarks).
 """
 
 from __future__ import annotations
