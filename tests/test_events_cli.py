@@ -16,8 +16,8 @@ def _create(run_cli: Cli, *extra: str) -> str:
         "--starts", "2099-04-14 13:30", "--ends", "2099-04-14 16:00",
         "--venue", "Provinciehuis", "--address", "Martinikerkhof 12, Groningen", *extra,
     )
-    assert result.output.startswith("Created event ")
-    return result.output.split()[2].rstrip(":")
+    assert "Created event " in result.stderr
+    return result.stdout.strip()
 
 
 def test_create_show_ls(run_cli: Cli, tmp_path: Path) -> None:

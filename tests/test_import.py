@@ -117,7 +117,8 @@ def test_rejects_with_line_numbers_and_rejects_file(run_cli, tmp_path):
     )
     path = write(tmp_path / "in.csv", content)
     rejects = tmp_path / "afgewezen.csv"
-    result = run_cli("subscribers", "import", str(path), "--rejects", str(rejects))
+    result = run_cli("subscribers", "import", str(path), "--rejects", str(rejects), ok=False)
+    assert result.exit_code == 1  # rows were rejected; the good ones are saved
     assert "2 added, 0 updated, 0 unchanged, 4 rejected" in result.output
     assert "line 3: invalid e-mail address 'geen-apenstaartje'" in result.output
     assert "line 4: no e-mail address" in result.output
@@ -206,7 +207,8 @@ def test_suppressed_and_erased_addresses_are_not_brought_back(run_cli, tmp_path)
     run_cli("subscribers", "add", "blok@x.nl")
     run_cli("subscribers", "block", "blok@x.nl")
     path = write(tmp_path / "s.csv", "email,name\nWEG@x.nl,Weer\nnooit@X.nl,N\nblok@x.nl,B\n")
-    result = run_cli("subscribers", "import", str(path))
+    result = run_cli("subscribers", "import", str(path), ok=False)
+    assert result.exit_code == 1  # rows were rejected; the good ones are saved
     assert "0 added, 0 updated, 0 unchanged, 3 rejected" in result.output
     assert "line 2: on the suppression list" in result.output
     found = people(run_cli)
@@ -340,7 +342,8 @@ def test_missing_file_and_unknown_list(run_cli, tmp_path):
 def test_extra_cells_beyond_the_header(run_cli, tmp_path):
     content = "email;name\na@x.nl;A;;\nb@x.nl;B;surprise\n"
     path = write(tmp_path / "w.csv", content)
-    result = run_cli("subscribers", "import", str(path))
+    result = run_cli("subscribers", "import", str(path), ok=False)
+    assert result.exit_code == 1  # rows were rejected; the good ones are saved
     assert "1 added" in result.output
     assert "line 3: 3 fields, the header has 2" in result.output
 

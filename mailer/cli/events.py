@@ -97,7 +97,9 @@ def create(
     )
     with session_scope(ctx.app().sessions) as session:
         event = service.create_event(session, ctx.settings, fields)
-        click.echo(f"Created event {event.id}: {_summary(event)}.")
+        # The id alone on stdout, for scripts (`ev=$(mailer events create ...)`).
+        click.echo(event.id)
+        click.echo(f"Created event {event.id}: {_summary(event)}.", err=True)
 
 
 def _record(event: Event, counts: service.AnswerCounts) -> dict[str, Any]:

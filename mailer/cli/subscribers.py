@@ -437,6 +437,10 @@ def import_(
         if rejects_out is not None and not header_written:
             rejects_out.writerow(["line", "reason"])
     _report_import(file, result, rejects_path, as_json)
+    if result.rejected:
+        # The accepted rows are saved and every reject is reported (and in --rejects FILE);
+        # the exit status tells a script that the file was not taken whole.
+        raise click.exceptions.Exit(1)
 
 
 @contextmanager
@@ -464,7 +468,7 @@ def _report_import(
         + (f", {result.duplicates} duplicate rows merged" if result.duplicates else "")
         + "."
     )
-    for reject in result.rejects:
+    for reject in sorted(result.rejects, key=lambda r: r.line):
         click.echo(f"  line {reject.line}: {reject.reason}")
     if result.rejected > len(result.rejects):
         more = result.rejected - len(result.rejects)
