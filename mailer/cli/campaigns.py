@@ -13,6 +13,7 @@ from mailer.app import App
 from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
+from mailer.campaigns.models import Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.db import session_scope
@@ -271,11 +272,18 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
         ])
         return
     print_table(
-        ("id", "status", "subject", "scheduled", "sent", "recipients"),
-        ((c.id, c.status, c.subject[:60], _local(c.scheduled_at, app),
+        ("id", "kind", "status", "subject", "scheduled", "sent", "recipients"),
+        ((c.id, c.kind, c.status, _display_subject(c), _local(c.scheduled_at, app),
           counts.get(c.id, {}).get("sent", 0), sum(counts.get(c.id, {}).values()))
          for c in rows),
     )
+
+
+def _display_subject(campaign: Campaign) -> str:
+    """The subject for a table; a templated one (meeting mail) is named by its event instead."""
+    if "{{" in campaign.subject or "{%" in campaign.subject:
+        return f"(per person; event {campaign.event_id})" if campaign.event_id else "(per person)"
+    return campaign.subject[:60]
 
 
 @group.command("status")
