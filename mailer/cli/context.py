@@ -22,7 +22,9 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            overrides = {("database", "url"): self.database_url} if self.database_url else {}
+            overrides: dict[tuple[str | None, str], str] = (
+                {("database", "url"): self.database_url} if self.database_url else {}
+            )
             self._settings = load_settings(self.config_path, overrides=overrides)
         return self._settings
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
 
 import mailer.models  # noqa: F401  (registers every table on Base.metadata)
 from subscribers.models import Base, UTCDateTime
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations must not import application types: UTCDateTime is a timezone-aware DateTime.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
