@@ -103,8 +103,11 @@ def test_a_get_answers_nothing_and_the_form_does(client: TestClient, app: App,
     assert "You are on the waiting list (number 1)." in done.text
 
     # Anna changes her mind: John gets the seat, and both pages say so.
-    page = client.get(url(app, ids["anna@assen.nl"], eid))
-    done = client.post(url(app, ids["anna@assen.nl"], eid),
+    # One link for the page and its form: a token made a second later is another URL, and the
+    # form token is bound to the page's path.
+    anna_link = url(app, ids["anna@assen.nl"], eid)
+    page = client.get(anna_link)
+    done = client.post(anna_link,
                        data={"answer": "no", "csrf": csrf_token(page.text)})
     assert "Uw antwoord: nee" in done.text
     assert "Your answer: yes, you will come. A seat is yours." in client.get(john_link).text
@@ -138,7 +141,8 @@ def test_bad_tokens_get_the_friendly_page(client: TestClient, app: App) -> None:
     )
     assert client.get(other_purpose).status_code == 400
     assert client.get(url(app, ids["anna@assen.nl"], 999)).status_code == 400
-    page = client.get(url(app, ids["anna@assen.nl"], eid))
-    bad = client.post(url(app, ids["anna@assen.nl"], eid),
+    anna_link = url(app, ids["anna@assen.nl"], eid)
+    page = client.get(anna_link)
+    bad = client.post(anna_link,
                       data={"answer": "perhaps", "csrf": csrf_token(page.text)})
     assert bad.status_code == 400
