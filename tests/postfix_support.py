@@ -126,13 +126,15 @@ class PrivatePostfix:
             "smtp_tls_security_level": "none",
             "smtpd_tls_security_level": "none",
             "lmtp_tls_security_level": "none",
-            # Try the slow relay every second; warn after 2s; give up (return it) after 5s.
+            # Try the slow relay every second; warn after 1s; give up (return it) after 8s. The
+            # gap leaves room for a retry (and so the warning) on a busy machine, where retries
+            # can come seconds apart; with a gap of 3s the message now and then expired first.
             "queue_run_delay": "1s",
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "1s",
-            "delay_warning_time": "2s",
-            "maximal_queue_lifetime": "5s",
-            "bounce_queue_lifetime": "5s",
+            "delay_warning_time": "1s",
+            "maximal_queue_lifetime": "8s",
+            "bounce_queue_lifetime": "8s",
             "smtp_connect_timeout": "5s",
             "biff": "no",
             "append_dot_mydomain": "no",

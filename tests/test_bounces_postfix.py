@@ -112,7 +112,7 @@ def test_real_postfix_bounces_through_lmtp(postfix_ok, app):
                         "\r\n\r\nBeste lezer,\r\n" + "Nieuws uit de regio.\r\n" * 200)
                 assert smtp.sendmail(verp, [email], body) == {}
             # unknown user, full mailbox, delay warning, and the expired deferral
-            rows = _wait_for(app, 4, 60, postfix.log)
+            rows = _wait_for(app, 4, 90, postfix.log)
     finally:
         receiver.close()
         slow.stop()
