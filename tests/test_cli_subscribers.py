@@ -147,8 +147,11 @@ def test_unsubscribe_one_list_then_all(run_cli, lists):
     record = show(run_cli, "a@x.nl")
     assert record["lists"] == ["nieuwsbrief"]
     assert record["status"] == "active"
+    again = run_cli("subscribers", "unsubscribe", "a@x.nl", "--list", "regio-noord")
+    assert "was not on list regio-noord; nothing changed" in again.output
     run_cli("subscribers", "unsubscribe", "a@x.nl")
-    run_cli("subscribers", "unsubscribe", "a@x.nl")  # twice changes nothing
+    twice = run_cli("subscribers", "unsubscribe", "a@x.nl")  # twice changes nothing
+    assert "already unsubscribed; nothing changed" in twice.output
     record = show(run_cli, "a@x.nl")
     assert (record["lists"], record["status"]) == ([], "unsubscribed")
     actions = [e["action"] for e in record["consent_history"]]

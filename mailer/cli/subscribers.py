@@ -314,10 +314,19 @@ def unsubscribe(ctx: CliContext, email: str, list_slug: str | None) -> None:
       mailer subscribers unsubscribe anna@utrecht.nl --list regio-noord
     """
     with session_scope(ctx.app().sessions) as session:
+        before = service.get_subscriber(session, email)
+        was_on = {slug for sub, slug in queries.subscriptions_of(session, before.id)
+                  if sub.status != "unsubscribed"}
+        was_active = before.status == "active"
         subscriber = service.unsubscribe(session, email, list_slug, source="cli",
                                          actor=current_actor())
-        where = f"list {list_slug}" if list_slug else "every list"
-        click.echo(f"Unsubscribed {subscriber.email} from {where}.")
+        if list_slug and list_slug not in was_on:
+            click.echo(f"{subscriber.email} was not on list {list_slug}; nothing changed.")
+        elif not list_slug and not was_on and not was_active:
+            click.echo(f"{subscriber.email} was already unsubscribed; nothing changed.")
+        else:
+            where = f"list {list_slug}" if list_slug else "every list"
+            click.echo(f"Unsubscribed {subscriber.email} from {where}.")
 
 
 @group.command("block")
