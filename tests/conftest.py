@@ -13,8 +13,10 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from browser_support import launch_chromium
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
@@ -150,6 +152,13 @@ def session(app: App) -> Iterator[Session]:
 @pytest.fixture
 def sessions(app: App) -> sessionmaker[Session]:
     return app.sessions
+
+
+# Module scope, not session: Playwright's sync API allows one instance per thread at a time, and
+# each browser test module starts its own.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_chromium()
 
 
 class Cli:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS, IN_CI, wait_for
+from browser_support import BROWSER_MARKS, wait_for
 from web_support import messages
 
 from mailer.app import App, build_app
@@ -36,11 +36,7 @@ from subscribers.service import SubscriberData
 # Read at import: the `env` fixture clears every MAILER_* variable for the test.
 SCREENSHOTS = os.environ.get("MAILER_SCREENSHOTS", "")
 
-pytestmark = pytest.mark.browser
-if not CHROMIUM.exists() and not IN_CI:
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(
-        reason=f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)"
-    )]
+pytestmark = BROWSER_MARKS
 
 
 @dataclass
@@ -69,18 +65,6 @@ class Site:
                            html)
         assert found, "no RSVP link in the invitation"
         return found[0].replace("&amp;", "&")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing under CI=true")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

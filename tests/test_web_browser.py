@@ -13,13 +13,13 @@ import asyncio
 import os
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from browser_support import BROWSER_MARKS, wait_for
 from web_support import link_in, messages, setup_people, subscription_states
 
 from mailer.app import App, build_app
@@ -32,20 +32,10 @@ from mailer.settings import load_settings
 from mailer.web.server import bind, serve
 from subscribers import service
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 # Read at import: the `env` fixture clears MAILER_* variables for each test.
 SCREENSHOTS = os.environ.get("MAILER_SCREENSHOTS", "")
 
-pytestmark = pytest.mark.browser
-if not CHROMIUM.exists() and not IN_CI:
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(
-        reason=f"{CHROMIUM} is missing: apt-get install chromium (CI installs it)"
-    )]
+pytestmark = BROWSER_MARKS
 
 NEWSLETTER = """\
 # Nieuws van GT
@@ -57,15 +47,6 @@ voor vaste en mobiele telefonie. In deze nieuwsbrief leest u wat dat voor uw gem
 
 In april praten we u bij in vijf regiobijeenkomsten. U ontvangt binnenkort een uitnodiging.
 """
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait until `condition()` holds (the mail is sent after the page is answered)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within the timeout")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -111,20 +92,6 @@ class Site:
         found = re.findall(r'href="(' + re.escape(self.base) + "/" + kind + r'/[^"]+)"', html)
         assert found, f"no /{kind}/ link in the newsletter's HTML"
         return found[-1]
-
-
-# Module scope, not session: Playwright's sync API allows one instance per thread at a time, and
-# other modules (the RSVP page's) start their own.
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing under CI=true")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
