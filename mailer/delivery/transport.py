@@ -128,31 +128,17 @@ async def send_one(
     proto = client.protocol
     if proto is None or not (envelope_from.isascii() and recipient.isascii()):
         return await _send_with_sendmail(client, envelope_from, recipient, data)
-    if _pipelining(client, proto) and _SAFE_ADDRESS.match(envelope_from) \
-            and _SAFE_ADDRESS.match(recipient):
-        return await _send_pipelined(client, proto, envelope_from, recipient, data)
+    pipelined = (
+        _pipelining(client, proto)
+        and _SAFE_ADDRESS.match(envelope_from) is not None
+        and _SAFE_ADDRESS.match(recipient) is not None
+    )
     try:
         # One deadline for the whole transaction instead of a timer per reply.
         async with asyncio.timeout(client.timeout):
-            reply = await proto.execute_command(
-                b"MAIL", b"FROM:<" + envelope_from.encode() + b">"
-            )
-            if reply.code != 250:
-                await _reset(proto)
-                return _refusal(reply.code, reply.message)
-            reply = await proto.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
-            if reply.code not in (250, 251):
-                await _reset(proto)
-                return _refusal(reply.code, reply.message)
-            reply = await proto.execute_command(b"DATA")
-            if reply.code != 354:
-                await _reset(proto)
-                return _refusal(reply.code, reply.message)
-            # No await between write and read_response: the reply cannot arrive unexpected.
-            proto.write(_wire_data(data))
-            reply = await proto.read_response()
-            if reply.code != 250:
-                return _refusal(reply.code, reply.message)
+            if pipelined:
+                return await _send_pipelined(proto, envelope_from, recipient, data)
+            return await _send_stepwise(proto, envelope_from, recipient, data)
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code < 400:
             return Outcome("connection", exc.code, exc.message)
@@ -161,6 +147,27 @@ async def send_one(
         return Outcome("connection", None, str(exc) or type(exc).__name__)
     except ValueError as exc:  # the protocol refused a control character in an address
         return Outcome("permanent", 501, f"address not usable: {exc}")
+
+
+async def _send_stepwise(proto: Any, envelope_from: str, recipient: str, data: bytes) -> Outcome:
+    """MAIL, RCPT and DATA one at a time, each waiting for its reply: four round trips."""
+    reply = await proto.execute_command(b"MAIL", b"FROM:<" + envelope_from.encode() + b">")
+    if reply.code != 250:
+        await _reset(proto)
+        return _refusal(reply.code, reply.message)
+    reply = await proto.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
+    if reply.code not in (250, 251):
+        await _reset(proto)
+        return _refusal(reply.code, reply.message)
+    reply = await proto.execute_command(b"DATA")
+    if reply.code != 354:
+        await _reset(proto)
+        return _refusal(reply.code, reply.message)
+    # No await between write and read_response: the reply cannot arrive unexpected.
+    proto.write(_wire_data(data))
+    reply = await proto.read_response()
+    if reply.code != 250:
+        return _refusal(reply.code, reply.message)
     return Outcome("sent", 250)
 
 
@@ -188,35 +195,26 @@ async def _next_reply(proto: Any) -> Any:
 
 
 async def _send_pipelined(
-    client: aiosmtplib.SMTP, proto: Any, envelope_from: str, recipient: str, data: bytes
+    proto: Any, envelope_from: str, recipient: str, data: bytes
 ) -> Outcome:
     """MAIL, RCPT and DATA in one write, then the message: two round trips instead of four."""
-    try:
-        async with asyncio.timeout(client.timeout):
-            proto.write(b"MAIL FROM:<" + envelope_from.encode() + b">\r\nRCPT TO:<"
-                        + recipient.encode() + b">\r\nDATA\r\n")
-            mail = await proto.read_response()
-            rcpt = await _next_reply(proto)
-            start = await _next_reply(proto)
-            if start.code == 354 and (mail.code != 250 or rcpt.code not in (250, 251)):
-                # A relay that opened DATA despite a refusal: end the empty message.
-                proto.write(b".\r\n")
-                await proto.read_response()
-            refused = next((r for r in (mail, rcpt, start)
-                            if r.code not in (250, 251, 354)), None)
-            if refused is not None:
-                await _reset(proto)
-                return _refusal(refused.code, refused.message)
-            proto.write(_wire_data(data))
-            reply = await proto.read_response()
-            if reply.code != 250:
-                return _refusal(reply.code, reply.message)
-    except aiosmtplib.SMTPResponseException as exc:
-        if exc.code < 400:
-            return Outcome("connection", exc.code, exc.message)
-        return _refusal(exc.code, exc.message)
-    except (*_CONNECTION_ERRORS, aiosmtplib.SMTPException) as exc:
-        return Outcome("connection", None, str(exc) or type(exc).__name__)
+    proto.write(b"MAIL FROM:<" + envelope_from.encode() + b">\r\nRCPT TO:<"
+                + recipient.encode() + b">\r\nDATA\r\n")
+    mail = await proto.read_response()
+    rcpt = await _next_reply(proto)
+    start = await _next_reply(proto)
+    if start.code == 354 and (mail.code != 250 or rcpt.code not in (250, 251)):
+        # A relay that opened DATA despite a refusal: end the empty message.
+        proto.write(b".\r\n")
+        await proto.read_response()
+    refused = next((r for r in (mail, rcpt, start) if r.code not in (250, 251, 354)), None)
+    if refused is not None:
+        await _reset(proto)
+        return _refusal(refused.code, refused.message)
+    proto.write(_wire_data(data))
+    reply = await proto.read_response()
+    if reply.code != 250:
+        return _refusal(reply.code, reply.message)
     return Outcome("sent", 250)
 
 
