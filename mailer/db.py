@@ -95,7 +95,9 @@ def schema_status(engine: Engine) -> tuple[str | None, str]:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        raise SchemaError(f"cannot open the database: {exc.orig}") from None
+        # The driver's message may run over several lines (libpq adds a hint); one is enough.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise SchemaError(f"cannot open the database: {reason}") from None
     return current, head
 
 

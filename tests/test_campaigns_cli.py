@@ -105,3 +105,20 @@ def test_every_command_has_an_example():
     for top in [*campaigns_cli.commands, *run_cli_module.commands]:
         for command in _commands(top):
             assert "Example:" in (command.help or ""), command.name
+
+
+def test_subject_flag_and_broken_body_name_the_file(run_cli, audience, tmp_path: Path):
+    plain = tmp_path / "zonder-kop.md"
+    plain.write_text("Beste {{ subscriber.name }},\n\nKort bericht.\n", encoding="utf-8")
+    created = run_cli("campaigns", "create", "--content", str(plain), "--list", "nieuwsbrief",
+                      "--subject", "Kort bericht")
+    assert created.stdout.strip() == "1"
+
+    broken = tmp_path / "kapot.md"
+    broken.write_text("---\nsubject: Test\n---\nBeste {% if %}\n", encoding="utf-8")
+    result = run_cli("campaigns", "create", "--content", str(broken), "--list", "nieuwsbrief",
+                     ok=False)
+    assert result.exit_code == 1
+    assert "kapot.md (body after the front matter), line 1:" in result.output
+    assert "campaign 2" not in result.output  # nothing was stored, so no campaign to name
+    assert len(result.output.strip().splitlines()) == 1

@@ -115,7 +115,7 @@ def test_the_sample_newsletter_loads_and_renders(compose: Settings, signer: Sign
 def test_content_file_errors(tmp_path: Path) -> None:
     missing_subject = tmp_path / "a.md"
     missing_subject.write_text("---\npreheader: x\n---\nTekst\n", encoding="utf-8")
-    with pytest.raises(TemplateError, match=r"a\.md: front matter needs a subject"):
+    with pytest.raises(TemplateError, match=r"a\.md: no subject"):
         load_content(missing_subject)
     bad_yaml = tmp_path / "b.md"
     bad_yaml.write_text("---\nsubject: [x\n---\nTekst\n", encoding="utf-8")

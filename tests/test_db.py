@@ -34,3 +34,11 @@ def test_commands_refuse_a_schema_that_is_behind(run_cli, tmp_path: Path):
     assert "behind" in result.output
     run_cli("--database-url", url, "db", "upgrade")
     run_cli("--database-url", url, "lists", "ls")
+
+
+def test_an_unreachable_database_is_one_line(run_cli):
+    result = run_cli("--database-url", "postgresql+psycopg://nobody@127.0.0.1:1/x", "lists", "ls",
+                     ok=False)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot open the database:")
+    assert len(result.output.strip().splitlines()) == 1

@@ -97,7 +97,7 @@ def create_campaign(
     """A new draft campaign; a template or content that does not render is refused now."""
     from mailer.compose import load_content
 
-    content = load_content(content_file)
+    content = load_content(content_file, subject=subject)
     final_subject = (subject or content.subject or "").strip()
     if not final_subject:
         raise CampaignError(
@@ -122,8 +122,13 @@ def create_campaign(
     session.flush()
     try:
         renderer_factory(session, campaign, settings, signer)
-    except TemplateError:
-        raise
+    except TemplateError as exc:
+        # The renderer names stored content "campaign N content"; this campaign is not stored
+        # (the transaction rolls back), so point at the file the person is editing instead.
+        message = str(exc).replace(
+            f"campaign {campaign.id} content", f"{content_file} (body after the front matter)"
+        )
+        raise TemplateError(message) from None
     except Exception as exc:  # a broken template must stop here, not mid-send
         raise TemplateError(f"{content_file}: {exc}") from None
     return campaign

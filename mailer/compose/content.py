@@ -48,8 +48,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_content(path: str | Path) -> Content:
-    """Read a content file; TemplateError naming the file if it cannot be used."""
+def load_content(path: str | Path, *, subject: str | None = None) -> Content:
+    """Read a content file; TemplateError naming the file if it cannot be used.
+
+    A `subject` given here (the --subject flag) replaces the front matter's, which may then be
+    missing altogether.
+    """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -65,9 +69,12 @@ def load_content(path: str | Path) -> Content:
         line = f", line {mark.line + 1}" if mark is not None else ""
         raise TemplateError(f"{path}{line}: front matter is not valid YAML") from None
     meta = {str(k): _plain(v) for k, v in post.metadata.items()}
-    subject = meta.pop("subject", None)
+    front_subject = meta.pop("subject", None)
+    subject = subject if subject and subject.strip() else front_subject
     if not isinstance(subject, str) or not subject.strip():
-        raise TemplateError(f"{path}: front matter needs a subject (subject: ...)")
+        raise TemplateError(
+            f"{path}: no subject (give `subject:` in the front matter, or --subject)"
+        )
     preheader = meta.pop("preheader", "")
     if not isinstance(preheader, str):
         raise TemplateError(f"{path}: preheader must be text")
