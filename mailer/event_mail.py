@@ -19,6 +19,7 @@ from typing import Any
 
 from mailer.app import App
 from mailer.db import session_scope
+from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.events import queries, service
 from mailer.events.ical import METHOD_REQUEST
@@ -77,8 +78,13 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
     settings = app.settings
     links = Links(settings.web.base_url, app.signer)
     with session_scope(app.sessions) as session:
+        # The relay's limits count meeting mail and newsletters together; what does not fit
+        # now stays pending for the next round.
+        room, _wait = RelayBudget(settings.smtp).room(session, now, limit)
+        if room <= 0:
+            return [], []
         ids = queries.claim_mails(
-            session, now, limit=limit, stale_before=now - CLAIM_LEASE, event_id=event_id
+            session, now, limit=room, stale_before=now - CLAIM_LEASE, event_id=event_id
         )
         rows = queries.mails_with_people(session, ids)
         blocked = suppressed_keys(session, {person.email_key for _m, _e, person in rows})

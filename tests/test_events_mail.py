@@ -8,6 +8,7 @@ an iCalendar parser independent of the icalendar library that wrote it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -23,10 +24,12 @@ import vobject
 from sqlalchemy import select
 
 from mailer.app import App, build_app
+from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Delivery
 from mailer.db import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.engine import DeliveryEngine
+from mailer.delivery.relay_budget import RelayBudget
 from mailer.event_mail import run_due_work, send_owed_mail
 from mailer.events import service
 from mailer.events.announce import invitation_campaign
@@ -399,3 +402,41 @@ def test_the_service_sends_due_reminders_once_across_restarts(mailer: Mailer) ->
     assert sum(s.startswith("Herinnering:") for s in subjects) == 1
     Service(app).start_due()  # after a restart
     assert len(mailer.mails()) == 2
+
+
+def test_meeting_mail_and_newsletters_share_the_relay_limit(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exchange Online counts per mailbox: meeting mail counts against the same per-minute
+    limit as campaign deliveries, both ways, and what does not fit waits for a later round."""
+    server = CaptureServer(tmp_path / "outbox")
+    monkeypatch.setenv("MAILER_SMTP_PORT", str(server.port))
+    with server:
+        settings = load_settings()
+        app = build_app(dataclasses.replace(
+            settings, smtp=dataclasses.replace(settings.smtp, rate_per_minute=3)
+        ))
+        try:
+            ids = people(app, *((f"p{i}@assen.nl", "Noord", "nl") for i in range(4)))
+            far = parse_local("2099-04-13 13:30", "Europe/Amsterdam")
+            eid = new_event(app, starts_at=far, ends_at=far + dt.timedelta(hours=2))
+            now = dt.datetime.now(dt.UTC)
+            with session_scope(app.sessions) as session:
+                campaign, count = invitation_campaign(session, app.settings, app.signer, eid)
+                assert count == 4
+                # Three invitations went out this minute: the limit is used up.
+                queued = session.scalars(select(Delivery.id)
+                                         .where(Delivery.campaign_id == campaign.id)).all()
+                campaign_queries.mark_sent(session, sorted(queued)[:3], now)
+                service.rsvp(session, app.settings, eid, ids["p0@assen.nl"], "yes")
+            report = send_owed_mail(app, now=now)
+            assert (report.sent, report.failed) == (0, 0)  # owed, not lost
+            assert not list(server.folder.glob("*.eml"))
+
+            later = now + dt.timedelta(minutes=2)
+            assert send_owed_mail(app, now=later).sent == 1
+            # ...and that confirmation leaves two of the three slots for newsletters.
+            with session_scope(app.sessions) as session:
+                assert RelayBudget(app.settings.smtp).room(session, later, 10) == (2, 0.0)
+        finally:
+            app.close()

@@ -40,6 +40,7 @@ from mailer.campaigns import queries
 from mailer.campaigns.models import Campaign
 from mailer.db import session_scope
 from mailer.delivery import transport
+from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.settings import Settings
 from mailer.tokens import Signer
@@ -48,14 +49,6 @@ from subscribers.models import utcnow
 __all__ = ["DeliveryEngine", "EngineStats", "FailureHook", "default_failure_hook"]
 
 log = logging.getLogger("mailer.delivery")
-
-RATE_WINDOWS = (
-    ("rate_per_second", 1.0),
-    ("rate_per_minute", 60.0),
-    ("rate_per_hour", 3600.0),
-    ("rate_per_day", 86400.0),
-)
-
 
 class FailureHook(Protocol):
     def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> Any: ...
@@ -145,9 +138,7 @@ class DeliveryEngine:
         self._last_connection_error = ""
         self._draining: set[int] = set()  # campaigns being paused: hand their jobs back
         self._renewed = clock()  # when we last extended the lease on what we hold
-        limits = self.settings.smtp
-        self._limits = [(getattr(limits, key), span) for key, span in RATE_WINDOWS
-                        if getattr(limits, key) > 0]
+        self._budget = RelayBudget(self.settings.smtp)
 
     # -- database work, run on a thread ----------------------------------------------------
 
@@ -156,21 +147,10 @@ class DeliveryEngine:
         now = self.clock()
         delivery = self.settings.delivery
         lease_expired = now - dt.timedelta(seconds=delivery.lease_seconds)
-        wait = 0.0
         with session_scope(self.app.sessions) as session:
-            limit = min(room, delivery.batch_size)
-            if self._limits:
-                queries.lock_rate_window(session)
-                for allowed, span in self._limits:
-                    used, oldest = queries.in_window(session, now - dt.timedelta(seconds=span))
-                    free = allowed - used
-                    if free <= 0:
-                        until = (oldest + dt.timedelta(seconds=span) - now).total_seconds() \
-                            if oldest else 0.2
-                        wait = max(wait, min(max(until, 0.02), 5.0))
-                    limit = min(limit, free)
-                if limit <= 0:
-                    return [], wait or 0.2
+            limit, wait = self._budget.room(session, now, min(room, delivery.batch_size))
+            if limit <= 0:
+                return [], wait
             ids = queries.claim_batch(session, self.worker_id, limit, now, lease_expired)
             # Rows whose lease ran out while we still hold them (a stalled flush): never ours
             # to send twice.

@@ -369,6 +369,19 @@ def claim_mails(
     return sorted(session.scalars(stmt))
 
 
+def mails_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Meeting mails handed to the relay since `since` or in flight now, and the oldest send
+    time among them: their share of the relay's limits."""
+    sent = select(func.count(), func.min(EventMail.sent_at)).where(
+        EventMail.status == "sent", EventMail.sent_at >= since
+    )
+    count, oldest = session.execute(sent).one()
+    flying = session.scalar(select(func.count()).where(EventMail.status == "sending")) or 0
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return int(count or 0) + int(flying), oldest
+
+
 def mails_with_people(
     session: Session, mail_ids: Collection[int]
 ) -> list[tuple[EventMail, Event, Subscriber]]:
