@@ -6,6 +6,7 @@ whole sets (ids, keys) so callers never query once per subscriber.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,6 +21,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -41,6 +43,15 @@ __all__ = [
     "list_summaries",
     "subscriber_by_key",
     "subscribers_by_keys",
+    "subscriber_by_id",
+    "subscribers_by_ids",
+    "known_ids_select",
+    "contact_rows_by_name",
+    "mailable_people_select",
+    "all_lists",
+    "lists_by_ids",
+    "subscription_statuses",
+    "delete_unconfirmed_signups",
     "filtered_subscribers",
     "audience_select",
     "mailing_data",
@@ -93,6 +104,19 @@ def lists_by_slugs(session: Session, slugs: Iterable[str]) -> dict[str, MailingL
     return {row.slug: row for row in rows}
 
 
+def all_lists(session: Session) -> list[MailingList]:
+    """Every list, by title (what a preferences page offers)."""
+    return list(session.scalars(select(MailingList).order_by(MailingList.title)))
+
+
+def lists_by_ids(session: Session, ids: Collection[int]) -> list[MailingList]:
+    """The lists with these ids, by title."""
+    if not ids:
+        return []
+    stmt = select(MailingList).where(MailingList.id.in_(list(ids))).order_by(MailingList.title)
+    return list(session.scalars(stmt))
+
+
 def list_summaries(session: Session) -> list[tuple[MailingList, int, int]]:
     """Every list with its number of active and pending subscriptions."""
     active = func.count(Subscription.subscriber_id).filter(Subscription.status == "active")
@@ -119,6 +143,73 @@ def subscribers_by_keys(session: Session, keys: Collection[str]) -> dict[str, Su
         for sub in session.scalars(select(Subscriber).where(Subscriber.email_key.in_(chunk))):
             found[sub.email_key] = sub
     return found
+
+
+def subscriber_by_id(session: Session, subscriber_id: int) -> Subscriber | None:
+    """The person a signed link names (links carry ids, never addresses)."""
+    return session.get(Subscriber, subscriber_id)
+
+
+def subscribers_by_ids(
+    session: Session, ids: Collection[int], *, refresh: bool = False
+) -> dict[int, Subscriber]:
+    """Subscribers for many ids at once (chunked under bind-parameter limits).
+
+    `refresh` re-reads people this session already holds, for a sender that must see a status
+    changed since (someone who left or bounced a moment ago).
+    """
+    wanted = list(ids)
+    found: dict[int, Subscriber] = {}
+    for start in range(0, len(wanted), 5000):
+        stmt = select(Subscriber).where(Subscriber.id.in_(wanted[start : start + 5000]))
+        if refresh:
+            stmt = stmt.execution_options(populate_existing=True)
+        for sub in session.scalars(stmt):
+            found[sub.id] = sub
+    return found
+
+
+def known_ids_select(ids: Collection[int]) -> Select[int]:
+    """Those of these ids that belong to a subscriber, labelled `sid`, as one SELECT.
+
+    For another package's INSERT ... SELECT, so ids of people erased meanwhile drop out
+    in the same statement.
+    """
+    return select(Subscriber.id.label("sid")).where(Subscriber.id.in_(list(ids)))
+
+
+def contact_rows_by_name(session: Session, ids: Select[Any]) -> list[dict[str, Any]]:
+    """id, name, email, organisation and region of the people a SELECT of ids names.
+
+    Ordered by lower-cased name, then id, in the database's collation, so an attendee list
+    sorts names the same on every page. `ids` is a one-column SELECT, so a list of any size
+    is one query.
+    """
+    stmt = (
+        select(
+            Subscriber.id,
+            Subscriber.name,
+            Subscriber.email,
+            Subscriber.organisation,
+            Subscriber.region,
+        )
+        .where(Subscriber.id.in_(ids))
+        .order_by(func.lower(Subscriber.name), Subscriber.id)
+    )
+    return [dict(row._mapping) for row in session.execute(stmt)]
+
+
+def mailable_people_select(ids: Select[Any]) -> Select[int, str]:
+    """(id, email) of the active, unsuppressed people among a SELECT of ids, by id.
+
+    Meant for INSERT ... SELECT (meeting mail to everyone invited), like `audience_select`.
+    """
+    suppressed = exists(select(Suppression.id).where(Suppression.email_key == Subscriber.email_key))
+    return (
+        select(Subscriber.id, Subscriber.email)
+        .where(Subscriber.id.in_(ids), Subscriber.status == "active", ~suppressed)
+        .order_by(Subscriber.id)
+    )
 
 
 def _filter_clauses(flt: SubscriberFilter) -> list[ColumnElement[bool]]:
@@ -269,6 +360,14 @@ def list_slugs_by_subscriber(
     return result
 
 
+def subscription_statuses(session: Session, subscriber_id: int) -> dict[int, str]:
+    """{list id: subscription status} of one person."""
+    stmt = select(Subscription.list_id, Subscription.status).where(
+        Subscription.subscriber_id == subscriber_id
+    )
+    return {list_id: status for list_id, status in session.execute(stmt)}
+
+
 def suppression_by_hash(session: Session, email_hash: str) -> Suppression | None:
     return session.scalar(select(Suppression).where(Suppression.email_hash == email_hash))
 
@@ -323,6 +422,27 @@ def set_subscription_status(
 
 def delete_subscriber(session: Session, subscriber_id: int) -> None:
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+
+
+def delete_unconfirmed_signups(session: Session, created_before: dt.datetime) -> int:
+    """Delete people the web form created before `created_before` who never confirmed a list.
+
+    One statement for all of them; subscriptions and consent history go with them (cascade).
+    """
+    confirmed_anything = exists(
+        select(Subscription.subscriber_id).where(
+            Subscription.subscriber_id == Subscriber.id,
+            or_(Subscription.status != "pending", Subscription.confirmed_at.is_not(None)),
+        )
+    )
+    stmt = delete(Subscriber).where(
+        Subscriber.consent_source == "web",
+        Subscriber.status == "active",
+        Subscriber.created_at < created_before,
+        ~confirmed_anything,
+    )
+    result = session.execute(stmt.execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # -- import, export and listing: set-at-a-time statements --------------------------------------
