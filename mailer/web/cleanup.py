@@ -17,7 +17,7 @@ import logging
 
 from mailer.app import App
 from mailer.db import session_scope
-from mailer.web import queries
+from subscribers import queries
 from subscribers.models import utcnow
 
 __all__ = ["purge_unconfirmed", "cleanup_part", "INTERVAL"]

@@ -23,13 +23,12 @@ from starlette.routing import BaseRoute, Route
 from mailer import tokens
 from mailer.errors import TokenError
 from mailer.privacy import person_record
-from mailer.web import queries
 from mailer.web.mail import DATA_COPY, Mail
 from mailer.web.pages import Pages
 from mailer.web.ratelimit import Limit
 from mailer.web.texts import LANGUAGES
 from mailer.web.unsubscribe import unsubscribe_person
-from subscribers import service
+from subscribers import queries, service
 from subscribers.models import MailingList, Subscriber
 
 __all__ = ["routes", "DATA_COPY_PER_HOUR"]

@@ -29,8 +29,8 @@ from mailer.events import queries as event_queries
 from mailer.events import service
 from mailer.events.dates import format_moment, format_when
 from mailer.events.models import ANSWERS
-from mailer.web import queries
 from mailer.web.pages import Pages
+from subscribers import queries
 
 __all__ = ["routes", "TEXTS"]
 

@@ -27,13 +27,12 @@ from starlette.routing import BaseRoute, Route
 
 from mailer import tokens
 from mailer.errors import TokenError
-from mailer.web import queries
 from mailer.web.mail import ALREADY_SUBSCRIBED, CONFIRM, WELCOME, Mail
 from mailer.web.pages import Pages
 from mailer.web.preferences import STOPPED
 from mailer.web.ratelimit import Limit
 from mailer.web.texts import LANGUAGES
-from subscribers import service
+from subscribers import queries, service
 from subscribers.errors import InvalidEmailError, InvalidValueError, SubscriberNotFoundError
 from subscribers.models import MailingList, Subscriber
 

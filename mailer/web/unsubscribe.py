@@ -24,6 +24,7 @@ from mailer.errors import TokenError
 from mailer.web import queries
 from mailer.web.csrf import FIELD
 from mailer.web.pages import Pages
+from subscribers import queries as subscriber_queries
 from subscribers import service
 from subscribers.errors import ListNotFoundError
 from subscribers.models import MailingList, Subscriber
@@ -51,21 +52,18 @@ def _campaign_lists(session: Session, campaign_id: object) -> list[MailingList]:
     if campaign is None:
         return []
     slugs = [s for s in (campaign.audience or {}).get("lists", []) if isinstance(s, str)]
-    found = queries.lists_by_slugs(session, slugs)
+    found = subscriber_queries.lists_by_slugs(session, slugs)
     return [found[s] for s in slugs if s in found]
 
 
 def _live_list_ids(session: Session, subscriber: Subscriber) -> set[int]:
-    return {
-        list_id
-        for list_id, status in queries.subscription_statuses(session, subscriber.id).items()
-        if status != "unsubscribed"
-    }
+    statuses = subscriber_queries.subscription_statuses(session, subscriber.id)
+    return {list_id for list_id, status in statuses.items() if status != "unsubscribed"}
 
 
 def _target(session: Session, pages: Pages, subscriber_id: int, campaign_id: object
             ) -> Target | None:
-    subscriber = queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
     if subscriber is None:
         return None
     lists = _campaign_lists(session, campaign_id)
@@ -88,7 +86,7 @@ def unsubscribe_person(
     source: str, actor: str,
 ) -> None:
     """Leave the campaign's lists, or everything; nothing happens for an unknown person."""
-    subscriber = queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
     if subscriber is None:
         return
     lists = [] if everything else _campaign_lists(session, campaign_id)

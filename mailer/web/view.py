@@ -18,6 +18,7 @@ from mailer import tokens
 from mailer.errors import TokenError
 from mailer.web import queries
 from mailer.web.pages import Pages
+from subscribers import queries as subscriber_queries
 
 __all__ = ["routes", "VIEW_CSP"]
 
@@ -31,7 +32,7 @@ def render_for(session: Session, pages: Pages, subscriber_id: int, campaign_id: 
     """The campaign's HTML as rendered for this subscriber; TokenError if either is gone."""
     from mailer.compose import Recipient, build_renderer
 
-    subscriber = queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
     campaign = queries.campaign_by_id(session, campaign_id)
     if subscriber is None or campaign is None:
         raise TokenError("the link is not valid")
