@@ -1,4 +1,7 @@
-"""Every SQL statement of the bounces package, as named functions; each takes the whole batch."""
+"""Every SQL statement of the bounces package, as named functions; each takes the whole batch.
+
+People are read through `subscribers.queries`, never here.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,10 @@ from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
-from subscribers.models import Subscriber
 
 __all__ = [
     "message_by_fingerprint",
     "deliveries_by_ids",
-    "subscribers_by_ids",
     "scores_by_subscriber",
     "existing_dedupe_keys",
     "mailed_since",
@@ -42,13 +43,6 @@ def deliveries_by_ids(session: Session, ids: Collection[int]) -> dict[int, Deliv
         return {}
     rows = session.scalars(select(Delivery).where(Delivery.id.in_(list(ids))))
     return {d.id: d for d in rows}
-
-
-def subscribers_by_ids(session: Session, ids: Collection[int]) -> dict[int, Subscriber]:
-    if not ids:
-        return {}
-    rows = session.scalars(select(Subscriber).where(Subscriber.id.in_(list(ids))))
-    return {s.id: s for s in rows}
 
 
 def scores_by_subscriber(session: Session, ids: Collection[int]) -> dict[int, BounceScore]:

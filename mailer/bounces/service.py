@@ -194,7 +194,7 @@ def _apply(session: Session, bounces: Sequence[Bounce], policy: Policy, now: dt.
     acting = [b for b in bounces if b.subscriber_id is not None and not b.outcome
               and b.kind in (*COUNTED_KINDS, "unsubscribe")]
     ids = {b.subscriber_id for b in acting if b.subscriber_id is not None}
-    people = queries.subscribers_by_ids(session, ids)
+    people = subscriber_queries.subscribers_by_ids(session, ids)
     scores = queries.scores_by_subscriber(
         session, {b.subscriber_id for b in acting if b.kind == "soft" and b.subscriber_id})
     bounced_deliveries = [b.delivery_id for b in bounces
