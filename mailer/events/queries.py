@@ -1,7 +1,8 @@
 """Every SQL statement of the events package, as named functions.
 
 The service composes these. Statements work on whole sets (all answers of a meeting, all
-people owed a reminder) so nothing queries once per person.
+people owed a reminder) so nothing queries once per person. People are read through
+`subscribers.queries`, never selected or joined here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
-from subscribers.models import Subscriber, Suppression
+from subscribers import queries as subscriber_queries
+from subscribers.models import Subscriber
 
 __all__ = [
     "AnswerCounts",
@@ -56,7 +58,6 @@ __all__ = [
     "drop_pending_mails",
     "active_future_events",
     "event_campaigns",
-    "subscribers_by_ids",
     "answers_of_person",
     "delete_person_rows",
 ]
@@ -198,30 +199,49 @@ def add_change(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def attendee_rows(session: Session, event_id: int) -> list[dict[str, Any]]:
-    """Everyone who answered, with what the attendee list shows, seated first."""
-    stmt = (
+    """Everyone who answered, with what the attendee list shows, seated first.
+
+    Yes, no, maybe; seated before waiting; longest waiting first; then by name and id. Two
+    queries whatever the size of the meeting: the answers, ranked by the database, and the
+    people who gave them, ordered by name by `subscribers.queries`; combined here.
+    """
+    place = (
+        func.dense_rank()
+        .over(order_by=(Rsvp.answer.desc(), Rsvp.waiting, Rsvp.waiting_since))  # yes first
+        .label("place")
+    )
+    answers = session.execute(
         select(
-            Subscriber.id.label("subscriber_id"),
-            Subscriber.name,
-            Subscriber.email,
-            Subscriber.organisation,
-            Subscriber.region,
+            Rsvp.subscriber_id,
             Rsvp.answer,
             Rsvp.waiting,
             Rsvp.waiting_since,
             Rsvp.answered_at,
-        )
-        .join(Subscriber, Subscriber.id == Rsvp.subscriber_id)
-        .where(Rsvp.event_id == event_id)
-        .order_by(
-            Rsvp.answer.desc(),  # yes, no, maybe: yes first
-            Rsvp.waiting,
-            Rsvp.waiting_since,
-            func.lower(Subscriber.name),
-            Subscriber.id,
-        )
-    )
-    return [dict(row._mapping) for row in session.execute(stmt)]
+            place,
+        ).where(Rsvp.event_id == event_id)
+    ).all()
+    answered = select(Rsvp.subscriber_id).where(Rsvp.event_id == event_id)
+    people = subscriber_queries.contact_rows_by_name(session, answered)
+    by_name = {person["id"]: (rank, person) for rank, person in enumerate(people)}
+    rows = []
+    for answer in answers:
+        if answer.subscriber_id not in by_name:
+            continue
+        rank, person = by_name[answer.subscriber_id]
+        row = {
+            "subscriber_id": person["id"],
+            "name": person["name"],
+            "email": person["email"],
+            "organisation": person["organisation"],
+            "region": person["region"],
+            "answer": answer.answer,
+            "waiting": answer.waiting,
+            "waiting_since": answer.waiting_since,
+            "answered_at": answer.answered_at,
+        }
+        rows.append(((answer.place, rank), row))
+    rows.sort(key=lambda pair: pair[0])
+    return [row for _key, row in rows]
 
 
 def invited_ids(event_id: int) -> Select[Any]:
@@ -271,16 +291,11 @@ def snapshot_not_declined(session: Session, campaign_id: int, event_id: int) -> 
     snapshot writes); people no longer active or on the suppression list are left out.
     """
     wanted = not_declined_ids(event_id).subquery()
-    suppressed = exists(select(Suppression.id).where(Suppression.email_key == Subscriber.email_key))
-    source = (
-        select(
-            literal(campaign_id), Subscriber.id, Subscriber.email, literal("queued"), literal(0),
-            literal(""), literal(""), literal(""),
-        )
-        .where(Subscriber.id.in_(select(wanted.c.subscriber_id)), Subscriber.status == "active",
-               ~suppressed)
-        .order_by(Subscriber.id)
-    )
+    people = subscriber_queries.mailable_people_select(select(wanted.c.subscriber_id)).subquery()
+    source = select(
+        literal(campaign_id), people.c.id, people.c.email, literal("queued"), literal(0),
+        literal(""), literal(""), literal(""),
+    ).order_by(people.c.id)
     stmt = insert(Delivery).from_select(
         ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
          "last_error", "message_id"],
@@ -308,7 +323,7 @@ def queue_mails(
         wanted = list(subscriber_ids)
         if not wanted:
             return 0
-        source = select(Subscriber.id.label("sid")).where(Subscriber.id.in_(wanted))
+        source = subscriber_queries.known_ids_select(wanted)
     src = source.subquery()
     already = exists(
         select(EventMail.id).where(
@@ -385,18 +400,29 @@ def mails_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datet
 def mails_with_people(
     session: Session, mail_ids: Collection[int]
 ) -> list[tuple[EventMail, Event, Subscriber]]:
-    """The claimed mails with their event and person, in one query."""
+    """The claimed mails with their event and person, by mail id, in two queries.
+
+    The mails with their events, then their people through `subscribers.queries`; all read
+    afresh, so a person who left or bounced a moment ago is seen as such.
+    """
     if not mail_ids:
         return []
     stmt = (
-        select(EventMail, Event, Subscriber)
+        select(EventMail, Event)
         .join(Event, Event.id == EventMail.event_id)
-        .join(Subscriber, Subscriber.id == EventMail.subscriber_id)
         .where(EventMail.id.in_(list(mail_ids)))
         .order_by(EventMail.id)
         .execution_options(populate_existing=True)
     )
-    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+    mails = [(row[0], row[1]) for row in session.execute(stmt)]
+    people = subscriber_queries.subscribers_by_ids(
+        session, {mail.subscriber_id for mail, _event in mails}, refresh=True
+    )
+    return [
+        (mail, event, people[mail.subscriber_id])
+        for mail, event in mails
+        if mail.subscriber_id in people
+    ]
 
 
 def mails_of_event(session: Session, event_id: int) -> list[EventMail]:
@@ -465,17 +491,6 @@ def active_future_events(session: Session, now: dt.datetime) -> list[Event]:
 def event_campaigns(session: Session, event_id: int) -> list[Campaign]:
     stmt = select(Campaign).where(Campaign.event_id == event_id).order_by(Campaign.id)
     return list(session.scalars(stmt))
-
-
-def subscribers_by_ids(session: Session, ids: Collection[int]) -> dict[int, Subscriber]:
-    wanted = list(ids)
-    found: dict[int, Subscriber] = {}
-    for start in range(0, len(wanted), 5000):
-        for sub in session.scalars(
-            select(Subscriber).where(Subscriber.id.in_(wanted[start : start + 5000]))
-        ):
-            found[sub.id] = sub
-    return found
 
 
 def answers_of_person(session: Session, subscriber_id: int) -> list[tuple[Rsvp, Event]]:
