@@ -4,19 +4,18 @@
 `erase_person` removes it. Each part of the mailer that stores an address or a name outside the
 subscribers package clears its own rows here (deliveries now; bounces and RSVPs add theirs), then
 the subscribers package deletes the person and keeps only the suppression hash. All of it happens
-in the caller's transaction, so an erasure is complete or not done at all. The few statements
-live here rather than in each part's queries module because they exist only for this one job.
+in the caller's transaction, so an erasure is complete or not done at all. Each part's SQL stays
+in its own queries module; this module only decides what is cleared, and in which order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailer.bounces import service as bounces
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns import queries as campaigns
 from mailer.events import service as events
 from subscribers import service
 
@@ -30,12 +29,7 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
     """
     record = service.subscriber_record(session, email)
     subscriber = service.get_subscriber(session, email)
-    rows = session.execute(
-        select(Delivery, Campaign.subject)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.subscriber_id == subscriber.id)
-        .order_by(Delivery.id)
-    )
+    rows = campaigns.deliveries_of_subscriber(session, subscriber.id)
     record["deliveries"] = [
         {
             "campaign_id": delivery.campaign_id,
@@ -64,21 +58,7 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     SubscriberNotFoundError if there is no such subscriber (nothing is changed then).
     """
     subscriber = service.get_subscriber(session, email)
-    # Mail not yet sent to the person is never sent: without an address it could not be.
-    session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber.id, Delivery.status.in_(("queued", "deferred")))
-        .values(status="skipped", last_error="recipient erased")
-        .execution_options(synchronize_session=False)
-    )
-    # Delivery rows stay for the campaign's statistics but lose the address; subscriber_id is
-    # nulled by the foreign key (ON DELETE SET NULL) when the person is deleted below.
-    session.execute(
-        update(Delivery)
-        .where(Delivery.subscriber_id == subscriber.id)
-        .values(email="")
-        .execution_options(synchronize_session=False)
-    )
+    campaigns.forget_recipient(session, subscriber.id)
     # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
     bounces.forget_subscriber(session, subscriber.id, subscriber.email)
     # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.

@@ -445,3 +445,35 @@ def lock_rate_window(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(784512)"))
+
+
+def deliveries_of_subscriber(
+    session: Session, subscriber_id: int
+) -> list[tuple[Delivery, str]]:
+    """Every delivery to one person with its campaign's subject (for an access request)."""
+    stmt = (
+        select(Delivery, Campaign.subject)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.id)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def forget_recipient(session: Session, subscriber_id: int) -> None:
+    """Erasure: mail not yet sent to the person is skipped (without an address it could not
+    go), and every delivery row loses the address. The rows stay for the campaigns' figures;
+    subscriber_id is nulled by the foreign key (ON DELETE SET NULL) when the person goes."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id,
+               Delivery.status.in_(("queued", "deferred")))
+        .values(status="skipped", last_error="recipient erased")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .values(email="")
+        .execution_options(synchronize_session=False)
+    )
