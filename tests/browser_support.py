@@ -6,13 +6,20 @@ run, so a missing browser fails them. The `browser` fixture itself is in conftes
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mailer.app import App
+from mailer.web.server import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags keep a headless Chromium off the network it cannot reach here and out of the sandbox
@@ -50,3 +57,22 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")
         time.sleep(0.02)
+
+
+@contextmanager
+def pages_served(app: App, sock: socket.socket) -> Iterator[None]:
+    """The subscriber pages served on `sock` from a thread of their own (Playwright's sync API
+    keeps an event loop on the test's thread); stopped and closed on leaving."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    # The socket listens already, so the browser may connect before the thread gets going.
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(app, sock, stop),),
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+        loop.close()
+        sock.close()

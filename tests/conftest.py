@@ -11,21 +11,31 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+with warnings.catch_warnings():  # Starlette's notice about its future httpx successor
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
 from browser_support import launch_chromium
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import TestClient
+from web_support import BASE
 
 from mailer.app import App, build_app
 from mailer.cli import cli
 from mailer.db import make_engine, upgrade_schema
+from mailer.delivery.capture import CaptureServer
 from mailer.settings import DEFAULT_CONFIG, Settings, load_settings
+from mailer.web.app import create_web_app
 
 PG_URL = os.environ.get(
     "MAILER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -152,6 +162,23 @@ def session(app: App) -> Iterator[Session]:
 @pytest.fixture
 def sessions(app: App) -> sessionmaker[Session]:
     return app.sessions
+
+
+@pytest.fixture
+def capture(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[CaptureServer]:
+    """A capture SMTP server the app's settings point at (set before settings are loaded)."""
+    server = CaptureServer(tmp_path / "outbox")
+    monkeypatch.setenv("MAILER_SMTP_PORT", str(server.port))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def client(capture: CaptureServer, app: App) -> Iterator[TestClient]:
+    """The subscriber pages in-process, their mail going to `capture`."""
+    with TestClient(create_web_app(app), base_url=BASE) as test_client:
+        yield test_client
 
 
 # Module scope, not session: Playwright's sync API allows one instance per thread at a time, and

@@ -12,13 +12,12 @@ import asyncio
 import concurrent.futures
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_support import BROWSER_MARKS, wait_for
+from browser_support import BROWSER_MARKS, pages_served, wait_for
 from web_support import messages
 
 from mailer.app import App, build_app
@@ -29,7 +28,7 @@ from mailer.events import service
 from mailer.events.announce import invitation_campaign
 from mailer.events.dates import parse_local
 from mailer.settings import load_settings
-from mailer.web.server import bind, serve
+from mailer.web.server import bind
 from subscribers import service as subscribers
 from subscribers.service import SubscriberData
 
@@ -98,20 +97,12 @@ def site(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         pool.submit(asyncio.run, DeliveryEngine(app).run(
             asyncio.Event(), until_idle=True, campaign_ids=[campaign_id], idle_seconds=0.05,
         )).result()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(app, sock, stop),),
-                              daemon=True)
-    thread.start()
     shots = Path(SCREENSHOTS or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Site(app, base, capture, event_id, shots)
+        with pages_served(app, sock):
+            yield Site(app, base, capture, event_id, shots)
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=15)
-        loop.close()
-        sock.close()
         app.close()
         capture.stop()
 

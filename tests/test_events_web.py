@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 with warnings.catch_warnings():  # Starlette's notice about its future httpx successor
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from web_support import csrf_token, messages
+from web_support import BASE, csrf_token, messages
 
 from mailer.app import App
 from mailer.db import session_scope
@@ -22,26 +18,8 @@ from mailer.delivery.capture import CaptureServer
 from mailer.events import service
 from mailer.events.dates import parse_local
 from mailer.links import Links
-from mailer.web.app import create_web_app
 from subscribers import service as subscribers
 from subscribers.service import SubscriberData
-
-BASE = "http://127.0.0.1:8025"
-
-
-@pytest.fixture
-def capture(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[CaptureServer]:
-    server = CaptureServer(tmp_path / "outbox")
-    monkeypatch.setenv("MAILER_SMTP_PORT", str(server.port))
-    with server:
-        yield server
-
-
-@pytest.fixture
-def client(capture: CaptureServer, app: App) -> Iterator[TestClient]:
-    with TestClient(create_web_app(app), base_url=BASE) as test_client:
-        yield test_client
 
 
 def setup(app: App, *, capacity: int | None = 1, deadline: str | None = None

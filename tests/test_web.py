@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ with warnings.catch_warnings():  # Starlette's notice about its future httpx suc
     from starlette.testclient import TestClient
 
 from web_support import (
+    BASE,
     body_text,
     consent_actions,
     csrf_token,
@@ -32,24 +32,6 @@ from mailer.tokens import CONFIRM, Signer
 from mailer.web.app import create_web_app
 from mailer.web.texts import TEXTS
 from subscribers import service
-
-BASE = "http://127.0.0.1:8025"
-
-
-@pytest.fixture
-def capture(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[CaptureServer]:
-    """A capture SMTP server the app's settings point at (set before settings are loaded)."""
-    server = CaptureServer(tmp_path / "outbox")
-    monkeypatch.setenv("MAILER_SMTP_PORT", str(server.port))
-    with server:
-        yield server
-
-
-@pytest.fixture
-def client(capture: CaptureServer, app: App) -> Iterator[TestClient]:
-    with TestClient(create_web_app(app), base_url=BASE) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ docs use `MAILER_SCREENSHOTS=docs/screenshots`), else to the test's temporary fo
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from browser_support import BROWSER_MARKS, wait_for
+from browser_support import BROWSER_MARKS, pages_served, wait_for
 from web_support import link_in, messages, setup_people, subscription_states
 
 from mailer.app import App, build_app
@@ -29,7 +27,7 @@ from mailer.db import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.transport import send_message_sync
 from mailer.settings import load_settings
-from mailer.web.server import bind, serve
+from mailer.web.server import bind
 from subscribers import service
 
 # Read at import: the `env` fixture clears MAILER_* variables for each test.
@@ -112,21 +110,12 @@ def site(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MAILER_BASE_URL", base)
     app = build_app(load_settings())
     ids = setup_people(app)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    # The socket listens already, so the browser may connect before the thread gets going.
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(app, sock, stop),),
-                              daemon=True)
-    thread.start()
     shots = Path(SCREENSHOTS).resolve() if SCREENSHOTS else tmp_path / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     try:
-        yield Site(app, base, capture, ids, shots)
+        with pages_served(app, sock):
+            yield Site(app, base, capture, ids, shots)
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=15)
-        loop.close()
-        sock.close()
         app.close()
         capture.stop()
 

@@ -16,6 +16,9 @@ from mailer.db import session_scope
 from subscribers import service
 from subscribers.models import Subscriber
 
+#: The base URL the pages are tested under (TestClient, links in captured mail).
+BASE = "http://127.0.0.1:8025"
+
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 
