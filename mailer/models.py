@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailer.bounces.models import Bounce, BounceMessage, BounceScore
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore, DomainPause
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
@@ -23,6 +23,7 @@ __all__ = [
     "Campaign",
     "ConsentEvent",
     "Delivery",
+    "DomainPause",
     "Event",
     "EventMail",
     "MailingList",

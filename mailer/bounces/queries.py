@@ -9,10 +9,10 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy import ColumnElement, delete, distinct, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailer.bounces.models import Bounce, BounceMessage, BounceScore
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore, DomainPause
 from mailer.campaigns.models import Campaign, Delivery
 
 __all__ = [
@@ -29,6 +29,18 @@ __all__ = [
     "purge_raw",
     "delete_score",
     "forget_subscriber",
+    "refusals_since",
+    "attempts_since",
+    "active_pauses",
+    "add_pauses",
+    "resume_pause",
+    "not_paused",
+    "waiting_by_paused_domain",
+    "counts_by_reason",
+    "recipients_by_reason",
+    "held_bounces",
+    "bounce_by_id",
+    "bounced_by_reason",
 ]
 
 
@@ -85,9 +97,12 @@ def list_bounces(
     campaign_id: int | None = None,
     kind: str | None = None,
     subscriber_id: int | None = None,
+    reason: str | None = None,
     limit: int = 200,
 ) -> list[Bounce]:
     query = select(Bounce).order_by(Bounce.id.desc()).limit(limit)
+    if reason is not None:
+        query = query.where(Bounce.reason == reason)
     if campaign_id is not None:
         query = query.where(Bounce.campaign_id == campaign_id)
     if kind is not None:
@@ -127,6 +142,7 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
             per_kind("hard").label("hard"),
             per_kind("soft").label("soft"),
             per_kind("complaint").label("complaints"),
+            per_kind("refused").label("refused"),
         )
         .where(Bounce.campaign_id.is_not(None))
         .group_by(Bounce.campaign_id)
@@ -140,6 +156,7 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
             func.coalesce(kinds.c.hard, 0),
             func.coalesce(kinds.c.soft, 0),
             func.coalesce(kinds.c.complaints, 0),
+            func.coalesce(kinds.c.refused, 0),
         )
         .outerjoin(sent, sent.c.campaign_id == Campaign.id)
         .outerjoin(kinds, kinds.c.campaign_id == Campaign.id)
@@ -149,8 +166,8 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
         query = query.where(Campaign.id == campaign_id)
     return [
         {"campaign_id": cid, "subject": subject, "sent": int(s), "hard": int(h),
-         "soft": int(so), "complaints": int(c)}
-        for cid, subject, s, h, so, c in session.execute(query)
+         "soft": int(so), "complaints": int(c), "refused": int(r)}
+        for cid, subject, s, h, so, c, r in session.execute(query)
     ]
 
 
@@ -192,3 +209,121 @@ def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> N
         .execution_options(synchronize_session=False)
     )
     delete_score(session, subscriber_id)
+
+
+def _domain_match(email_column: Any) -> ColumnElement[bool]:
+    """email_column's domain is a paused domain (both stored lower case)."""
+    return func.lower(email_column).like(literal("%@").concat(DomainPause.domain))
+
+
+def refusals_since(session: Session, since: dt.datetime) -> list[tuple[str, str]]:
+    """(recipient, reason) of verified message- or sender-level refusals since `since`: the
+    brake's input. Reports without a valid token (anyone can send those) are left out."""
+    rows = session.execute(
+        select(Bounce.recipient, Bounce.reason).distinct().where(
+            Bounce.kind == "refused", Bounce.received_at >= since, Bounce.held.is_(False),
+            or_(Bounce.token_valid.is_(True), Bounce.source == "send-time"))
+    )
+    return [(r, reason) for r, reason in rows]
+
+
+def attempts_since(session: Session, since: dt.datetime) -> list[str]:
+    """Addresses of deliveries that went out, or were tried, since `since`."""
+    return list(session.scalars(
+        select(Delivery.email).where(or_(Delivery.sent_at >= since,
+                                         Delivery.claimed_at >= since))
+    ))
+
+
+def active_pauses(session: Session) -> dict[str, DomainPause]:
+    rows = session.scalars(select(DomainPause).where(DomainPause.resumed_at.is_(None))
+                           .order_by(DomainPause.id))
+    return {p.domain: p for p in rows}
+
+
+def add_pauses(session: Session, pauses: Collection[DomainPause]) -> None:
+    session.add_all(pauses)
+    session.flush()
+
+
+def resume_pause(session: Session, domain: str, actor: str, now: dt.datetime) -> int:
+    """End the active pause of `domain`; how many were ended (0 or 1)."""
+    result = session.execute(
+        update(DomainPause)
+        .where(DomainPause.domain == domain, DomainPause.resumed_at.is_(None))
+        .values(resumed_at=now, resumed_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def not_paused(email_column: Any) -> ColumnElement[bool]:
+    """A WHERE clause for the delivery claim: the address is not at a paused domain."""
+    return ~exists(select(DomainPause.id).where(DomainPause.resumed_at.is_(None),
+                                                _domain_match(email_column)))
+
+
+def waiting_by_paused_domain(session: Session, campaign_id: int | None = None
+                             ) -> list[dict[str, Any]]:
+    """Each active pause, with how many unsent deliveries (of the campaign) wait for it."""
+    conditions = [Delivery.status.in_(("queued", "deferred", "sending")),
+                  _domain_match(Delivery.email)]
+    if campaign_id is not None:
+        conditions.append(Delivery.campaign_id == campaign_id)
+    waiting = (select(func.count(Delivery.id)).where(*conditions).correlate(DomainPause)
+               .scalar_subquery())
+    rows = session.execute(
+        select(DomainPause, waiting).where(DomainPause.resumed_at.is_(None))
+        .order_by(DomainPause.id)
+    )
+    return [{"domain": p.domain, "reason": p.reason, "detail": p.detail,
+             "paused_at": p.paused_at, "waiting": int(n or 0)} for p, n in rows]
+
+
+def counts_by_reason(session: Session, campaign_id: int | None = None,
+                     since: dt.datetime | None = None) -> list[tuple[str, str, int]]:
+    """(reason, kind, records) for `bounces stats --by reason`."""
+    query = select(Bounce.reason, Bounce.kind, func.count()).group_by(Bounce.reason, Bounce.kind)
+    if campaign_id is not None:
+        query = query.where(Bounce.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    return [(r, k, int(n)) for r, k, n in session.execute(query)]
+
+
+def recipients_by_reason(session: Session, campaign_id: int | None = None,
+                         since: dt.datetime | None = None) -> list[tuple[str, str, str]]:
+    """(recipient, reason, kind) of every record, for `--by domain` (grouped by the caller)."""
+    query = select(Bounce.recipient, Bounce.reason, Bounce.kind)
+    if campaign_id is not None:
+        query = query.where(Bounce.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    return [(r, reason, k) for r, reason, k in session.execute(query)]
+
+
+def held_bounces(session: Session, limit: int = 200) -> list[Bounce]:
+    return list(session.scalars(select(Bounce).where(Bounce.held.is_(True))
+                                .order_by(Bounce.id.desc()).limit(limit)))
+
+
+def bounce_by_id(session: Session, bounce_id: int) -> Bounce | None:
+    return session.get(Bounce, bounce_id)
+
+
+def bounced_by_reason(
+    session: Session, *, reasons: Collection[str] | None, since: dt.datetime | None,
+    domain: str | None,
+) -> list[tuple[int, str]]:
+    """(subscriber id, recipient) of bounce records that acted on someone, filtered; for
+    `subscribers reactivate --reason/--since/--domain` (the caller checks who is bounced now)."""
+    query = select(Bounce.subscriber_id, Bounce.recipient).distinct().where(
+        Bounce.subscriber_id.is_not(None), Bounce.kind.in_(("hard", "soft", "refused",
+                                                             "unknown")))
+    if reasons:
+        query = query.where(Bounce.reason.in_(list(reasons)))
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    if domain:
+        query = query.where(func.lower(Bounce.recipient).like(f"%@{domain.lower()}"))
+    return [(int(s), r) for s, r in session.execute(query) if s is not None]

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from mailer.bounces.queries import not_paused
 from mailer.campaigns.models import Campaign, Delivery
 from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 
@@ -221,7 +222,9 @@ def claim_batch(
                 break
             pick = (
                 select(Delivery.id)
-                .where(Delivery.campaign_id == campaign_id, status_clause, extra)
+                .where(Delivery.campaign_id == campaign_id, status_clause, extra,
+                       # the brake on mass failure: mail to a paused domain waits
+                       not_paused(Delivery.email))
                 .order_by(Delivery.id)
                 .limit(want)
             )
