@@ -499,6 +499,10 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
     returned = ([v for h in ("Return-Path", "Sender", "Errors-To")
                  for v in (original.get_all(h) or [])] if original is not None else [])
     report.token_candidates = _verp_like([*targets, *_addresses(returned)])
+    unsubscribe_local = unsubscribe_address.strip().lower().rpartition("@")[0]
+    if unsubscribe_local:  # afmelden+<token>: our mailto token, not a VERP address
+        report.token_candidates = [a for a in report.token_candidates
+                                   if not a.lower().startswith(unsubscribe_local + "+")]
     report.unsubscribe_candidates = _mailto_tokens(
         [*targets, *(original.get_all("List-Unsubscribe") or [] if original is not None else [])],
         unsubscribe_address)
@@ -507,7 +511,10 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
     if _is_report(msg, "feedback-report") or _parts(msg, "message/feedback-report"):
         findings, candidates = _arf_findings(msg)
         report.findings = findings
-        report.token_candidates = _verp_like([*targets, *_addresses(returned), *candidates])
+        report.token_candidates = [a for a in _verp_like([*targets, *_addresses(returned),
+                                                          *candidates])
+                                   if not unsubscribe_local
+                                   or not a.lower().startswith(unsubscribe_local + "+")]
         return
     dsn_shaped = any(_is_status_part(p) for p in msg.walk())
     if _is_challenge(msg, report.subject, human):
