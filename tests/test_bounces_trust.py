@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from mailer.bounces import service
 from mailer.bounces.models import Bounce, DomainPause
-from mailer.bounces.receiver import serve
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake.receiver import serve
 from subscribers import service as subscribers
 from subscribers.models import utcnow
 
