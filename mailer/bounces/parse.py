@@ -180,7 +180,8 @@ def _is_status_part(part: email.message.Message) -> bool:
 def _part_text(part: email.message.Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):  # parsed as message/*: put the blocks back together
-        return "\n\n".join(p.as_string() for p in payload if isinstance(p, email.message.Message))
+        return "\n\n".join(p.as_bytes().decode("utf-8", "replace") for p in payload
+                             if isinstance(p, email.message.Message))
     data = part.get_payload(decode=True)
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
@@ -248,7 +249,9 @@ def _human_text(msg: email.message.Message, limit: int = 20_000) -> str:
                 chunks.append(text)
 
     visit(msg)
-    return "\n".join(chunks)[:limit]
+    text = "\n".join(chunks)[:limit]
+    cut = _COPY_MARKER.search(text)  # an original quoted inline, not the notice's own words
+    return text[:cut.start()] if cut and cut.start() > 0 else text
 
 
 def _known_charset(name: str | None) -> bool:
@@ -277,10 +280,12 @@ def _single_address(values: Iterable[str]) -> str:
     return found[0] if len(found) == 1 else ""
 
 
-def _failure(action: str, status: str, diagnostic: str, context: str) -> tuple[str, str]:
-    """(kind, reason) for one per-recipient failure."""
-    reason = reasons.reason_for(status, smtp_code_from_text(diagnostic), diagnostic, action,
-                                context=context)
+def _failure(action: str, status: str, diagnostic: str, context: str = "",
+             rest: str = "") -> tuple[str, str]:
+    """(kind, reason) for one per-recipient failure: its diagnostic, the words next to it, the
+    rest of the notice, in that order of weight."""
+    reason = reasons.reason_for(status, smtp_code_from_text(diagnostic or context), diagnostic,
+                                action, context=context, rest=rest)
     if action == "delayed" and reason in (reasons.EXPIRED,):
         reason = reasons.SYSTEM
     return reasons.kind_for_reason(reason, action, status), reason
@@ -312,8 +317,8 @@ def _dsn_findings(msg: email.message.Message, human: str,
             if key in seen:
                 continue  # identical per-recipient blocks (some MTAs repeat them): one record
             seen.add(key)
-            context = _near(human, recipient) or (human if len(findings) == 0 else "")
-            kind, reason = _failure(action, status, diagnostic, context)
+            kind, reason = _failure(action, status, diagnostic, _near(human, recipient),
+                                    human[:4000] if not findings else "")
             findings.append(Finding(
                 kind=kind, recipient=recipient, alternates=alternates, action=action,
                 status=status, diagnostic=diagnostic, reason=reason,
@@ -410,7 +415,7 @@ def _flufl_findings(msg: email.message.Message, human: str) -> list[Finding]:
             status = status_from_text(context) or status_from_text(text)
             line = next((ln.strip() for ln in context.splitlines()
                          if len(ln.strip()) > len(address) + 3), "")
-            kind, reason = _failure(action, status, context, text[:4000])
+            kind, reason = _failure(action, status, line, context, text[:4000])
             findings.append(Finding(kind=kind, recipient=address, action=action, status=status,
                                     diagnostic=clean_text(line or context, 1000), reason=reason))
     return findings
@@ -419,23 +424,39 @@ def _flufl_findings(msg: email.message.Message, human: str) -> list[Finding]:
 _TEXT_ADDRESS = re.compile(r"<?([A-Za-z0-9._%+'=-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63})>?")
 
 
+# Where a text-only notice starts quoting the returned message (whose addresses are not failures).
+_COPY_MARKER = re.compile(
+    r"^\W*(this is a copy of the message|the header of the original message|original message "
+    r"follows|below this line is a copy|original message|returned message|undelivered message "
+    r"(headers|follows)|the original message|headers of the original)|^return-path:|^received:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FAILED_WORDS = re.compile(
+    r"could not be delivered|couldn'?t be delivered|not delivered|undeliverable|permanent error|"
+    r"failed|failure|wasn'?t able to deliver|unable to deliver|aborted|niet (worden )?bezorgd|"
+    r"onbestelbaar|mislukt", re.IGNORECASE)
+
+
 def _text_findings(msg: email.message.Message, human: str, from_address: str,
                    subject: str, skip: Iterable[str]) -> list[Finding]:
     """A notice with no DSN part that flufl.bounce did not read: the addresses its own words
-    name next to a refusal (a failure subject is needed, so a person's letter never counts)."""
+    name (before it quotes the returned message) in a failure notice. A failure subject or a
+    mail-system sender is needed, so a person's letter never counts."""
     if not (_FAILURE_SUBJECT.search(subject) or _DAEMON.match(from_address)):
+        return []
+    cut = _COPY_MARKER.search(human)
+    notice = human[:cut.start()] if cut else human
+    if not _FAILED_WORDS.search(notice) and not _FAILED_WORDS.search(subject):
         return []
     ignore = {a.lower() for a in skip} | {from_address.lower()}
     findings: list[Finding] = []
-    for address in dict.fromkeys(m.group(1) for m in _TEXT_ADDRESS.finditer(human)):
+    for address in dict.fromkeys(m.group(1) for m in _TEXT_ADDRESS.finditer(notice)):
         if address.lower() in ignore or _DAEMON.match(address) or \
                 _VERP_SHAPE.match(address.rsplit("@", 1)[0].lower()):
             continue
-        context = _near(human, address, 4)
+        context = _near(notice, address, 4)
         status = status_from_text(context)
-        kind, reason = _failure("failed", status, context, "")
-        if reason == reasons.UNKNOWN and not status and smtp_code_from_text(context) is None:
-            continue  # an address mentioned in passing
+        kind, reason = _failure("failed", status, "", context, notice[:4000])
         findings.append(Finding(kind=kind, recipient=address, action="failed", status=status,
                                 diagnostic=clean_text(context, 1000), reason=reason))
     return findings[:20]

@@ -64,19 +64,28 @@ def _words(*phrases: str) -> re.Pattern[str]:
 # Tried in this order; the first list with a match decides. Message/sender-level first (a spam
 # refusal often also says "recipient rejected"), then the quota texts, then dead addresses.
 _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    (RATE_LIMITED, _words(
+        r"rate limit", r"ratelimit", r"rate that prevents", r"too many (messages|connections|"
+        r"recipients|emails|mails|concurrent|sessions)", r"try (again )?later.{0,40}(rate|volume)",
+        r"throttl", r"exceeded .{0,30}(sending|message|connection|hourly|daily) (limit|rate|quota)",
+        r"sending (limit|quota)", r"unusual rate", r"volume of mail", r"temporarily deferred",
+        r"\bTS0[1-4]\b", r"slow down", r"receiving mail at a rate", r"too fast",
+        r"te veel (berichten|verbindingen)",
+    )),
     (TOO_LARGE, _words(
         r"message (size|length) exceeds", r"message (is )?too (large|big|long)",
         r"exceeds? (the )?(maximum|fixed|size|message size) (message )?(size|limit)",
         r"size limit", r"message file too big", r"mail size", r"too large for",
         r"message exceeds (the )?(local|maximum|fixed)", r"maximum message size",
-        r"size exceeds", r"sizelimit", r"message size (is )?larger",
+        r"size exceeds", r"maximum (incoming )?message size",
+        r"exceeded the maximum .{0,20}size", r"sizelimit", r"message size (is )?larger",
         r"bericht is te groot", r"te groot bericht", r"maximale (bericht)?grootte",
         r"overschrijdt de maximale grootte",
     )),
     (BLOCKED, _words(
         r"spamhaus", r"spamcop", r"barracuda", r"sorbs", r"\bsurbl\b", r"uceprotect", r"\brbl\b",
         r"\bdnsbl\b", r"blacklist", r"black list", r"blocklist", r"block list", r"denylist",
-        r"blocked using", r"listed (at|in|on|by)", r"client host .{0,80} blocked",
+        r"blocked using", r"(?<!not )listed (at|in|on|by)", r"client host .{0,80} blocked",
         r"(ip|address|host|domain|sender|network)( address)? (is |has been )?(temporarily )?"
         r"(blocked|blacklisted|banned|on our block)",
         r"poor reputation", r"bad reputation", r"(ip|sender|domain) reputation",
@@ -84,7 +93,9 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"part of their network is on our block list", r"\bS3140\b", r"\b[A-Z]{2}-?\d{4}\b ?: ?"
         r"(listed|block)", r"service unavailable.{0,40}client host", r"blocked by (our|the)",
         r"refused by (the )?(anti-?spam|spam) (policy|filter).{0,20}ip", r"\bTSS0\d\b",
-        r"mimecast.{0,60}(block|reject)", r"\bpps\.proofpoint\.com\b.{0,80}(block|reject)",
+        r"mimecast.{0,60}(block|reject)", r"envelope blocked", r"ipcheck\.proofpoint",
+        r"\(DNS:NR\)", r"banned sending ip", r"sender\.office\.com", r"S3150", r"RBL",
+        r"\bpps\.proofpoint\.com\b.{0,80}(block|reject)",
         r"ip .{0,40} (is )?not (allowed|permitted) to send", r"rejected - ip",
         r"your ip", r"sending ip", r"connecting ip", r"hostname does not match",
         r"reverse (dns|lookup)", r"no ptr", r"ptr record",
@@ -100,29 +111,27 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"sender domain .{0,40}(does not exist|not found|must resolve)",
         r"domain of sender address .{0,60} does not (exist|resolve)",
         r"arc validation", r"message rejected by policy", r"policy violation",
+        r"anti-spoofing", r"spoof", r"5\.7\.509", r"does not pass dmarc",
         r"rejected by recipient'?s? (domain )?policy", r"not accepted.{0,20}policy",
         r"authenticatie", r"niet geauthenticeerd",
     )),
     (CONTENT, _words(
-        r"\bspam\b", r"unsolicited", r"junk mail", r"bulk mail",
+        r"(as|is|be|likely|considered|classified as|detected as|looks like|identified as|"
+        r"suspected( of being)?|probably|contains?) (to be )?spam", r"spam (detected|message|"
+        r"content|filter|rejected|score|mail|policy|suspected)", r"(rejected|blocked|refused)"
+        r".{0,40}\bspam\b", r"\bspam\b.{0,40}(rejected|blocked|refused)", r"unsolicited",
+        r"junk mail", r"bulk mail",
         r"content (was )?(rejected|refused|filter)", r"message content", r"rejected.{0,30}content",
-        r"looks like spam", r"likely (unsolicited|spam)", r"suspicious", r"phishing", r"virus",
-        r"malware", r"infected", r"banned attachment", r"attachment.{0,40}(not allowed|blocked)",
+        r"looks like spam", r"likely (unsolicited|spam)", r"suspicious (content|message|link|url)",
+        r"phishing", r"virus (found|detected)", r"contains? (a )?virus", r"malware",
+        r"infected (with|by)", r"banned attachment", r"attachment.{0,40}(not allowed|blocked)",
         r"forbidden attachment", r"message (was )?(rejected|refused|blocked) (as|because)",
-        r"high probability of spam", r"message filtered", r"filtered by",
+        r"high probability of spam", r"message filtered",
         r"detected as (spam|bulk)", r"not accepted for delivery.{0,40}content", r"\bUBE\b",
-        r"considered (spam|junk)", r"scored", r"spam ?score", r"mailshield", r"antispam",
-        r"anti-spam", r"envelope blocked", r"message rejected due to",
+        r"considered (spam|junk)", r"spam ?score", r"mailshield",
+        r"message rejected due to", r"rejected due to security polic",
         r"ongewenste (e-?mail|berichten)", r"als spam", r"spamfilter", r"inhoud (van het bericht )?"
         r"(geweigerd|afgewezen)",
-    )),
-    (RATE_LIMITED, _words(
-        r"rate limit", r"ratelimit", r"rate that prevents", r"too many (messages|connections|"
-        r"recipients|emails|mails|concurrent|sessions)", r"try (again )?later.{0,40}(rate|volume)",
-        r"throttl", r"exceeded .{0,30}(sending|message|connection|hourly|daily) (limit|rate|quota)",
-        r"sending (limit|quota)", r"unusual rate", r"volume of mail", r"temporarily deferred",
-        r"\bTS0[1-4]\b", r"slow down", r"receiving mail at a rate", r"too fast",
-        r"te veel (berichten|verbindingen)",
     )),
     (MAILBOX_FULL, _words(
         r"mailbox (is )?full", r"mailbox (has )?exceeded", r"over ?quota", r"quota (exceeded|full)",
@@ -131,7 +140,9 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"(user|recipient|mailbox)'?s? (mailbox|inbox|account)? ?(is )?over",
         r"not enough (disk )?space", r"out of (disk )?space", r"mailfolder is full",
         r"mail ?box size", r"inbox is full", r"inbox (is )?out of storage", r"full mailbox",
-        r"quota", r"postvak (is )?vol", r"mailbox is vol", r"brievenbus is vol",
+        r"quota", r"error writing message: file too large", r"postvak (is )?vol",
+        r"(mailbox|postvak|postbus|brievenbus)\b.{0,40}\bis vol",
+        r"\bvol\b.{0,20}(mailbox|postvak)", r"mailbox is vol", r"brievenbus is vol",
         r"postbus (is )?vol", r"opslag(limiet|ruimte)", r"quotum", r"limiet .{0,20}overschreden",
         r"onvoldoende (opslag)?ruimte",
     )),
@@ -143,7 +154,8 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"mailbox (is )?(not active|unavailable due to inactivity)", r"no longer (active|valid|"
         r"available|in use|exists?|with)", r"has been disabled", r"account has expired",
         r"this account has been", r"account is not active", r"account inactive",
-        r"mailbox disabled", r"user (is )?suspended", r"is over its storage limit and disabled",
+        r"mailbox disabled", r"user (is )?suspended", r"tried to reach is (disabled|inactive)",
+        r"is over its storage limit and disabled",
         r"account (is )?uitgeschakeld", r"account (is )?(opgeheven|gedeactiveerd|geblokkeerd)",
         r"mailbox (is )?(opgeheven|uitgeschakeld)", r"niet meer in gebruik", r"niet langer actief",
     )),
@@ -164,8 +176,10 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"resolver\.adr\.recipnotfound", r"recipientnotfound", r"recipnotfound",
         r"(does not|doesn'?t) have a mailbox", r"no valid recipients",
         r"the email account that you tried to reach does not exist",
-        r"account that you tried to reach (does not exist|is disabled)",
-        r"invalid address", r"unknown address", r"user doesn'?t exist", r"ungültig",
+        r"account that you tried to reach does not exist", r"AS\(201806281\)",
+        r"invalid address", r"unknown address", r"invalid (final )?delivery userid",
+        r"did not (exactly )?match an? (valid )?(user|addressee|entry)", r"user doesn'?t exist",
+        r"ungültig",
         r"gebruiker (is )?onbekend", r"onbekende (gebruiker|ontvanger|geadresseerde)",
         r"(adres|e-?mailadres|mailbox|ontvanger|gebruiker|postvak) bestaat niet",
         r"bestaat niet", r"(adres|ontvanger) (is )?onbekend", r"niet gevonden",
@@ -186,7 +200,8 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"retry time(out)? (not )?(reached|exceeded)", r"message expired",
         r"delivery (time|period) expired", r"could not be delivered within", r"has been delayed "
         r"for", r"gave up", r"giving up", r"too long in (the )?queue",
-        r"message timed? ?out", r"expired after", r"delivery expired", r"maximum time",
+        r"message timed? ?out", r"expired after", r"delivery failed \d+ attempts",
+        r"delivery expired", r"maximum time",
         r"kon niet binnen", r"bezorgtermijn verstreken", r"opgegeven na",
     )),
     (SYSTEM, _words(
@@ -196,7 +211,8 @@ _PHRASES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         r"loops back to myself", r"too many hops", r"routing loop", r"hop count exceeded",
         r"server (is )?(busy|unavailable)", r"service (not available|unavailable)",
         r"internal (server )?error", r"i/o error", r"protocol error", r"\btls\b", r"starttls",
-        r"lost connection", r"conversation with .{0,80} timed out", r"resources",
+        r"lost connection", r"command died with status",
+        r"conversation with .{0,80} timed out", r"resources",
         r"mail system (is )?(full|unavailable)", r"try again later", r"please try again",
         r"verbinding (verbroken|geweigerd|mislukt)", r"tijdelijke? (storing|fout)",
         r"probeer (het )?later",
@@ -277,6 +293,17 @@ def _code_reason(status: str, smtp: int | None, action: str) -> str:
     return UNKNOWN
 
 
+def explain(text: str) -> list[tuple[str, str]]:
+    """(reason, matched words) for every phrase list that matches `text`: for debugging."""
+    text = " ".join(text.split())
+    found = []
+    for reason, pattern in (*_PHRASES, *_WEAK):
+        match = pattern.search(text)
+        if match:
+            found.append((reason, match.group(0)))
+    return found
+
+
 def _phrase(text: str) -> str:
     if _CHALLENGE.search(text):
         return CHALLENGE
@@ -287,13 +314,16 @@ def _phrase(text: str) -> str:
 
 
 def reason_for(status: str = "", smtp: int | None = None, text: str = "", action: str = "",
-               context: str = "") -> str:
+               context: str = "", rest: str = "") -> str:
     """The reason for one refusal: phrases in `text` (the diagnostic), then in `context` (the
-    notice's human-readable words about that recipient), message-level before address-level;
-    then the codes; then weak phrases. A temporary failure given up on is `expired`."""
+    notice's words next to that recipient), then in `rest` (the rest of the notice), each
+    message-level before address-level; then the codes; then weak phrases. A temporary failure
+    given up on is `expired`. The nearest words win: a notice's footer ("protected from spam
+    by ...") must not outweigh what its diagnostic says."""
     action = (action or "").strip().lower()
     gave_up = action == "failed" and status.startswith("4")
-    for words in (text, context):
+    texts = [" ".join(t.split()) for t in (text, context, rest)]
+    for words in texts:
         found = _phrase(words) if words else ""
         if found:
             if found == SYSTEM and gave_up:
@@ -302,7 +332,7 @@ def reason_for(status: str = "", smtp: int | None = None, text: str = "", action
     found = _code_reason(status, smtp, action)
     if found == UNKNOWN and not status.startswith("4"):
         # A generic code ("5.0.0", a bare 550): a weak phrase may still tell.
-        for words in (text, context):
+        for words in texts:
             for reason, pattern in _WEAK:
                 if words and pattern.search(words):
                     return reason
