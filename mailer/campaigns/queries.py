@@ -423,7 +423,9 @@ def work_left(
     if campaign_ids is not None:
         base.append(Delivery.campaign_id.in_(list(campaign_ids)))
     later = and_(Delivery.status == "deferred", Delivery.next_attempt_at > now)
-    due = select(func.count()).where(*base, Delivery.status.in_(OPEN_STATUSES), ~later)
+    # Mail to a paused receiving domain is not due: it waits for an admin (the brake).
+    due = select(func.count()).where(*base, Delivery.status.in_(OPEN_STATUSES), ~later,
+                                     not_paused(Delivery.email))
     deferred = select(func.count()).where(*base, later)
     return int(session.scalar(due) or 0), int(session.scalar(deferred) or 0)
 
