@@ -52,10 +52,24 @@ _VERP_SHAPE = re.compile(r"^[a-z0-9._-]+\+[0-9a-z]{1,13}-[a-z2-7]{16}$")
 _VACATION_SUBJECT = re.compile(
     r"^\s*(auto(matic|matisch)?[ -]?(reply|response|antwoord|respons)|out of (the )?office|"
     r"afwezig|vacation|vakantie|away from|niet aanwezig|abwesen|autoreply|absence|"
-    r"automatische? (reply|antwoord)|auto:|i am away|i'm away|ik ben (afwezig|er niet))",
+    r"automatische? (reply|antwoord|antwort)|auto:|i am away|i'm away|ik ben (afwezig|er niet)|"
+    r"r[ée]ponse automatique|respuesta autom[aá]tica|risposta automatica|"
+    r"resposta autom[aá]tica|autosvar|automatisk svar|fuera de la oficina|absent du bureau|"
+    r"ooo\b|on leave|on holiday|holiday|urlaub|congé)",
     re.IGNORECASE,
 )
-_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mdaemon)@", re.IGNORECASE)
+# The same words anywhere in the subject ("Re: Nieuwsbrief (Out of Office)"): for mail that is
+# not shaped as a DSN only, since a DSN's subject may quote our newsletter's.
+_VACATION_ANYWHERE = re.compile(
+    r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]response|"
+    r"automatisch antwoord|afwezig|abwesenheit|r[ée]ponse automatique|respuesta autom[aá]tica|"
+    r"risposta automatica|vacation reply|away from (the )?office",
+    re.IGNORECASE,
+)
+_DAEMON = re.compile(
+    r"^(mailer-daemon|postmaster|mail-daemon|mdaemon|microsoftexchange[0-9a-f]*|"
+    r"mail\.delivery\.system|maildelivery|mail-delivery|bounce[sd]?|nobody|root)@",
+    re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 # flufl.bounce logs a traceback when one of its detectors chokes on odd input; we catch that
@@ -372,17 +386,34 @@ def _is_autoreply(msg: email.message.Message, from_address: str, subject: str,
         return True
     if _DAEMON.match(from_address) or not from_address or dsn:
         return False  # bounces come from the mail system, replies from people
+    if _FAILURE_SUBJECT.search(subject):
+        return False  # a text-only failure notice (they carry Auto-Submitted too)
+    if _VACATION_ANYWHERE.search(subject) or _header(msg, "X-Auto-Response-Suppress"):
+        return True
     auto = _header(msg, "Auto-Submitted").lower()
     if auto and not auto.startswith("no"):
         return True
-    return reasons.is_autoreply_text(human[:2000]) and not _FAILURE_SUBJECT.search(subject)
+    return reasons.is_autoreply_text(human[:2000])
 
 
 _FAILURE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (status|failure|has failed|notification|problem)|"
     r"returned mail|mail delivery|failure notice|non[- ]?delivery|not delivered|"
     r"could not be delivered|delivery failed|niet bezorgd|onbestelbaar|kan niet worden bezorgd|"
-    r"bezorging mislukt|onbezorgbaar|rejected|bounce|warning: could not",
+    r"bezorging mislukt|onbezorgbaar|rejected|bounce|warning: could not|returned|"
+    r"nondeliverable|non-deliverable|delivery (report|error|notice|notification)|"
+    r"mail (system )?error|error sending|permanent (delivery )?(failure|error)|"
+    r"could not deliver|unable to deliver|failed delivery|postmaster notif|delayed mail|"
+    r"unzustellbar|nicht zugestellt|non remis|no entregado|non recapitato|"
+    r"配信|エラー|不能|退信|未送达|失败|投递",
+    re.IGNORECASE,
+)
+# A notice that only warns: the sender is still trying.
+_WARNING = re.compile(
+    r"warning message only|do not need to resend|not need to re-?send|will (continue to )?(be )?"
+    r"retr(y|ied)|still (being )?retr|delivery attempts will continue|has been delayed|"
+    r"delayed mail|has not yet been delivered|no action is required|will keep trying|"
+    r"nog niet (kunnen worden )?bezorgd|wordt opnieuw geprobeerd",
     re.IGNORECASE,
 )
 
@@ -439,25 +470,29 @@ _FAILED_WORDS = re.compile(
 
 def _text_findings(msg: email.message.Message, human: str, from_address: str,
                    subject: str, skip: Iterable[str]) -> list[Finding]:
+    # Exim (and others) name the failed addresses in a header: those, and only those.
+    named = _addresses(msg.get_all("X-Failed-Recipients") or [])
     """A notice with no DSN part that flufl.bounce did not read: the addresses its own words
     name (before it quotes the returned message) in a failure notice. A failure subject or a
     mail-system sender is needed, so a person's letter never counts."""
-    if not (_FAILURE_SUBJECT.search(subject) or _DAEMON.match(from_address)):
+    if not (_FAILURE_SUBJECT.search(subject) or _DAEMON.match(from_address) or named):
         return []
     cut = _COPY_MARKER.search(human)
     notice = human[:cut.start()] if cut else human
-    if not _FAILED_WORDS.search(notice) and not _FAILED_WORDS.search(subject):
+    if not named and not _FAILED_WORDS.search(notice) and not _FAILED_WORDS.search(subject):
         return []
     ignore = {a.lower() for a in skip} | {from_address.lower()}
+    action = "delayed" if _WARNING.search(notice) or _WARNING.search(subject) else "failed"
     findings: list[Finding] = []
-    for address in dict.fromkeys(m.group(1) for m in _TEXT_ADDRESS.finditer(notice)):
+    candidates = named or [m.group(1) for m in _TEXT_ADDRESS.finditer(notice)]
+    for address in dict.fromkeys(candidates):
         if address.lower() in ignore or _DAEMON.match(address) or \
                 _VERP_SHAPE.match(address.rsplit("@", 1)[0].lower()):
             continue
         context = _near(notice, address, 4)
         status = status_from_text(context)
-        kind, reason = _failure("failed", status, "", context, notice[:4000])
-        findings.append(Finding(kind=kind, recipient=address, action="failed", status=status,
+        kind, reason = _failure(action, status, "", context, notice[:4000])
+        findings.append(Finding(kind=kind, recipient=address, action=action, status=status,
                                 diagnostic=clean_text(context, 1000), reason=reason))
     return findings[:20]
 
