@@ -458,8 +458,9 @@ _TEXT_ADDRESS = re.compile(r"<?([A-Za-z0-9._%+'=-]{1,64}@[A-Za-z0-9.-]{1,253}\.[
 # Where a text-only notice starts quoting the returned message (whose addresses are not failures).
 _COPY_MARKER = re.compile(
     r"^\W*(this is a copy of the message|the header of the original message|original message "
-    r"follows|below this line is a copy|original message|returned message|undelivered message "
-    r"(headers|follows)|the original message|headers of the original)|^return-path:|^received:",
+    r"(follows|headers)|below this line is a copy|-+ ?original message ?-+|returned message|"
+    r"undelivered message (headers|follows)|the original message (follows|is attached|headers)|"
+    r"headers of the original)|^return-path:|^received:",
     re.IGNORECASE | re.MULTILINE,
 )
 _FAILED_WORDS = re.compile(
@@ -479,7 +480,8 @@ def _text_findings(msg: email.message.Message, human: str, from_address: str,
         return []
     cut = _COPY_MARKER.search(human)
     notice = human[:cut.start()] if cut else human
-    if not named and not _FAILED_WORDS.search(notice) and not _FAILED_WORDS.search(subject):
+    if not named and not any(p.search(t) for p in (_FAILED_WORDS, _WARNING)
+                             for t in (notice, subject)):
         return []
     ignore = {a.lower() for a in skip} | {from_address.lower()}
     action = "delayed" if _WARNING.search(notice) or _WARNING.search(subject) else "failed"
