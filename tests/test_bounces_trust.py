@@ -80,13 +80,21 @@ def test_a_valid_token_acts_only_on_the_delivery_it_names(app):
     with session_scope(app.sessions) as session:
         anna = sent_delivery(session)
         piet = sent_delivery(session, "piet@gemeente-b.nl")
+        kees = sent_delivery(session, "kees@gemeente-b.nl")
         verp = verp_for(app.signer, anna)
-    # Anna's real token, but the report is about Piet (or a whole list of people).
-    raw = dsn(verp, "piet@gemeente-b.nl", "5.1.1", "550 5.1.1 user unknown")
+    # Anna's real token, in a report that also lists Piet and Kees: only Anna's block acts.
+    raw = dsn(verp, ANNA, "5.1.1", "550 5.1.1 user unknown")
+    block = raw.split(b"Final-Recipient", 1)[1].split(b"\r\n\r\n", 1)[0]
+    others = b"".join(b"\r\n\r\nFinal-Recipient" + block.replace(ANNA.encode(), who.encode())
+                      for who in (piet.email, kees.email))
+    raw = raw.replace(b"Final-Recipient" + block, b"Final-Recipient" + block + others)
     deliver(app, [("", [verp], raw)])
-    assert status_of(app, piet.email) == "active" and status_of(app, ANNA) == "active"
-    (bounce,) = records(app)
-    assert bounce.delivery_id is None and "no action" in bounce.outcome
+    assert status_of(app, ANNA) == "bounced"
+    assert status_of(app, piet.email) == "active" and status_of(app, kees.email) == "active"
+    first, second, third = records(app)
+    assert first.delivery_id == anna.id
+    assert second.delivery_id is None and "no action" in second.outcome
+    assert third.subscriber_id is None and "no action" in third.outcome
 
 
 def test_unsubscribe_mail_acts_only_through_the_signed_mailto(app):
@@ -147,6 +155,12 @@ def test_the_brake_pauses_a_domain_on_mass_blocklisting_and_waits_for_an_admin(a
     # Mail to the paused domain waits; mail elsewhere goes on.
     assert _claim(app) == ["elders@gemeente-a.nl"]
     assert BIG in run_cli("bounces", "pauses").output
+    by_reason = run_cli("bounces", "stats", "--by", "reason").output
+    assert "blocked" in by_reason and "25 refused" in by_reason
+    by_domain = run_cli("bounces", "stats", "--by", "domain", "--json").output
+    assert f'"domain": "{BIG}"' in by_domain and '"refused": 25' in by_domain
+    listed = run_cli("bounces", "ls", "--reason", "blocked").output
+    assert "refused" in listed and "blocked" in listed
     run_cli("bounces", "resume-domain", BIG)
     assert _claim(app) == [f"wacht1@{BIG}", f"wacht2@{BIG}"]
     again = run_cli("bounces", "resume-domain", BIG, ok=False)

@@ -30,7 +30,7 @@ __all__ = [
     "delete_score",
     "forget_subscriber",
     "refusals_since",
-    "attempts_since",
+    "attempts_at",
     "active_pauses",
     "add_pauses",
     "resume_pause",
@@ -211,6 +211,10 @@ def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> N
     delete_score(session, subscriber_id)
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _domain_match(email_column: Any) -> ColumnElement[bool]:
     """email_column's domain is a paused domain (both stored lower case)."""
     return func.lower(email_column).like(literal("%@").concat(DomainPause.domain))
@@ -227,12 +231,14 @@ def refusals_since(session: Session, since: dt.datetime) -> list[tuple[str, str]
     return [(r, reason) for r, reason in rows]
 
 
-def attempts_since(session: Session, since: dt.datetime) -> list[str]:
-    """Addresses of deliveries that went out, or were tried, since `since`."""
-    return list(session.scalars(
-        select(Delivery.email).where(or_(Delivery.sent_at >= since,
-                                         Delivery.claimed_at >= since))
-    ))
+def attempts_at(session: Session, domain: str, since: dt.datetime) -> int:
+    """Deliveries to `domain` that went out, or were tried, since `since` (for the brake; asked
+    only for the few domains that already passed its recipient count)."""
+    return int(session.scalar(
+        select(func.count(Delivery.id)).where(
+            or_(Delivery.sent_at >= since, Delivery.claimed_at >= since),
+            func.lower(Delivery.email).like(f"%@{_escape_like(domain)}", escape="\\"))
+    ) or 0)
 
 
 def active_pauses(session: Session) -> dict[str, DomainPause]:
@@ -325,5 +331,6 @@ def bounced_by_reason(
     if since is not None:
         query = query.where(Bounce.received_at >= since)
     if domain:
-        query = query.where(func.lower(Bounce.recipient).like(f"%@{domain.lower()}"))
+        query = query.where(func.lower(Bounce.recipient).like(
+            f"%@{_escape_like(domain.lower())}", escape="\\"))
     return [(int(s), r) for s, r in session.execute(query) if s is not None]

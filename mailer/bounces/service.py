@@ -171,6 +171,17 @@ def _link(
                   for a in (f.recipient, *f.alternates) if a}
         by_address = subscriber_queries.subscribers_by_keys(session, wanted)
 
+    # With a valid VERP token, the blocks naming that delivery's address act on it; when none
+    # does (a forwarded address bounced further on), the first block does. No other block ever
+    # acts: the token names one delivery, whatever else the report lists.
+    acting_index: set[int] = set()
+    if delivery is not None:
+        own = subscribers.email_key(delivery.email)
+        acting_index = {i for i, f in enumerate(report.findings)
+                        if own in _keys(f) or not _keys(f)}
+        if not acting_index and report.findings:
+            acting_index = {0}
+
     bounces = []
     for index, finding in enumerate(report.findings):
         bounce = Bounce(
@@ -183,11 +194,9 @@ def _link(
         )
         if report.problem:
             bounce.outcome = "kept for review"
-        keys = {subscribers.email_key(a) for a in (finding.recipient, *finding.alternates)
-                if "@" in a}
+        keys = _keys(finding)
         if delivery is not None:
-            if keys and subscribers.email_key(delivery.email) not in keys \
-                    and finding.kind != "complaint":
+            if index not in acting_index:
                 # A valid token, but this block is about someone else: it acts on no one.
                 bounce.outcome = (f"names {bounce.recipient}, not the delivery its token is "
                                   f"for: recorded, no action")
@@ -222,6 +231,10 @@ def _link(
             bounce.outcome = "no subscriber matched: recorded, no action"
         bounces.append(bounce)
     return bounces
+
+
+def _keys(finding: Finding) -> set[str]:
+    return {subscribers.email_key(a) for a in (finding.recipient, *finding.alternates) if "@" in a}
 
 
 def _first_match(finding: Finding, by_address: dict[str, Subscriber]) -> Subscriber | None:
@@ -348,11 +361,9 @@ def apply_brake(session: Session, rule: BrakeRule, now: dt.datetime) -> list[Dom
     for recipient, reason in queries.refusals_since(session, since):
         key = (domain_of(recipient), reason)
         failures[key] = failures.get(key, 0) + 1
-    attempted: dict[str, int] = {}
-    for email in queries.attempts_since(session, since):
-        domain = domain_of(email)
-        attempted[domain] = attempted.get(domain, 0) + 1
     paused = set(queries.active_pauses(session))
+    candidates = {d for (d, _r), n in failures.items() if n >= rule.recipients and d not in paused}
+    attempted = {d: queries.attempts_at(session, d, since) for d in sorted(candidates) if d}
     pauses = [DomainPause(domain=d.domain, reason=d.reason, detail=d.detail, failures=d.failures,
                           attempted=d.attempted, paused_at=now, resumed_by="")
               for d in decide(rule, failures, attempted, paused)]
