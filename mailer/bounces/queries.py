@@ -28,6 +28,7 @@ __all__ = [
     "bounces_of_subscriber",
     "purge_raw",
     "delete_score",
+    "delete_scores",
     "forget_subscriber",
     "refusals_since",
     "attempts_at",
@@ -188,6 +189,12 @@ def purge_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
 def delete_score(session: Session, subscriber_id: int) -> int:
     result = session.execute(delete(BounceScore).where(BounceScore.subscriber_id == subscriber_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_scores(session: Session, subscriber_ids: Collection[int]) -> None:
+    if subscriber_ids:
+        session.execute(delete(BounceScore).where(
+            BounceScore.subscriber_id.in_(list(subscriber_ids))))
 
 
 def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:

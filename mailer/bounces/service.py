@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -246,11 +246,8 @@ def _first_match(finding: Finding, by_address: dict[str, Subscriber]) -> Subscri
 
 def _set_status(session: Session, sub: Subscriber, status: str, source: str, detail: str,
                 now: dt.datetime) -> None:
-    # As subscribers.service.set_status, on a subscriber already loaded with the whole batch.
-    sub.status = status
-    sub.updated_at = now
-    subscribers.record_consent(session, sub, f"status-{status}", source, "", detail=detail,
-                               at=now)
+    # The subscriber was loaded with the whole batch; the subscribers package changes its row.
+    subscribers.set_statuses(session, [sub], status, source=source, detail=detail, at=now)
 
 
 def _apply(session: Session, bounces: Sequence[Bounce], policy: Policy, now: dt.datetime) -> None:
@@ -389,11 +386,9 @@ def resume_domain(session: Session, domain: str, *, actor: str = "",
         raise BounceError(f"delivery to {name} is not paused")
 
 
-class SendFailureHook(Protocol):
-    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> list[Bounce]: ...
-
-
-def send_failure_hook(settings: BounceSettings) -> SendFailureHook:
+def send_failure_hook(
+    settings: BounceSettings,
+) -> Callable[[Session, list[tuple[int, int, str]]], list[Bounce]]:
     """record_send_failures bound to the configured policy, for the delivery engine's hook."""
     policy = Policy.from_settings(settings)
     brake = BrakeRule.from_settings(settings)
@@ -581,10 +576,10 @@ def reactivate_matching(
     chosen = sorted((p for p in people.values() if p.status == "bounced"), key=lambda p: p.id)
     if dry_run:
         return [p.email for p in chosen]
-    for person in chosen:
-        queries.delete_score(session, person.id)
-        detail = f"{note.strip()} (by {actor})" if actor else note.strip()
-        _set_status(session, person, "active", "reactivate", detail[:500], utcnow())
+    queries.delete_scores(session, [p.id for p in chosen])
+    if chosen:
+        subscribers.set_statuses(session, chosen, "active", source="reactivate", actor=actor,
+                                 detail=note.strip()[:500], at=utcnow())
     session.flush()
     return [p.email for p in chosen]
 

@@ -16,6 +16,7 @@ from mailer.cli.output import print_json, print_table
 from mailer.cli.subscribers import group as subscribers_group
 from mailer.database.connect import session_scope
 from mailer.intake import files as intake
+from mailer.usecases import subscribers as usecases
 
 __all__ = ["commands", "group", "reactivate"]
 
@@ -318,14 +319,12 @@ def reactivate(ctx: CliContext, email: str | None, reasons_: tuple[str, ...],
     """
     if email:
         why = note or "; ".join(reasons_)
-        with session_scope(ctx.app().sessions) as session:
-            sub = service.reactivate(session, email, why, actor=actor)
-            click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
+        sub = usecases.reactivate(ctx.app(), email, why, actor=actor)
+        click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
         return
-    with session_scope(ctx.app().sessions) as session:
-        chosen = service.reactivate_matching(
-            session, reasons_=reasons_, since=since.replace(tzinfo=dt.UTC) if since else None,
-            domain=domain, note=note, actor=actor, dry_run=dry_run)
+    chosen = usecases.reactivate_matching(
+        ctx.app(), reasons=reasons_, since=since.replace(tzinfo=dt.UTC) if since else None,
+        domain=domain, note=note, actor=actor, dry_run=dry_run)
     for address in chosen:
         click.echo(address)
     verb = "Would reactivate" if dry_run else "Reactivated"
