@@ -241,3 +241,34 @@ def test_mail_to_the_signed_unsubscribe_address_unsubscribes_exactly_that_person
     forged = forged.replace(b"unsub-1", b"unsub-9")
     (held,) = ingest(session, app, forged).bounces
     assert held.held and status_of(session, other.email) == "active"
+
+
+def test_a_complaint_acts_through_the_signed_mailto_in_the_returned_original(session, app):
+    delivery = sent_delivery(session)
+    other = sent_delivery(session, "piet@gemeente-b.nl")
+    token = app.signer.mailto_token(delivery.subscriber_id)
+    # No VERP address anywhere (a provider that rewrites it), but the original's headers keep
+    # our List-Unsubscribe, whose mailto names Anna.
+    raw = sample("handmade_arf_complaint.eml").replace(
+        b"Return-Path: <VERP_ADDRESS>",
+        f"List-Unsubscribe: <https://gt.example.nl/u/x>,\r\n <mailto:afmelden+{token}"
+        f"@bounces.gt.example.nl?subject=afmelden>".encode()).replace(
+        b"Original-Mail-From: <VERP_ADDRESS>", b"Original-Mail-From: <bounces@gt.example.nl>")
+    (bounce,) = ingest(session, app, raw).bounces
+    assert (bounce.kind, bounce.matched_by, bounce.held) == ("complaint", "token", False)
+    assert status_of(session) == "complained"
+    assert status_of(session, other.email) == "active"
+
+
+def test_our_verp_in_the_returned_original_is_a_token_too(session, app):
+    delivery = sent_delivery(session)
+    verp = verp_for(app.signer, delivery)
+    # Sent to the plain bounce mailbox; only the returned headers carry the VERP address.
+    raw = sample("handmade_hard_511.eml").replace(
+        b"Delivered-To: VERP_ADDRESS", b"Delivered-To: bounces@bounces.gt.example.nl").replace(
+        b"To: VERP_ADDRESS", b"To: bounces@bounces.gt.example.nl").replace(
+        b"X-Postfix-Sender: rfc822; VERP_ADDRESS", b"X-Postfix-Sender: rfc822; x@y.nl").replace(
+        b"VERP_ADDRESS", verp.encode())
+    (bounce,) = ingest(session, app, raw).bounces
+    assert (bounce.matched_by, bounce.delivery_id, bounce.held) == ("verp", delivery.id, False)
+    assert status_of(session) == "bounced"
