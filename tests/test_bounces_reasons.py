@@ -82,6 +82,14 @@ def test_global_dsn_and_non_standard_part_types():
         assert (finding.recipient, finding.kind) == ("zoë@voorbeeld.nl", "hard")
 
 
+def test_recipient_fields_in_their_odd_shapes():
+    from mailer.bounces.parse import _field_address
+
+    assert _field_address("RFC822; <anna@example.nl> (Anna)") == "anna@example.nl"
+    assert _field_address("utf-8; zo\\x{EB}@voorbeeld.nl") == "zoë@voorbeeld.nl"
+    assert _field_address("rfc822; Anna Jansen") == "Anna Jansen"
+
+
 def test_identical_blocks_fold_and_domainless_recipients_recover_or_drop():
     raw = dsn(VERP, "anna@voorbeeld.nl", "5.1.1", "550 5.1.1 user unknown")
     block = raw.split(b"Final-Recipient", 1)[1].split(b"\r\n\r\n", 1)[0]

@@ -158,12 +158,24 @@ def _addresses(values: Iterable[str]) -> list[str]:
     return found
 
 
+_FIELD_ADDRESS = re.compile(r"""<?['"]?([^\s<>'"(),;]+@[^\s<>'"(),;]+?)['"]?>?\.?(?:\s|$)""")
+
+
+def _char(code: str) -> str:
+    number = int(code, 16)
+    return chr(number) if 0 < number < 0x110000 else ""
+
+
 def _field_address(value: str) -> str:
     """`rfc822; anna@example.nl` -> `anna@example.nl`."""
-    value = clean_text(value, 400)
+    value = " ".join(clean_text(value, 400).split())
     if ";" in value:
         value = value.split(";", 1)[1]
-    return value.strip().strip("<>").strip()
+    # RFC 6533 utf-8-addr-xtext: \x{EB} for a character outside ASCII.
+    value = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: _char(m.group(1)), value).strip()
+    # "anna@example.nl (Anna)", "<anna@example.nl>", "'anna@example.nl'": the addr-spec only.
+    found = _FIELD_ADDRESS.search(value)
+    return found.group(1) if found else value.strip("<>").strip()
 
 
 def _diagnostic(value: str) -> str:
