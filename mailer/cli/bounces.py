@@ -295,9 +295,9 @@ def purge(ctx: CliContext) -> None:
 @click.argument("email", required=False)
 @click.option("--reason", "reasons_", multiple=True,
               help="With EMAIL: why (kept in the consent history). Without: only people "
-                   "bounced for this bounce reason (repeatable), e.g. blocked.")
+                   "bounced for this bounce reason (repeatable), e.g. user-unknown.")
 @click.option("--since", type=click.DateTime(), default=None,
-              help="Without EMAIL: only bounces received since (UTC), e.g. 2026-12-01T09:00.")
+              help="Without EMAIL: only bounces received since (UTC), e.g. 2026-12-01T09:00:00.")
 @click.option("--domain", default=None, help="Without EMAIL: only addresses at this domain.")
 @click.option("--note", default="", help="Why (kept in each person's consent history).")
 @click.option("--dry-run", is_flag=True, help="Without EMAIL: count and list, change nothing.")
