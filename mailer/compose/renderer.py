@@ -34,10 +34,11 @@ from mailer.compose.headers import (
     format_address,
 )
 from mailer.compose.linktokens import fast_links
-from mailer.compose.mime import EncodedPart, Skeleton, encode_qp
+from mailer.compose.mime import CalendarBody, EncodedPart, Skeleton, encode_qp
 from mailer.compose.model import (
     Attachment,
     CampaignView,
+    MeetingCalendar,
     Recipient,
     Rendered,
     SenderView,
@@ -152,6 +153,7 @@ class CampaignRenderer:
         *,
         event: Mapping[str, Any] | None = None,
         attachments: Sequence[Attachment] = (),
+        calendar: MeetingCalendar | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -194,7 +196,9 @@ class CampaignRenderer:
             )
         self._dkim: DkimSigner | None = signer_from_settings(settings)
         self._build_headers(campaign)
-        self._skeleton = Skeleton(self._fixed_headers, attachments)
+        self._calendar = calendar
+        self._skeleton = Skeleton(self._fixed_headers, attachments,
+                                  calendar.method if calendar is not None else None)
         self._date_cache: tuple[int, bytes] = (0, b"")
         self._subject_lines: dict[str, bytes] = {}
         # The trial render: every template, every language, with real (sample) values; errors
@@ -450,8 +454,17 @@ class CampaignRenderer:
             "Message-ID: ", self.message_id(recipient), "\r\n",
             "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <", self._mailto, ">\r\n",
         )).encode("utf-8")  # ASCII except an address with accents before the @ (RFC 6532)
+        calendar = None
+        if self._calendar is not None:
+            # Only the ORGANIZER (the person's reply address) and ATTENDEE lines are personal.
+            code = pick_language(recipient.language)
+            calendar = CalendarBody(
+                self._calendar.text(str(person.fields["name"]), recipient.email,
+                                    recipient.subscriber_id, code),
+                self._calendar.filename(code),
+            )
         data = self._skeleton.assemble_encoded(
-            self._date_cache[1] + subject_line + personal, text, html
+            self._date_cache[1] + subject_line + personal, text, html, calendar
         )
         return self._dkim.sign(data) if self._dkim is not None else data
 
@@ -461,9 +474,9 @@ def build_renderer(
 ) -> CampaignRenderer:
     """The renderer for a campaign; for a meeting invitation with the event and its .ics."""
     event: Mapping[str, Any] | None = None
-    attachments: Sequence[Attachment] = ()
+    calendar: MeetingCalendar | None = None
     if campaign.event_id is not None:
         from mailer.events.service import invitation_extras  # the events part is optional
 
-        event, attachments = invitation_extras(session, campaign, settings)
-    return CampaignRenderer(campaign, settings, signer, event=event, attachments=attachments)
+        event, calendar = invitation_extras(session, campaign, settings, signer)
+    return CampaignRenderer(campaign, settings, signer, event=event, calendar=calendar)
