@@ -3,13 +3,19 @@ rules for each method, read with two independent parsers (icalendar and vobject)
 
 from __future__ import annotations
 
+import base64
+import quopri
 from email.message import EmailMessage
+from pathlib import Path
+from string import Template
 from typing import Any
 
 import icalendar
 import vobject
 
-__all__ = ["imip_calendar", "check_itip", "calendar_of"]
+from mailer.events.ical import fold
+
+__all__ = ["imip_calendar", "check_itip", "calendar_of", "client_reply", "CLIENTS"]
 
 # RFC 5546 section 3.2: per method, VEVENT properties that must appear exactly once
 # (SEQUENCE is 0-or-1 in the RFC; we always send it, so calendars can order updates), those
@@ -88,3 +94,36 @@ def imip_calendar(msg: EmailMessage, method: str) -> str:
 def calendar_of(msg: EmailMessage, method: str = "REQUEST") -> Any:
     """The message's calendar, checked, as vobject reads it."""
     return vobject.readOne(imip_calendar(msg, method))
+
+
+ITIP_DATA = Path(__file__).parent / "data" / "itip"
+CLIENTS = ("outlook", "gmail", "apple", "thunderbird")
+_VERBS = {"ACCEPTED": "Accepted", "DECLINED": "Declined", "TENTATIVE": "Tentative"}
+
+
+def _read(name: str) -> str:
+    """A fixture with CRLF line ends, however the checkout stores them."""
+    text = (ITIP_DATA / name).read_bytes().decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def client_reply(
+    client: str, *, organizer: str, attendee: str, name: str, uid: str, sequence: int = 0,
+    partstat: str = "ACCEPTED", token: str = "1",
+) -> bytes:
+    """A REPLY as `client` sends it (tests/data/itip), for the given meeting and attendee."""
+    values = {
+        "organizer": organizer, "attendee": attendee, "attendee_upper": attendee.upper(),
+        "name": name, "uid": uid, "sequence": str(sequence), "partstat": partstat,
+        "verb": _VERBS.get(partstat, partstat.title()), "token": token,
+    }
+    ics = Template(_read(f"{client}.ics")).substitute(values)
+    # Clients fold long lines at 75 octets, the organizer's address included.
+    ics = "".join(fold(line) for line in ics.split("\r\n") if line)
+    data = ics.encode("utf-8")
+    values["calendar"] = ics.rstrip("\r\n")
+    values["calendar_b64"] = base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+    values["calendar_qp"] = quopri.encodestring(data).decode("ascii").replace("\r\n", "\n") \
+        .replace("\n", "\r\n")
+    message = Template(_read(f"{client}.eml")).substitute(values)
+    return message.encode("utf-8")

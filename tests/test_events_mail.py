@@ -20,9 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
-
 from ical_support import calendar_of
+from sqlalchemy import select
 
 from mailer.app import App, build_app
 from mailer.campaigns import queries as campaign_queries

@@ -111,6 +111,12 @@ def ingest_bytes(
     envelope_to: tuple[str, ...] | list[str] = (), size: int | None = None,
 ) -> tuple[list[str], bool]:
     """Ingest one message in its own transaction: (kinds recorded, was a duplicate)."""
+    # An answer from a calendar (iTIP REPLY) is not a bounce: mailer.intake.calendar takes it.
+    from mailer.intake.calendar import KINDS, take_calendar_reply
+
+    reply = take_calendar_reply(app, raw, source=source, envelope_to=envelope_to)
+    if reply is not None:
+        return [KINDS[reply.outcome]], reply.outcome == "duplicate"
     with session_scope(app.sessions) as session:
         result = ingest(session, raw, source=source, settings=app.settings, signer=app.signer,
                         envelope_from=envelope_from, envelope_to=tuple(envelope_to), size=size)

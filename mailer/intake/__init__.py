@@ -1,0 +1,1 @@
+"""Intake adapters: mail that arrives for GT Mailer (bounces, calendar replies)."""
