@@ -83,6 +83,7 @@ class SmtpServer:
 
     def __init__(self, *, pipelining: bool = True, smtputf8: bool = False) -> None:
         self.pipelining = pipelining
+        self.smtputf8 = smtputf8
         self.host = "127.0.0.1"
         self.port = free_port()
         self.behaviour = Behaviour()
