@@ -147,7 +147,7 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
     assert mails["john@example.org"]["Subject"] == (
         "Invitation: GT Connect regio Noord, Tuesday 13 April"
     )
-    assert "Tuesday 13 April, 13:30–16:00" in text_of(mails["john@example.org"])
+    assert "Tuesday 13 April, 1:30–4:00 PM" in text_of(mails["john@example.org"])
 
     cal = calendar_of(anna)
     assert cal.method.value == "REQUEST"

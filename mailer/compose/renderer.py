@@ -165,6 +165,10 @@ class CampaignRenderer:
             (self.event or {}).get("id")
         )
         self._signer = signer
+        # Content written in one language (front matter `language: nl`) is sent in that
+        # language to everyone: layout, dates and all, never an English frame round Dutch text.
+        pinned = str((campaign.meta or {}).get("language") or "").strip().lower()
+        self._pinned = pinned if pinned in LANGUAGES else ""
         # Same URLs as mailer.links makes, faster; it checks itself against Links first.
         self._links = fast_links(Links(settings.web.base_url, signer), settings.secret_key, clock)
         self._link_names = link_names(self.event is not None and self.event_id is not None)
@@ -254,6 +258,10 @@ class CampaignRenderer:
 
     # -- people and values -----------------------------------------------------------------
 
+    def language_of(self, recipient: Recipient) -> str:
+        """The language this recipient's message is in: the content's, else their own."""
+        return self._pinned or pick_language(recipient.language)
+
     def person(self, recipient: Recipient) -> Person:
         """The recipient's values (links made lazily, shared by headers and bodies)."""
         return Person(recipient, self._links, self.campaign_id, self.event_id)
@@ -265,7 +273,7 @@ class CampaignRenderer:
 
     def render_slow(self, person: Person) -> Rendered:
         """Render every template for one person; the reference the splicing path must equal."""
-        lang = self._languages[pick_language(person.recipient.language)]
+        lang = self._languages[self.language_of(person.recipient)]
         ctx = self._context(lang, SubscriberView(person), LinksView(person, self._link_names))
         try:
             subject = clean(self._subject.render(ctx))
@@ -373,7 +381,7 @@ class CampaignRenderer:
         return None
 
     def render_person(self, person: Person) -> Rendered:
-        lang = self._languages[pick_language(person.recipient.language)]
+        lang = self._languages[self.language_of(person.recipient)]
         shape = self._shape(lang, person)
         if shape is None:
             return self.render_slow(person)
@@ -416,7 +424,7 @@ class CampaignRenderer:
     def message_bytes(self, recipient: Recipient) -> bytes:
         """The complete message (RFC 5322, CRLF line ends), DKIM-signed if configured."""
         person = self.person(recipient)
-        lang = self._languages[pick_language(recipient.language)]
+        lang = self._languages[self.language_of(recipient)]
         shape = self._shape(lang, person)
         if shape is None:
             rendered = self.render_slow(person)
@@ -457,7 +465,7 @@ class CampaignRenderer:
         calendar = None
         if self._calendar is not None:
             # Only the ORGANIZER (the person's reply address) and ATTENDEE lines are personal.
-            code = pick_language(recipient.language)
+            code = self.language_of(recipient)
             calendar = CalendarBody(
                 self._calendar.text(str(person.fields["name"]), recipient.email,
                                     recipient.subscriber_id, code),
