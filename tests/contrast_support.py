@@ -84,9 +84,9 @@ class _Walker(HTMLParser):
         background = (parse_colour(style.get("background-color", ""))
                       or parse_colour(style.get("background", ""))
                       or parse_colour(attrs.get("bgcolor", "")) or top.background)
-        if tag == "a" and "button" in attrs.get("class", "").split():
-            if top.tag != "td" or "bgcolor" not in top.attrs:
-                self.bare_buttons.append(attrs.get("href", ""))
+        is_button = tag == "a" and "button" in attrs.get("class", "").split()
+        if is_button and (top.tag != "td" or "bgcolor" not in top.attrs):
+            self.bare_buttons.append(attrs.get("href", ""))
         if tag not in _VOID:
             self.stack.append(_Frame(tag, colour, background, attrs))
 
@@ -106,12 +106,16 @@ class _Walker(HTMLParser):
         self.texts.append((text[:60], top.colour, top.background, top.tag))
 
 
+def _hex(colour: Colour) -> str:
+    return "#" + "".join(f"{c:02x}" for c in colour)
+
+
 def low_contrast_texts(html: str, minimum: float = 4.5) -> list[str]:
     """Every text whose colour on its background is below `minimum`:1, described."""
     walker = _Walker()
     walker.feed(html)
     return [
-        f"{text!r} in <{tag}>: #{'%02x%02x%02x' % fg} on #{'%02x%02x%02x' % bg} "
+        f"{text!r} in <{tag}>: {_hex(fg)} on {_hex(bg)} "
         f"= {contrast(fg, bg):.2f}:1"
         for text, fg, bg, tag in walker.texts if contrast(fg, bg) < minimum
     ]
