@@ -16,8 +16,8 @@ from mailer.compose.mime import CalendarBody
 from mailer.events.ical import METHOD_CANCEL, METHOD_REQUEST, PARTSTATS
 from mailer.events.models import Event
 from mailer.events.service import event_context, personal_calendar
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 __all__ = ["gallery", "LANGUAGES", "TRANSACTIONAL", "CALENDAR_METHOD", "sample_event"]
 

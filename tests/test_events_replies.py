@@ -21,14 +21,14 @@ from sqlalchemy import func, select
 
 from mailer.app import App, build_app
 from mailer.bounces.models import Bounce
-from mailer.bounces.receiver import serve
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.engine import DeliveryEngine
 from mailer.events import service
 from mailer.events.announce import invitation_campaign
 from mailer.events.dates import parse_local
 from mailer.events.models import CalendarReply, Rsvp, RsvpChange
+from mailer.intake.receiver import serve
 from mailer.settings import load_settings
 from subscribers import service as subscribers
 from subscribers.service import SubscriberData

@@ -26,8 +26,8 @@ from ical_support import imip_calendar
 from mail_gallery import CALENDAR_METHOD, gallery
 
 from mailer.compose.signing import dns_record
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 DOMAIN = "gt.example.nl"
 

@@ -24,8 +24,8 @@ from mailer.errors import EventError, NotFoundError, TokenError
 from mailer.events import queries, service
 from mailer.events.itip import PARTSTAT_ANSWERS, CalendarReply, find_reply
 from mailer.events.models import CalendarReply as ReplyRow
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 from subscribers import queries as subscriber_queries
 
 __all__ = ["ReplyResult", "take_reply", "SOURCE"]

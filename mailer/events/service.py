@@ -35,7 +35,7 @@ from mailer.settings import Settings
 
 if TYPE_CHECKING:
     from mailer.campaigns.models import Campaign
-    from mailer.tokens import Signer
+    from mailer.kernel.tokens import Signer
 
 __all__ = [
     "EventFields",
@@ -642,17 +642,15 @@ def invitation_extras(
     """The `event` context and the personal calendar for a campaign about a meeting.
 
     Invitations and updates carry METHOD:REQUEST, a cancellation METHOD:CANCEL, all with the
-    event's one UID and current SEQUENCE. Called by composition's build_renderer.
+    event's one UID and current SEQUENCE. The composition root hands it to build_renderer; the
+    organizer is the configured sender's name at each person's reply address.
     """
     if campaign.event_id is None:
         raise EventError(f"campaign {campaign.id}: not about a meeting")
     event = get_event(session, campaign.event_id)
-    stored = (campaign.meta or {}).get("organizer")
-    name = str(stored.get("name") or "") if isinstance(stored, dict) else None
     # (Cancelling a meeting stops its unsent invitations; "view online" of an old invitation
     # still renders, with the meeting shown as cancelled.)
     method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
     counts = event_counts(session, event.id)
     context = event_context(event, seats=seats_left(event, counts), counts=counts)
-    return context, personal_calendar(settings, signer, event, method=method,
-                                      organizer_name=name or None)
+    return context, personal_calendar(settings, signer, event, method=method)

@@ -3,17 +3,20 @@ is recorded by mailer.events.replies (not as a bounce), and the mail the answer 
 confirmation with the calendar entry, a freed seat) is sent at once, as after the RSVP page.
 
 Every intake (the LMTP/SMTP receiver, the IMAP poller, files and the MTA pipe) hands each
-message here first, through mailer.bounces.intake.ingest_bytes.
+message here first, through mailer.intake.files.ingest_bytes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.events.replies import ReplyResult, take_reply
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["take_calendar_reply", "KINDS"]
 
@@ -34,7 +37,7 @@ def take_calendar_reply(
         return None
     log.info("calendar reply: %s %s", result.outcome, result.reason)
     if result.outcome == "recorded" and result.event_id is not None:
-        from mailer.event_mail import send_owed_mail
+        from mailer.usecases.meeting_mail import send_owed_mail
 
         try:
             send_owed_mail(app, event_id=result.event_id)

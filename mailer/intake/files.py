@@ -11,13 +11,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
 from mailer.bounces.service import ingest
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import BounceError
+from mailer.intake.calendar import KINDS, take_calendar_reply
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["IntakeSummary", "read_capped", "iter_messages", "ingest_path", "ingest_bytes"]
 
@@ -112,8 +115,6 @@ def ingest_bytes(
 ) -> tuple[list[str], bool]:
     """Ingest one message in its own transaction: (kinds recorded, was a duplicate)."""
     # An answer from a calendar (iTIP REPLY) is not a bounce: mailer.intake.calendar takes it.
-    from mailer.intake.calendar import KINDS, take_calendar_reply
-
     reply = take_calendar_reply(app, raw, source=source, envelope_to=envelope_to)
     if reply is not None:
         return [KINDS[reply.outcome]], reply.outcome == "duplicate"
