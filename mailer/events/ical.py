@@ -164,8 +164,7 @@ def calendar_template(
     cal.add_component(vevent)
     text = cal.to_ical().decode("utf-8")
     # The VTIMEZONE goes before the VEVENT that uses it, in its RRULE form.
-    text = text.replace("BEGIN:VEVENT\r\n", vtimezone(event.timezone, start.year - 1)
-                        + "BEGIN:VEVENT\r\n", 1)
+    text = text.replace("BEGIN:VEVENT\r\n", vtimezone(event.timezone) + "BEGIN:VEVENT\r\n", 1)
     head, rest = text.split("END:VEVENT\r\n", 1)
     # ORGANIZER and ATTENDEE at the end of the VEVENT, as two open slots.
     head = head + _ORGANIZER_SLOT + "\r\n" + _ATTENDEE_SLOT + "\r\n"

@@ -4,7 +4,8 @@ icalendar's own VTIMEZONE lists every change as an RDATE; Outlook reads only the
 STANDARD and DAYLIGHT and their RRULEs, so with RDATEs it shows a summer meeting an hour off.
 The rule comes from the POSIX TZ string at the end of the zone's TZif file (RFC 8536 footer,
 e.g. "CET-1CEST,M3.5.0,M10.5.0/3" for Europe/Amsterdam): the rule in force today and after,
-which is what a meeting in the coming months needs. A zone without daylight saving gets one
+which is what a meeting in the coming months needs (applied from 1970, as Outlook applies its
+own from 1601). A zone without daylight saving gets one
 STANDARD; a zone whose footer cannot be read falls back to icalendar's RDATE form.
 """
 
@@ -76,8 +77,14 @@ def _rrule(month: int, week: int, weekday: int) -> str:
     return f"FREQ=YEARLY;BYMONTH={month};BYDAY={ordinal}{_DAYS[weekday]}"
 
 
-def vtimezone(zone: str, year: int) -> str:
-    """The VTIMEZONE component (CRLF lines) for `zone`, its rules starting in `year`."""
+#: The rules start here, the same for every meeting: a VTIMEZONE whose first change is after
+#: the meeting would leave it outside the rules (and parsers that keep one definition per TZID,
+#: vobject among them, would apply the first one they met to every later calendar).
+RULES_FROM = 1970
+
+
+def vtimezone(zone: str, year: int = RULES_FROM) -> str:
+    """The VTIMEZONE component (CRLF lines) for `zone`, today's rules applied from `year`."""
     match = posix_rule(zone)
     if match is None:
         fallback = Timezone.from_tzinfo(
