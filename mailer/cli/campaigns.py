@@ -13,11 +13,11 @@ from mailer.app import App
 from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
-from mailer.campaigns.models import Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
+from mailer.usecases.subjects import shown_subjects
 from subscribers import service as subscribers
 from subscribers.models import utcnow
 
@@ -262,9 +262,11 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
     with session_scope(app.sessions) as session:
         rows = queries.campaigns_list(session, statuses)
         counts = queries.delivery_counts_many(session, [c.id for c in rows])
+        shown = shown_subjects(session, app.settings, [c.id for c in rows])
     if as_json:
         print_json([
-            {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
+            {"id": c.id, "kind": c.kind, "subject": shown.get(c.id, c.subject),
+             "subject_template": c.subject, "status": c.status,
              "scheduled_at": c.scheduled_at, "started_at": c.started_at,
              "finished_at": c.finished_at, "sent": counts.get(c.id, {}).get("sent", 0),
              "recipients": sum(counts.get(c.id, {}).values())}
@@ -273,17 +275,15 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
         return
     print_table(
         ("id", "kind", "status", "subject", "scheduled", "sent", "recipients"),
-        ((c.id, c.kind, c.status, _display_subject(c), _local(c.scheduled_at, app),
+        ((c.id, c.kind, c.status, _cut(shown.get(c.id, c.subject), 60),
+          _local(c.scheduled_at, app),
           counts.get(c.id, {}).get("sent", 0), sum(counts.get(c.id, {}).values()))
          for c in rows),
     )
 
 
-def _display_subject(campaign: Campaign) -> str:
-    """The subject for a table; a templated one (meeting mail) is named by its event instead."""
-    if "{{" in campaign.subject or "{%" in campaign.subject:
-        return f"(per person; event {campaign.event_id})" if campaign.event_id else "(per person)"
-    return campaign.subject[:60]
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @group.command("status")
@@ -303,6 +303,9 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     with session_scope(app.sessions) as session:
         info = campaigns.campaign_status(session, campaign_id, now=utcnow())
+        # The subject as people received it, not its template source.
+        info["subject"] = shown_subjects(session, app.settings, [campaign_id]).get(
+            campaign_id, info["subject"])
         # Bounce figures with the configured alert thresholds (hard-bounce and complaint rate).
         info["bounces"] = campaign_bounce_summary(session, campaign_id,
                                                   settings=app.settings.bounces)

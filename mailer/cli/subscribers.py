@@ -221,8 +221,9 @@ def show(ctx: CliContext, email: str, as_json: bool) -> None:
     Example:
       mailer subscribers show anna@utrecht.nl --json > inzageverzoek-anna.json
     """
-    with session_scope(ctx.app().sessions) as session:
-        record = privacy.person_record(session, email)
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        record = privacy.person_record(session, email, app.settings)
     if as_json:
         print_json(record)
         return

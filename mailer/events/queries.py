@@ -34,6 +34,7 @@ __all__ = [
     "AnswerCounts",
     "event_by_id",
     "event_by_uid",
+    "events_by_ids",
     "lock_event",
     "all_events",
     "answer_counts",
@@ -76,6 +77,12 @@ class AnswerCounts:
 
 def event_by_id(session: Session, event_id: int) -> Event | None:
     return session.get(Event, event_id)
+
+
+def events_by_ids(session: Session, event_ids: Collection[int]) -> list[Event]:
+    if not event_ids:
+        return []
+    return list(session.scalars(select(Event).where(Event.id.in_(set(event_ids)))))
 
 
 def event_by_uid(session: Session, uid: str) -> Event | None:
