@@ -19,6 +19,7 @@ from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
 from mailer.usecases.subjects import shown_subjects
 from subscribers import service as subscribers
+from subscribers.errors import SubscriberNotFoundError
 from subscribers.models import utcnow
 
 __all__ = ["group", "commands"]
@@ -114,11 +115,12 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
 
 
 def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
-                            email: str | None) -> tuple[Any, Any]:
+                            email: str | None, *, renderer: Any = None) -> tuple[Any, Any]:
     from mailer.compose import Recipient, sample_recipient
 
-    campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
+    if renderer is None:
+        campaign = campaigns.get_campaign(session, campaign_id)
+        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
     if email is None:
         return renderer, sample_recipient(app.settings)
     sub = subscribers.get_subscriber(session, email)
@@ -131,26 +133,55 @@ def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
 
 @group.command("test")
 @click.argument("campaign_id", type=int)
-@click.option("--to", "to", required=True, help="Address the test message goes to.")
+@click.option("--to", "to", required=True, multiple=True,
+              help="Address a test message goes to. Repeatable.")
 @click.option("--subscriber", "email", default=None,
-              help="Personalise as this subscriber (default: a sample recipient).")
+              help="Personalise as this subscriber (default: each --to address's own record).")
 @pass_cli
-def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
-    """Send one real message of a campaign to a test address, through the relay.
+def test(ctx: CliContext, campaign_id: int, to: tuple[str, ...], email: str | None) -> None:
+    """Send real messages of a campaign to test addresses, through the relay.
+
+    Each message is personalised as a real subscriber (the --to address's own record, or
+    --subscriber), so its links are signed and open that person's pages: unsubscribe,
+    preferences, view online, RSVP. Every address is checked before anything is sent.
 
     \b
     Example:
-      mailer campaigns test 1 --to redactie@gt.example.nl
+      mailer campaigns test 1 --to redactie@gt.example.nl --to anna@assen.nl
+      mailer campaigns test 1 --to redactie@gt.example.nl --subscriber anna@assen.nl
     """
+    from mailer.compose.headers import check_address
     from mailer.delivery.transport import send_message_sync
+    from mailer.errors import TemplateError
 
     app = ctx.app()
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(check_address(address.strip()))
+        except TemplateError:
+            raise CampaignError(f"--to: not a usable e-mail address: {address[:100]!r}") from None
+    messages = []
     with session_scope(app.sessions) as session:
-        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
-        data = renderer.message_bytes(recipient)
-        sender = renderer.envelope_sender(recipient)
-    send_message_sync(app.settings, sender, [to], data)
-    click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
+        campaign = campaigns.get_campaign(session, campaign_id)
+        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
+        for address in addresses:
+            who = email or address
+            try:
+                subscribers.get_subscriber(session, who)
+            except SubscriberNotFoundError:
+                raise CampaignError(
+                    f"{who}: not a subscriber, so the test's links would open no page; "
+                    "give --subscriber EMAIL to personalise the test as a subscriber"
+                ) from None
+            _renderer, recipient = _renderer_and_recipient(app, session, campaign_id, who,
+                                                           renderer=renderer)
+            messages.append((address, who, renderer.envelope_sender(recipient),
+                             renderer.message_bytes(recipient)))
+    for address, who, sender, data in messages:
+        send_message_sync(app.settings, sender, [address], data)
+        as_whom = "" if who == address else f" (personalised as {who})"
+        click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
 
 
 @group.command("schedule")
