@@ -93,7 +93,7 @@ def test_edit_without_time_change_and_errors(run_cli: Cli) -> None:
 
 def test_every_command_has_an_example(run_cli: Cli) -> None:
     for command in ("create", "ls", "show", "edit", "cancel", "invite", "rsvps", "rsvp",
-                    "send-due"):
+                    "send-due", "replies"):
         assert "Example:" in run_cli("events", command, "--help").output
 
 

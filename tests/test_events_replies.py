@@ -238,7 +238,7 @@ def _delegated(site: Site, v: dict[str, Any]) -> tuple[str, bytes]:
 
 @pytest.mark.parametrize("attack,reason,token_valid", [
     (_no_token, "no reply token", None),
-    (_forged_token, "the reply address's token is not valid", False),
+    (_forged_token, "the reply address's token is not valid (or two disagree)", False),
     (_token_of_another, "the reply is from another attendee than the one invited", True),
     (_another_meeting, "the reply is about another meeting (UID)", True),
     (_two_attendees, "a REPLY must name one attendee, not 2", True),
@@ -312,3 +312,22 @@ def test_every_client_shape_is_read(site: Site) -> None:
         assert reply is not None and not reply.problem
         found.add((reply.uid, reply.organizer, reply.attendees))
     assert len(found) == 1
+
+
+def test_replies_are_listed_for_review(site: Site, run_cli: Any) -> None:
+    anna = site.person("anna@assen.nl", "Anna")
+    event_id, uid = site.event()
+    organizer = service.reply_address(site.app.settings, site.app.signer, anna, event_id)
+    site.receive(
+        (organizer, client_reply("gmail", organizer=organizer, attendee="anna@assen.nl",
+                                 name="Anna", uid=uid)),
+        (organizer, client_reply("apple", organizer=_forged(organizer),
+                                 attendee="anna@assen.nl", name="Anna", uid=uid)),
+    )
+    import json
+
+    every = json.loads(run_cli("events", "replies", "--json").output)
+    assert [r["outcome"] for r in every] == ["review", "recorded"]
+    assert every[1]["client"].startswith("-//Google Inc")
+    review = run_cli("events", "replies", "--review").output
+    assert "token is not valid" in review and "recorded" not in review

@@ -28,7 +28,7 @@ from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 from subscribers import queries as subscriber_queries
 
-__all__ = ["ReplyResult", "take_reply", "SOURCE"]
+__all__ = ["ReplyResult", "take_reply", "list_replies", "SOURCE"]
 
 #: The rsvp_changes source of an answer given in a calendar.
 SOURCE = "calendar"
@@ -56,20 +56,26 @@ def _fingerprint(raw: bytes) -> str:
 
 def _token(signer: Signer, reply: CalendarReply, recipients: Sequence[str]
            ) -> tuple[tuple[int, int] | None, bool | None]:
-    """(subscriber id, event id) from the first reply address found, and whether it was valid.
+    """(subscriber id, event id) the reply addresses name, and whether they were valid.
 
-    The calendar's ORGANIZER first (every REPLY echoes it), then the addresses the message was
-    delivered to (envelope, To, Cc)."""
-    seen_ours = False
+    The calendar's ORGANIZER (every REPLY echoes it) and the addresses the message was
+    delivered to (envelope, To, Cc) must agree: a forged token anywhere, or two tokens naming
+    different people or meetings, and the reply is not taken.
+    """
+    found: set[tuple[int, int]] = set()
+    forged = False
     for address in (reply.organizer, *recipients):
         if "+" not in address:
             continue
         try:
-            return signer.parse_reply_address(address), True
+            found.add(signer.parse_reply_address(address))
         except TokenError as exc:
-            if "signature" in str(exc):
-                seen_ours = True
-    return None, (False if seen_ours else None)
+            forged = forged or "signature" in str(exc)
+    if forged or len(found) > 1:
+        return None, False
+    if not found:
+        return None, None
+    return found.pop(), True
 
 
 def _recipients(msg: Message, envelope_to: Sequence[str]) -> list[str]:
@@ -84,7 +90,8 @@ def _decide(session: Session, settings: Settings, signer: Signer, reply: Calenda
     found, valid = _token(signer, reply, recipients)
     row.token_valid = valid
     if found is None:
-        why = "the reply address's token is not valid" if valid is False else "no reply token"
+        why = ("the reply address's token is not valid (or two disagree)" if valid is False
+               else "no reply token")
         return ReplyResult("review", why)
     subscriber_id, event_id = found
     person = subscriber_queries.subscriber_by_id(session, subscriber_id)
@@ -150,3 +157,17 @@ def take_reply(
     row.outcome, row.reason = result.outcome, result.reason[:2000]
     session.flush()
     return result
+
+
+def list_replies(session: Session, *, review_only: bool = False, limit: int = 50
+                 ) -> list[dict[str, object]]:
+    """The newest answers that came from calendars, as plain values (`mailer events replies`)."""
+    rows = queries.recent_replies(session, outcome="review" if review_only else None,
+                                  limit=limit)
+    return [
+        {"id": r.id, "received_at": r.received_at, "source": r.source, "outcome": r.outcome,
+         "reason": r.reason, "event_id": r.event_id, "attendee": r.attendee,
+         "partstat": r.partstat, "client": r.prodid, "from": r.from_header,
+         "subject": r.subject}
+        for r in rows
+    ]
