@@ -36,13 +36,25 @@ def _seconds(text: str) -> int:
     return sign * (parts[0] * 3600 + parts[1] * 60 + parts[2])
 
 
-def _footer(zone: str) -> str | None:
+def _tzif(zone: str) -> bytes | None:
+    """The zone's TZif file: the system's, else the tzdata package's (as zoneinfo finds it)."""
     for root in zoneinfo.TZPATH:
         path = Path(root) / zone
         if path.is_file():
-            data = path.read_bytes()
-            if data[:4] == b"TZif" and data.endswith(b"\n"):
-                return data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii", "replace")
+            return path.read_bytes()
+    try:
+        from importlib import resources
+
+        package, _, name = f"tzdata.zoneinfo/{zone}".rpartition("/")
+        return resources.files(package.replace("/", ".")).joinpath(name).read_bytes()
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _footer(zone: str) -> str | None:
+    data = _tzif(zone)
+    if data and data[:4] == b"TZif" and data.endswith(b"\n"):
+        return data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii", "replace")
     return None
 
 
