@@ -331,3 +331,53 @@ def test_replies_are_listed_for_review(site: Site, run_cli: Any) -> None:
     assert every[1]["client"].startswith("-//Google Inc")
     review = run_cli("events", "replies", "--review").output
     assert "token is not valid" in review and "recorded" not in review
+
+
+def test_a_reply_through_the_mta_pipe(site: Site, run_cli: Any) -> None:
+    """`mailer bounces ingest -` (Postfix pipe) takes calendar replies too."""
+    anna = site.person("anna@assen.nl", "Anna")
+    event_id, uid = site.event()
+    organizer = service.reply_address(site.app.settings, site.app.signer, anna, event_id)
+    raw = client_reply("thunderbird", organizer=organizer, attendee="anna@assen.nl",
+                       name="Anna", uid=uid, partstat="DECLINED")
+    out = run_cli("bounces", "ingest", "-", "--envelope-to", organizer, input=raw).output
+    assert "1 calendar-reply" in out
+    answer = site.answer(event_id, anna)
+    assert answer is not None and answer.answer == "no"
+
+
+def test_a_reply_from_an_exchange_mailbox_polled_over_imap(site: Site) -> None:
+    """Exchange Online: the ORGANIZER address is an alias of the polled mailbox."""
+    import dataclasses
+    import imaplib
+
+    from conftest import IN_CI
+    from imap_support import PASSWORD, USER, PrivateDovecot, usable
+
+    from mailer.intake.imap import poll_once
+
+    problem = usable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Dovecot is needed under CI=true: {problem}")
+        pytest.skip(problem)
+    anna = site.person("anna@assen.nl", "Anna")
+    event_id, uid = site.event()
+    organizer = service.reply_address(site.app.settings, site.app.signer, anna, event_id)
+    with PrivateDovecot() as server:
+        conn = imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=server.ssl_context())
+        conn.login(USER, PASSWORD)
+        raw = client_reply("outlook", organizer=organizer, attendee="anna@assen.nl",
+                           name="Anna", uid=uid, partstat="TENTATIVE")
+        assert conn.append("INBOX", None, None, raw)[0] == "OK"
+        conn.logout()
+        bounces = dataclasses.replace(
+            site.app.settings.bounces, imap_host="127.0.0.1", imap_port=server.port,
+            imap_username=USER, imap_password=PASSWORD, imap_processed_folder="Verwerkt",
+        )
+        polling = site.app.reconfigured(dataclasses.replace(site.app.settings, bounces=bounces))
+        summary = poll_once(polling, ssl_context=server.ssl_context())
+    assert (summary.processed, summary.failed) == (1, 0)
+    answer = site.answer(event_id, anna)
+    assert answer is not None and answer.answer == "maybe"
+    assert site.replies() == [("recorded", "answer maybe", True)]
