@@ -381,3 +381,19 @@ def test_a_reply_from_an_exchange_mailbox_polled_over_imap(site: Site) -> None:
     answer = site.answer(event_id, anna)
     assert answer is not None and answer.answer == "maybe"
     assert site.replies() == [("recorded", "answer maybe", True)]
+
+
+def test_a_garbled_calendar_is_kept_and_changes_nothing(site: Site) -> None:
+    anna = site.person("anna@assen.nl", "Anna")
+    event_id, uid = site.event()
+    organizer = service.reply_address(site.app.settings, site.app.signer, anna, event_id)
+    raw = client_reply("gmail", organizer=organizer, attendee="anna@assen.nl", name="Anna",
+                       uid=uid)
+    # Cut the calendar off in the middle of its VEVENT (and the attachment's copy too).
+    broken = raw.replace(b"END:VEVENT", b"BEGIN:VALARM").replace(
+        b"Content-Transfer-Encoding: base64\r\n\r\n", b"Content-Transfer-Encoding: 7bit\r\n\r\n"
+        b"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n\r\n--ignored\r\n")
+    site.receive((organizer, broken))
+    assert site.answer(event_id, anna) is None
+    ((outcome, reason, _valid),) = site.replies()
+    assert outcome == "review" and reason.startswith("unreadable calendar")
