@@ -5,22 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from mailer.app import App
-from mailer.bounces.service import campaign_bounce_summary
-from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
-from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
-from mailer.usecases.subjects import shown_subjects
-from subscribers import service as subscribers
-from subscribers.errors import SubscriberNotFoundError
-from subscribers.models import utcnow
+from mailer.usecases import campaigns as usecases
 
 __all__ = ["group", "commands"]
 
@@ -69,16 +62,14 @@ def create(ctx: CliContext, content_file: Path, subject: str | None, template: s
       mailer campaigns create --content templates/content/voorbeeld-nieuwsbrief.md \\
           --list nieuwsbrief --region Noord --region Oost
     """
-    app = ctx.app()
-    with session_scope(app.sessions) as session:
-        campaign = campaigns.create_campaign(
-            session, app.settings, app.signer, content_file=content_file, subject=subject,
-            template=template,
-            audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
-        )
-        count = queries.count_audience(session, campaign.audience)
-        click.echo(campaign.id)
-    click.echo(f"Created campaign {campaign.id} ({count} recipients now).", err=True)
+    created = usecases.create_campaign(
+        ctx.app(), content_file=content_file, subject=subject, template=template,
+        audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
+        actor=current_actor(),
+    )
+    click.echo(created.campaign_id)
+    click.echo(f"Created campaign {created.campaign_id} ({created.recipients} recipients now).",
+               err=True)
 
 
 @group.command("preview")
@@ -96,39 +87,20 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
       mailer campaigns preview 1 --subscriber anna@gemeente.nl -o preview.html
       mailer campaigns preview 1 -o preview.eml
     """
-    app = ctx.app()
-    with session_scope(app.sessions) as session:
-        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
-        rendered = renderer.render(recipient)
-        if output is not None:
-            suffix = output.suffix.lower()
-            if suffix == ".eml":
-                output.write_bytes(renderer.message_bytes(recipient))
-            elif suffix in (".html", ".htm"):
-                output.write_text(rendered.html, encoding="utf-8")
-            else:
-                raise CampaignError(f"{output}: use a .html or .eml file name")
-            click.echo(f"Wrote {output}")
-            return
-    click.echo(f"Subject: {rendered.subject}\n")
-    click.echo(rendered.text)
-
-
-def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
-                            email: str | None, *, renderer: Any = None) -> tuple[Any, Any]:
-    from mailer.compose import Recipient, sample_recipient
-
-    if renderer is None:
-        campaign = campaigns.get_campaign(session, campaign_id)
-        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
-    if email is None:
-        return renderer, sample_recipient(app.settings)
-    sub = subscribers.get_subscriber(session, email)
-    return renderer, Recipient(
-        subscriber_id=sub.id, email=sub.email, name=sub.name, organisation=sub.organisation,
-        job_title=sub.job_title, region=sub.region, language=sub.language,
-        attributes=dict(sub.attributes or {}),
-    )
+    suffix = output.suffix.lower() if output is not None else ""
+    if output is not None and suffix not in (".eml", ".html", ".htm"):
+        raise CampaignError(f"{output}: use a .html or .eml file name")
+    shown = usecases.preview_campaign(ctx.app(), campaign_id, email=email,
+                                      whole_message=suffix == ".eml")
+    if output is None:
+        click.echo(f"Subject: {shown.rendered.subject}\n")
+        click.echo(shown.rendered.text)
+        return
+    if shown.message is not None:
+        output.write_bytes(shown.message)
+    else:
+        output.write_text(shown.rendered.html, encoding="utf-8")
+    click.echo(f"Wrote {output}")
 
 
 @group.command("test")
@@ -150,36 +122,8 @@ def test(ctx: CliContext, campaign_id: int, to: tuple[str, ...], email: str | No
       mailer campaigns test 1 --to redactie@gt.example.nl --to anna@assen.nl
       mailer campaigns test 1 --to redactie@gt.example.nl --subscriber anna@assen.nl
     """
-    from mailer.compose.headers import check_address
-    from mailer.delivery.transport import send_message_sync
-    from mailer.errors import TemplateError
-
-    app = ctx.app()
-    addresses = []
-    for address in to:
-        try:
-            addresses.append(check_address(address.strip()))
-        except TemplateError:
-            raise CampaignError(f"--to: not a usable e-mail address: {address[:100]!r}") from None
-    messages = []
-    with session_scope(app.sessions) as session:
-        campaign = campaigns.get_campaign(session, campaign_id)
-        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
-        for address in addresses:
-            who = email or address
-            try:
-                subscribers.get_subscriber(session, who)
-            except SubscriberNotFoundError:
-                raise CampaignError(
-                    f"{who}: not a subscriber, so the test's links would open no page; "
-                    "give --subscriber EMAIL to personalise the test as a subscriber"
-                ) from None
-            _renderer, recipient = _renderer_and_recipient(app, session, campaign_id, who,
-                                                           renderer=renderer)
-            messages.append((address, who, renderer.envelope_sender(recipient),
-                             renderer.message_bytes(recipient)))
-    for address, who, sender, data in messages:
-        send_message_sync(app.settings, sender, [address], data)
+    sent = usecases.send_test(ctx.app(), campaign_id, to=to, email=email, actor=current_actor())
+    for address, who in sent:
         as_whom = "" if who == address else f" (personalised as {who})"
         click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
 
@@ -198,9 +142,7 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
       mailer campaigns schedule 1 --at "2027-04-10 07:00+00:00"
     """
     app = ctx.app()
-    when = campaigns.parse_when(at, app.settings)
-    with session_scope(app.sessions) as session:
-        campaigns.schedule(session, campaign_id, when)
+    when = usecases.schedule_campaign(app, campaign_id, at, actor=current_actor())
     click.echo(f"Campaign {campaign_id} scheduled for {_local(when, app)} "
                f"({app.settings.timezone}).")
 
@@ -220,8 +162,7 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
       mailer campaigns send 1 --wait
     """
     app = ctx.app()
-    with session_scope(app.sessions) as session:
-        count = campaigns.start(session, campaign_id)
+    count = usecases.start_campaign(app, campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} started: {count} recipients.")
     if not wait:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
@@ -243,8 +184,7 @@ def pause(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns pause 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        campaigns.pause(session, campaign_id)
+    usecases.pause_campaign(ctx.app(), campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} paused.")
 
 
@@ -258,8 +198,7 @@ def resume(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns resume 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        status = campaigns.resume(session, campaign_id)
+    status = usecases.resume_campaign(ctx.app(), campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} is {status} again.")
 
 
@@ -273,8 +212,7 @@ def cancel(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns cancel 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        dropped = campaigns.cancel(session, campaign_id)
+    dropped = usecases.cancel_campaign(ctx.app(), campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} cancelled ({dropped} unsent messages dropped).")
 
 
@@ -290,26 +228,22 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
       mailer campaigns ls --status scheduled
     """
     app = ctx.app()
-    with session_scope(app.sessions) as session:
-        rows = queries.campaigns_list(session, statuses)
-        counts = queries.delivery_counts_many(session, [c.id for c in rows])
-        shown = shown_subjects(session, app.settings, [c.id for c in rows])
+    rows = usecases.list_campaigns(app, statuses)
     if as_json:
         print_json([
-            {"id": c.id, "kind": c.kind, "subject": shown.get(c.id, c.subject),
-             "subject_template": c.subject, "status": c.status,
+            {"id": c.id, "kind": c.kind, "subject": subject, "subject_template": c.subject,
+             "status": c.status,
              "scheduled_at": c.scheduled_at, "started_at": c.started_at,
-             "finished_at": c.finished_at, "sent": counts.get(c.id, {}).get("sent", 0),
-             "recipients": sum(counts.get(c.id, {}).values())}
-            for c in rows
+             "finished_at": c.finished_at, "sent": counts.get("sent", 0),
+             "recipients": sum(counts.values())}
+            for c, counts, subject in rows
         ])
         return
     print_table(
         ("id", "kind", "status", "subject", "scheduled", "sent", "recipients"),
-        ((c.id, c.kind, c.status, _cut(shown.get(c.id, c.subject), 60),
-          _local(c.scheduled_at, app),
-          counts.get(c.id, {}).get("sent", 0), sum(counts.get(c.id, {}).values()))
-         for c in rows),
+        ((c.id, c.kind, c.status, _cut(subject, 60), _local(c.scheduled_at, app),
+          counts.get("sent", 0), sum(counts.values()))
+         for c, counts, subject in rows),
     )
 
 
@@ -332,14 +266,7 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
 
 
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
-    with session_scope(app.sessions) as session:
-        info = campaigns.campaign_status(session, campaign_id, now=utcnow())
-        # The subject as people received it, not its template source.
-        info["subject"] = shown_subjects(session, app.settings, [campaign_id]).get(
-            campaign_id, info["subject"])
-        # Bounce figures with the configured alert thresholds (hard-bounce and complaint rate).
-        info["bounces"] = campaign_bounce_summary(session, campaign_id,
-                                                  settings=app.settings.bounces)
+    info = usecases.campaign_status(app, campaign_id)
     if as_json:
         print_json(info)
         return
