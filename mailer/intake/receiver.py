@@ -40,6 +40,8 @@ class BounceHandler:
         self.source = source
         self.domain = app.settings.sender.bounce_domain.lower()
         self.unsubscribe = app.settings.sender.unsubscribe_address.lower()
+        # Answers from calendars come to the ORGANIZER address (events.reply_domain).
+        self.domains = {self.domain, app.settings.events.reply_domain.lower() or self.domain}
 
     def accepts(self, address: str) -> bool:
         address = address.strip().strip("<>").lower()
@@ -47,7 +49,7 @@ class BounceHandler:
         wanted_local, _, wanted_domain = self.unsubscribe.rpartition("@")
         # afmelden+<signed token>@...: a person's own List-Unsubscribe mailto
         personal = domain == wanted_domain and local.startswith(wanted_local + "+")
-        return address == self.unsubscribe or personal or domain == self.domain
+        return address == self.unsubscribe or personal or domain in self.domains
 
     async def handle_RCPT(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str,
