@@ -12,9 +12,9 @@ from bounces_support import ANNA, dsn, sample, sent_delivery, verp_for
 from sqlalchemy import select
 
 from mailer.bounces import service
-from mailer.bounces.models import Bounce, DomainPause
+from mailer.bounces.models import Bounce
 from mailer.campaigns import queries as campaign_queries
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns.models import Campaign, Delivery, DomainPause
 from mailer.database.connect import session_scope
 from mailer.intake.receiver import serve
 from subscribers import service as subscribers

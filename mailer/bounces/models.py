@@ -25,7 +25,6 @@ __all__ = [
     "BounceMessage",
     "Bounce",
     "BounceScore",
-    "DomainPause",
     "KINDS",
     "COUNTED_KINDS",
     "SOURCES",
@@ -129,21 +128,3 @@ class BounceScore(Base):
     score: Mapped[int] = mapped_column(Integer, default=0)
     last_point_on: Mapped[dt.date | None] = mapped_column(Date)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class DomainPause(Base):
-    """Delivery to one receiving domain is paused: many recipients there were refused for one
-    message- or sender-level reason in a short window. Deliveries to it wait (stay queued or
-    deferred, never failed) until an admin resumes it (`resumed_at` set)."""
-
-    __tablename__ = "domain_pauses"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    domain: Mapped[str] = mapped_column(String(253), index=True)
-    reason: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text, default="")
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    attempted: Mapped[int] = mapped_column(Integer, default=0)
-    paused_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    resumed_at: Mapped[dt.datetime | None]
-    resumed_by: Mapped[str] = mapped_column(String(320), default="")

@@ -9,10 +9,10 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, distinct, exists, func, literal, or_, select, update
+from sqlalchemy import delete, distinct, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailer.bounces.models import Bounce, BounceMessage, BounceScore, DomainPause
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
 
 __all__ = [
@@ -32,11 +32,6 @@ __all__ = [
     "forget_subscriber",
     "refusals_since",
     "attempts_at",
-    "active_pauses",
-    "add_pauses",
-    "resume_pause",
-    "not_paused",
-    "waiting_by_paused_domain",
     "counts_by_reason",
     "recipients_by_reason",
     "held_bounces",
@@ -222,9 +217,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _domain_match(email_column: Any) -> ColumnElement[bool]:
-    """email_column's domain is a paused domain (both stored lower case)."""
-    return func.lower(email_column).like(literal("%@").concat(DomainPause.domain))
 
 
 def refusals_since(session: Session, since: dt.datetime) -> list[tuple[str, str]]:
@@ -248,49 +240,14 @@ def attempts_at(session: Session, domain: str, since: dt.datetime) -> int:
     ) or 0)
 
 
-def active_pauses(session: Session) -> dict[str, DomainPause]:
-    rows = session.scalars(select(DomainPause).where(DomainPause.resumed_at.is_(None))
-                           .order_by(DomainPause.id))
-    return {p.domain: p for p in rows}
 
 
-def add_pauses(session: Session, pauses: Collection[DomainPause]) -> None:
-    session.add_all(pauses)
-    session.flush()
 
 
-def resume_pause(session: Session, domain: str, actor: str, now: dt.datetime) -> int:
-    """End the active pause of `domain`; how many were ended (0 or 1)."""
-    result = session.execute(
-        update(DomainPause)
-        .where(DomainPause.domain == domain, DomainPause.resumed_at.is_(None))
-        .values(resumed_at=now, resumed_by=actor)
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
-def not_paused(email_column: Any) -> ColumnElement[bool]:
-    """A WHERE clause for the delivery claim: the address is not at a paused domain."""
-    return ~exists(select(DomainPause.id).where(DomainPause.resumed_at.is_(None),
-                                                _domain_match(email_column)))
 
 
-def waiting_by_paused_domain(session: Session, campaign_id: int | None = None
-                             ) -> list[dict[str, Any]]:
-    """Each active pause, with how many unsent deliveries (of the campaign) wait for it."""
-    conditions = [Delivery.status.in_(("queued", "deferred", "sending")),
-                  _domain_match(Delivery.email)]
-    if campaign_id is not None:
-        conditions.append(Delivery.campaign_id == campaign_id)
-    waiting = (select(func.count(Delivery.id)).where(*conditions).correlate(DomainPause)
-               .scalar_subquery())
-    rows = session.execute(
-        select(DomainPause, waiting).where(DomainPause.resumed_at.is_(None))
-        .order_by(DomainPause.id)
-    )
-    return [{"domain": p.domain, "reason": p.reason, "detail": p.detail,
-             "paused_at": p.paused_at, "waiting": int(n or 0)} for p, n in rows]
 
 
 def counts_by_reason(session: Session, campaign_id: int | None = None,

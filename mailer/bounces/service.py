@@ -25,11 +25,11 @@ from mailer.bounces.models import (
     Bounce,
     BounceMessage,
     BounceScore,
-    DomainPause,
 )
 from mailer.bounces.parse import Finding, Report, clean_text, parse_message
 from mailer.bounces.policy import Policy, next_soft_score
-from mailer.campaigns.models import Delivery
+from mailer.campaigns import queries as campaign_queries
+from mailer.campaigns.models import Delivery, DomainPause
 from mailer.errors import BounceError, NotFoundError, TokenError
 from mailer.kernel.tokens import Signer
 from mailer.settings import BounceSettings, Settings
@@ -358,14 +358,14 @@ def apply_brake(session: Session, rule: BrakeRule, now: dt.datetime) -> list[Dom
     for recipient, reason in queries.refusals_since(session, since):
         key = (domain_of(recipient), reason)
         failures[key] = failures.get(key, 0) + 1
-    paused = set(queries.active_pauses(session))
+    paused = set(campaign_queries.active_pauses(session))
     candidates = {d for (d, _r), n in failures.items() if n >= rule.recipients and d not in paused}
     attempted = {d: queries.attempts_at(session, d, since) for d in sorted(candidates) if d}
     pauses = [DomainPause(domain=d.domain, reason=d.reason, detail=d.detail, failures=d.failures,
                           attempted=d.attempted, paused_at=now, resumed_by="")
               for d in decide(rule, failures, attempted, paused)]
     if pauses:
-        queries.add_pauses(session, pauses)
+        campaign_queries.add_pauses(session, pauses)
         for pause in pauses:
             log.warning("delivery to %s paused: %s", pause.domain, pause.detail)
     return pauses
@@ -373,7 +373,7 @@ def apply_brake(session: Session, rule: BrakeRule, now: dt.datetime) -> list[Dom
 
 def domain_pauses(session: Session, campaign_id: int | None = None) -> list[dict[str, Any]]:
     """The paused receiving domains, why, and how many messages (of the campaign) wait."""
-    return queries.waiting_by_paused_domain(session, campaign_id)
+    return campaign_queries.waiting_by_paused_domain(session, campaign_id)
 
 
 def resume_domain(session: Session, domain: str, *, actor: str = "",
@@ -382,7 +382,7 @@ def resume_domain(session: Session, domain: str, *, actor: str = "",
     name = domain.strip().lower().lstrip("@").rstrip(".")
     if not name:
         raise BounceError("a domain is needed, e.g. gmail.com")
-    if not queries.resume_pause(session, name, actor, now or utcnow()):
+    if not campaign_queries.resume_pause(session, name, actor, now or utcnow()):
         raise BounceError(f"delivery to {name} is not paused")
 
 
@@ -463,7 +463,7 @@ def campaign_bounce_summary(
             refused[reason] = refused.get(reason, 0) + count
     for reason, count in sorted(refused.items(), key=lambda kv: -kv[1]):
         flags.append(f"{count} recipient(s) refused for the message or sender: {reason}")
-    pauses = queries.waiting_by_paused_domain(session, campaign_id)
+    pauses = campaign_queries.waiting_by_paused_domain(session, campaign_id)
     for pause in pauses:
         flags.append(f"delivery to {pause['domain']} paused ({pause['reason']}): "
                      f"{pause['waiting']} message(s) wait; "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailer.bounces.models import Bounce, BounceMessage, BounceScore, DomainPause
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.bounces.models import Bounce, BounceMessage, BounceScore
+from mailer.campaigns.models import Campaign, Delivery, DomainPause
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
