@@ -107,6 +107,14 @@ class BounceSettings:
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 0
     receiver_protocol: str = "smtp"
+    # Resource caps of the receiver: bigger messages get 552, one session more than this 421.
+    receiver_max_bytes: int = 10 * 1024 * 1024
+    receiver_max_sessions: int = 8
+    # What is kept of the raw text: per message, in total (oldest unmatched mail goes first),
+    # and how long mail that matched none of our deliveries is kept.
+    raw_keep_kib: int = 256
+    raw_total_mib: int = 200
+    junk_retention_days: int = 7
     imap_host: str = ""
     imap_port: int = 993
     imap_username: str = ""
@@ -324,7 +332,9 @@ def _finish(settings: Settings, path: Path) -> Settings:
         bounces.imap_oauth_token_url and bounces.imap_oauth_client_id
     ):
         fail("bounces.imap_auth", "xoauth2 needs imap_oauth_token_url and imap_oauth_client_id")
-    for key in ("soft_threshold", "stale_days", "retention_days"):
+    for key in ("soft_threshold", "stale_days", "retention_days", "receiver_max_bytes",
+                "receiver_max_sessions", "raw_keep_kib", "raw_total_mib",
+                "junk_retention_days"):
         if getattr(bounces, key) < 1:
             fail(f"bounces.{key}", "must be at least 1")
     if not 0 <= bounces.receiver_port < 65536 or not 0 < bounces.imap_port < 65536:

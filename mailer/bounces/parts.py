@@ -12,7 +12,7 @@ import logging
 from mailer.app import App
 from mailer.bounces.imap import imap_part
 from mailer.bounces.receiver import receiver_part
-from mailer.bounces.service import purge
+from mailer.bounces.service import purge_with_settings
 from mailer.db import session_scope
 
 __all__ = ["PARTS", "receiver_part", "imap_part", "purge_part"]
@@ -23,11 +23,12 @@ _DAY = 24 * 3600
 
 def _purge(app: App) -> int:
     with session_scope(app.sessions) as session:
-        return purge(session, app.settings.bounces.retention_days)
+        return purge_with_settings(session, app.settings)
 
 
 async def purge_part(app: App, stop: asyncio.Event) -> None:
-    """Forget raw bounce messages past bounces.retention_days: at start, then once a day."""
+    """Forget raw bounce messages past their retention (bounces.retention_days, junk_retention_days)
+    and beyond bounces.raw_total_mib: at start, then once a day."""
     while not stop.is_set():
         try:
             count = await asyncio.to_thread(_purge, app)

@@ -27,6 +27,8 @@ __all__ = [
     "campaign_counts",
     "bounces_of_subscriber",
     "purge_raw",
+    "purge_junk_raw",
+    "trim_raw_total",
     "delete_score",
     "forget_subscriber",
 ]
@@ -166,6 +168,54 @@ def purge_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
         .values(raw=None, purged_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _matched() -> Any:
+    """Messages with at least one record that named one of our deliveries or people."""
+    return select(Bounce.message_id).where(
+        Bounce.message_id.is_not(None),
+        (Bounce.delivery_id.is_not(None)) | (Bounce.subscriber_id.is_not(None)),
+    )
+
+
+def purge_junk_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
+    """Drop the raw text of messages before `before` that matched none of our deliveries."""
+    result = session.execute(
+        update(BounceMessage)
+        .where(BounceMessage.received_at < before, BounceMessage.raw.is_not(None),
+               BounceMessage.id.not_in(_matched()))
+        .values(raw=None, purged_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def trim_raw_total(session: Session, total_bytes: int, now: dt.datetime) -> int:
+    """Keep at most `total_bytes` of raw text in all: the oldest unmatched mail goes first,
+    then the oldest matched. Returns how many messages lost their raw text."""
+    size = func.length(BounceMessage.raw)
+    stored = session.scalar(select(func.coalesce(func.sum(size), 0))
+                            .where(BounceMessage.raw.is_not(None)))
+    excess = int(stored or 0) - total_bytes
+    if excess <= 0:
+        return 0
+    matched = BounceMessage.id.in_(_matched())
+    rows = session.execute(
+        select(BounceMessage.id, size)
+        .where(BounceMessage.raw.is_not(None))
+        .order_by(matched, BounceMessage.received_at, BounceMessage.id)
+    )
+    victims: list[int] = []
+    for message_id, length in rows:
+        victims.append(message_id)
+        excess -= int(length or 0)
+        if excess <= 0:
+            break
+    session.execute(
+        update(BounceMessage).where(BounceMessage.id.in_(victims))
+        .values(raw=None, purged_at=now).execution_options(synchronize_session=False)
+    )
+    return len(victims)
 
 
 def delete_score(session: Session, subscriber_id: int) -> int:
