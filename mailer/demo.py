@@ -224,7 +224,9 @@ def _write_preview(app: App, session: Session, campaign_id: int, path: Path) -> 
     name, municipality, region, job, language = SAMPLE_PEOPLE[0]
     sub = subscriber_queries.subscriber_by_key(session, _email(name, municipality).lower())
     recipient = Recipient(
-        subscriber_id=sub.id if sub else 0, email=_email(name, municipality), name=name,
+        subscriber_id=sub.id if sub else 0,
+        public_id=sub.public_id if sub else "voorbeeld-voorbeeld",
+        email=_email(name, municipality), name=name,
         organisation=f"Gemeente {municipality}", job_title=job, region=region,
         language=language, attributes={"gemeente": municipality},
     )

@@ -64,9 +64,8 @@ class WebSettings:
     port: int = 8025
     subscribe_rate_per_address: int = 3
     subscribe_rate_per_client: int = 20
+    subscribe_rate_global: int = 300
     confirm_link_hours: int = 72
-    # Lists offered on the preferences page and open to /subscribe/<slug>; empty: every list.
-    public_lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,6 +229,13 @@ def load_settings(
     return _finish(settings, path)
 
 
+# Settings that were removed, and what replaces them (an upgrade should say what to do).
+_GONE = {
+    "web.public_lists": "no longer a setting: mark each list for the sign-up form with "
+                        "`mailer lists edit SLUG --public`, then remove this line",
+}
+
+
 def _build(
     cls: type, raw: Any, path: Path, prefix: str, extra: dict[str, Any] | None = None
 ) -> Any:
@@ -239,6 +245,8 @@ def _build(
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
+            if f"{prefix}{key}" in _GONE:
+                raise ConfigError(f"{path}: {prefix}{key}: {_GONE[prefix + key]}")
             raise ConfigError(f"{path}: {prefix}{key}: unknown setting")
     values: dict[str, Any] = dict(extra or {})
     for f in dataclasses.fields(cls):

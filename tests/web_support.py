@@ -7,6 +7,7 @@ import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,11 +29,14 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def setup_people(app: App) -> dict[str, int]:
-    """Two lists (one double opt-in), a Dutch and an English subscriber, and a campaign."""
+def setup_people(app: App) -> dict[str, Any]:
+    """Two public lists (one double opt-in), a Dutch and an English subscriber (by public id,
+    as links name them), and a campaign (by id)."""
     with session_scope(app.sessions) as session:
-        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief", "Het laatste nieuws.")
-        service.create_list(session, "regio-noord", "Regio Noord", double_opt_in=True)
+        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief", "Het laatste nieuws.",
+                            public=True)
+        service.create_list(session, "regio-noord", "Regio Noord", double_opt_in=True,
+                            public=True)
         anna = service.add_subscriber(
             session,
             service.SubscriberData(email="anna@gemeente.example.nl", name="Anna de Vries"),
@@ -46,7 +50,7 @@ def setup_people(app: App) -> dict[str, int]:
         campaign = Campaign(subject="Nieuwsbrief", audience={"lists": ["nieuwsbrief"]})
         session.add(campaign)
         session.flush()
-        return {"anna": anna.id, "john": john.id, "campaign": campaign.id}
+        return {"anna": anna.public_id, "john": john.public_id, "campaign": campaign.id}
 
 
 def subscription_states(app: App, email_address: str) -> tuple[str, dict[str, str]]:

@@ -265,8 +265,8 @@ def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[s
     by_campaign: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_campaign.setdefault(row["campaign_id"], []).append(row)
-    blank = {"email": "", "name": "", "organisation": "", "job_title": "", "region": "",
-             "language": "nl", "attributes": {}, "mailable": False}
+    blank = {"public_id": "", "email": "", "name": "", "organisation": "", "job_title": "",
+             "region": "", "language": "nl", "attributes": {}, "mailable": False}
     for group in by_campaign.values():
         lists = (group[0]["audience"] or {}).get("lists") or ()
         people = mailing_data(

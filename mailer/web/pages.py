@@ -24,6 +24,7 @@ from mailer.app import App
 from mailer.db import session_scope
 from mailer.errors import TokenError
 from mailer.links import Links
+from mailer.tokens import is_public_id
 from mailer.web.csrf import FIELD, Csrf
 from mailer.web.mail import Mail, send_mail
 from mailer.web.ratelimit import RateLimiter
@@ -81,13 +82,16 @@ class Pages:
 
     def unsign(
         self, purpose: str, token: str, *, max_age: dt.timedelta | None = None,
-        ints: tuple[str, ...] = ("s",),
+        ints: tuple[str, ...] = (),
     ) -> TokenPayload:
         """The payload of a link's token; TokenError (a friendly 400 page) if it is not valid.
 
-        `ints` names payload keys that must be whole numbers (ids), checked here once.
+        `s`, the person, must be a public id (links never name a row id); `ints` names payload
+        keys that must be whole numbers (ids), checked here once.
         """
         payload = self.app.signer.unsign(purpose, token, max_age=max_age)
+        if not is_public_id(payload.get("s")):
+            raise TokenError("the link is not valid")
         for key in ints:
             value = payload.get(key)
             if not isinstance(value, int) or isinstance(value, bool):

@@ -45,6 +45,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "prefs.language": "Taal van onze berichten",
         "prefs.save": "Opslaan",
         "prefs.saved": "Uw voorkeuren zijn opgeslagen.",
+        "prefs.confirm": "Wij hebben u een e-mail gestuurd: klik op de link daarin om u weer "
+                         "aan te melden. Uw andere keuzes zijn opgeslagen.",
         "prefs.stopped": "Wij kunnen geen e-mail meer bezorgen op dit adres, daarom kunt u zich "
         "hier niet opnieuw aanmelden. Klopt dat niet? Neem dan contact met ons op.",
         "prefs.leave.title": "Afmelden voor alles",
@@ -130,6 +132,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "prefs.language": "Language of our messages",
         "prefs.save": "Save",
         "prefs.saved": "Your preferences have been saved.",
+        "prefs.confirm": "We have sent you an e-mail: follow the link in it to sign up again. "
+                         "Your other choices have been saved.",
         "prefs.stopped": "We can no longer deliver e-mail to this address, so you cannot sign "
         "up again here. If that is wrong, please contact us.",
         "prefs.leave.title": "Unsubscribe from everything",
