@@ -23,8 +23,8 @@ import threading
 from pathlib import Path
 
 from mailer.app import build_app
-from mailer.bounces.receiver import serve
-from mailer.db import make_engine, upgrade_schema
+from mailer.database.connect import make_engine, upgrade_schema
+from mailer.intake.receiver import serve
 from mailer.settings import load_settings
 
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mailer.compose import CampaignRenderer, Recipient, build_transactional
 from mailer.compose.signing import dns_record
 from mailer.errors import ConfigError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def _dns(settings: Settings) -> object:
 def test_campaign_messages_verify(dkim_settings: Settings) -> None:
     renderer = CampaignRenderer(campaign(), dkim_settings, Signer(SECRET))
     data = renderer.message_bytes(
-        Recipient(subscriber_id=3, email="a@example.org", name="Zoë Ağaoğlu", delivery_id=9)
+        Recipient(subscriber_id=3, public_id="public-id-of-zoe-3",
+                  email="a@example.org", name="Zoë Ağaoğlu", delivery_id=9)
     )
     assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=gt.example.nl")
     assert dkim.verify(data, dnsfunc=_dns(dkim_settings))

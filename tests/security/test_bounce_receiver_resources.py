@@ -20,8 +20,8 @@ from sqlalchemy import func, select, update
 from mailer.app import App, build_app
 from mailer.bounces import service
 from mailer.bounces.models import BounceMessage
-from mailer.bounces.receiver import serve
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake.receiver import serve
 from subscribers.models import utcnow
 
 LIMIT = 200_000
