@@ -49,6 +49,7 @@ __all__ = [
     "add_signup_request",
     "signup_request",
     "delete_signup_request",
+    "signup_requests_of",
     "subscribers_by_ids",
     "known_ids_select",
     "contact_rows_by_name",
@@ -449,6 +450,11 @@ def signup_request(session: Session, request_id: int, subscriber_id: int) -> Sig
     """The stored request a confirmation link names, if it is this person's and still there."""
     return session.scalars(select(SignupRequest).where(
         SignupRequest.id == request_id, SignupRequest.subscriber_id == subscriber_id)).first()
+
+
+def signup_requests_of(session: Session, subscriber_id: int) -> list[SignupRequest]:
+    return list(session.scalars(select(SignupRequest).where(
+        SignupRequest.subscriber_id == subscriber_id).order_by(SignupRequest.id)))
 
 
 def delete_signup_request(session: Session, request_id: int) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "validate_language",
     "create_list",
     "edit_list",
+    "signup_requests",
     "get_list",
     "get_lists",
     "get_subscriber",
@@ -167,6 +168,15 @@ def create_list(
     session.add(mailing_list)
     session.flush()
     return mailing_list
+
+
+def signup_requests(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    """Web sign-up requests for this person that wait for confirmation (access requests)."""
+    return [
+        {"requested_at": r.created_at, "name": r.name, "organisation": r.organisation,
+         "language": r.language}
+        for r in queries.signup_requests_of(session, subscriber_id)
+    ]
 
 
 def edit_list(

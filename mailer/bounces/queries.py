@@ -31,6 +31,7 @@ __all__ = [
     "trim_raw_total",
     "delete_score",
     "forget_subscriber",
+    "messages_mentioning",
 ]
 
 
@@ -223,22 +224,49 @@ def delete_score(session: Session, subscriber_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def messages_mentioning(session: Session, email_key: str) -> list[BounceMessage]:
+    """Every kept message whose raw text or headers mention the address (any case): replies,
+    unmatched reports and forwarded complaints name people wherever they like.
+
+    Read in chunks and searched here, not in SQL: the same on both backends, byte-exact on raw
+    mail, and the raw text kept is capped (bounces.raw_total_mib)."""
+    needle = email_key.lower()
+    raw_needle = needle.encode("utf-8")
+    stmt = (select(BounceMessage.id, BounceMessage.raw, BounceMessage.from_header,
+                   BounceMessage.subject, BounceMessage.envelope_from, BounceMessage.envelope_to)
+            .execution_options(yield_per=200))
+    ids = [
+        row.id for row in session.execute(stmt)
+        if (row.raw is not None and raw_needle in bytes(row.raw).lower())
+        or needle in " ".join((row.from_header, row.subject, row.envelope_from,
+                               row.envelope_to)).lower()
+    ]
+    if not ids:
+        return []
+    return list(session.scalars(select(BounceMessage).where(BounceMessage.id.in_(ids))
+                                .order_by(BounceMessage.id)))
+
+
 def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:
     """Erasure: the raw messages and addresses of a person's bounces go; the counts stay.
 
-    Matched by subscriber, and by the reported address for reports that matched no one."""
-    theirs = (Bounce.subscriber_id == subscriber_id) | (func.lower(Bounce.recipient) == email_key)
+    Matched by subscriber, by the reported address for reports that matched no one, and by any
+    kept message that mentions the address (its records lose their texts too)."""
+    mentioning = [m.id for m in messages_mentioning(session, email_key)]
+    theirs = ((Bounce.subscriber_id == subscriber_id)
+              | (func.lower(Bounce.recipient) == email_key)
+              | Bounce.message_id.in_(mentioning))
     message_ids = select(Bounce.message_id).where(theirs, Bounce.message_id.is_not(None))
     session.execute(
         update(BounceMessage)
-        .where(BounceMessage.id.in_(message_ids))
+        .where(BounceMessage.id.in_(message_ids) | BounceMessage.id.in_(mentioning))
         .values(raw=None, from_header="", subject="", envelope_to="", envelope_from="")
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Bounce)
         .where(theirs)
-        .values(recipient="", diagnostic="", subscriber_id=None)
+        .values(recipient="", diagnostic="", outcome="", subscriber_id=None)
         .execution_options(synchronize_session=False)
     )
     delete_score(session, subscriber_id)

@@ -406,6 +406,16 @@ def get_bounce(session: Session, bounce_id: int) -> dict[str, Any]:
     return record
 
 
+def messages_mentioning(session: Session, email: str) -> list[dict[str, Any]]:
+    """For access requests (usecases.privacy): the kept raw messages that mention the address."""
+    return [
+        {"message_id": m.id, "received_at": m.received_at, "source": m.source,
+         "from": m.from_header, "subject": m.subject, "size": m.size,
+         "raw_kept": m.raw is not None}
+        for m in queries.messages_mentioning(session, subscribers.email_key(email))
+    ]
+
+
 def forget_subscriber(session: Session, subscriber_id: int, email: str) -> None:
     """For erasure (usecases.privacy): remove addresses and raw mail of a person's bounces."""
     queries.forget_subscriber(session, subscriber_id, subscribers.email_key(email))

@@ -364,6 +364,7 @@ def erase(ctx: CliContext, email: str, yes: bool) -> None:
         if not yes:
             click.confirm(f"Erase {subscriber.email} and everything held on them?", abort=True)
         privacy.erase_person(session, email, actor=current_actor())
+    privacy.after_erasure(ctx.app().engine)
     click.echo(f"Erased {email.strip()}; only a one-way hash is kept on the suppression list.")
 
 

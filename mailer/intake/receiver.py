@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["BounceHandler", "serve", "receiver_part"]
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every command and every envelope address at INFO ("mail.log"): a record of
+# who wrote to us that outlives an erasure. Its warnings and errors are kept.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
 
