@@ -65,6 +65,8 @@ class WebSettings:
     subscribe_rate_per_address: int = 3
     subscribe_rate_per_client: int = 20
     subscribe_rate_global: int = 300
+    # Proof of work on the sign-up form: hashes a browser tries, max_number/2 on average; 0 off.
+    pow_max_number: int = 100000
     confirm_link_hours: int = 72
 
 

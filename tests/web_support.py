@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email
+import html as htmllib
+import json
 import email.policy
 import re
 from email.message import EmailMessage
@@ -27,6 +30,24 @@ def csrf_token(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no CSRF field in the page"
     return match.group(1)
+
+
+POW_RE = re.compile(r'data-challenge="([^"]+)"')
+
+
+def pow_solution(html: str) -> str:
+    """Solve the form's proof-of-work challenge as the page's script does (ALTCHA v1)."""
+    import altcha
+
+    match = POW_RE.search(html)
+    assert match, "no proof-of-work challenge in the page"
+    spec = json.loads(htmllib.unescape(match.group(1)))
+    solved = altcha.solve_challenge_v1(spec["challenge"], spec["salt"],
+                                       max_number=spec["maxnumber"])
+    assert solved is not None
+    payload = {"algorithm": spec["algorithm"], "challenge": spec["challenge"],
+               "number": solved.number, "salt": spec["salt"], "signature": spec["signature"]}
+    return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
 def setup_people(app: App) -> dict[str, Any]:

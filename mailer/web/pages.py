@@ -25,6 +25,7 @@ from mailer.errors import TokenError
 from mailer.kernel.tokens import is_public_id
 from mailer.web.csrf import FIELD, Csrf
 from mailer.web.mail import Mail, send_mail
+from mailer.web.pow import ProofOfWork
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.texts import LANGUAGES, text
 
@@ -51,6 +52,7 @@ class Pages:
         self.links = app.links
         self.csrf = Csrf(app.settings.secret_key, app.settings.web.base_url)
         self.rate = RateLimiter(app.settings.secret_key)
+        self.pow = ProofOfWork(app.settings.secret_key, app.settings.web.pow_max_number)
         loaders: list[jinja2.BaseLoader] = []
         if app.settings.templates.override_dir:
             override = app.settings.resolve_path(app.settings.templates.override_dir) / "web"

@@ -34,6 +34,8 @@ from mailer.errors import TokenError
 from mailer.kernel import tokens
 from mailer.web.mail import ALREADY_SUBSCRIBED, CONFIRM, WELCOME, Mail
 from mailer.web.pages import Pages
+from mailer.web.pow import FIELD as POW_FIELD
+from mailer.web.pow import PowError
 from mailer.web.ratelimit import Limit
 from mailer.web.texts import LANGUAGES
 from subscribers import queries, service
@@ -59,6 +61,11 @@ def _public_list(session: Session, pages: Pages, slug: str) -> ListInfo | None:
     if found is None or not found.public:  # staff-only lists are not shown to strangers
         return None
     return ListInfo(found.id, found.slug, found.title, found.description, found.opt_in)
+
+
+def _spend(session: Session, pages: Pages, challenge: str) -> None:
+    """A solved challenge counts once: a second post with it is refused (429)."""
+    pages.rate.hit(session, [Limit("altcha", challenge, 1)])
 
 
 def normalised_address(email: str) -> str:
@@ -219,6 +226,7 @@ def routes(pages: Pages) -> list[BaseRoute]:
             return pages.render(
                 request, "subscribe.html",
                 {"mailing_list": info, "error": "", "languages": LANGUAGES,
+                 "pow_challenge": pages.pow.challenge() if pages.pow.enabled else "",
                  "values": {"email": "", "name": "", "organisation": "", "language": lang}},
                 lang=lang, switch_language=True,
             )
@@ -236,6 +244,17 @@ def routes(pages: Pages) -> list[BaseRoute]:
         if values["language"] not in LANGUAGES:
             values["language"] = request.state.lang
         mail = None
+        if pages.pow.enabled:
+            try:
+                solved = pages.pow.verify(str(form.get(POW_FIELD, "")))
+            except PowError:
+                return pages.render(
+                    request, "subscribe.html",
+                    {"mailing_list": info, "error": "sub.error.pow", "languages": LANGUAGES,
+                     "pow_challenge": pages.pow.challenge(), "values": values},
+                    lang=request.state.lang, status=400,
+                )
+            await pages.db(_spend, pages, solved)
         if not form.get("website"):  # the hidden trap field is filled by bots: do nothing
             try:
                 data = service.clean_data(
@@ -249,6 +268,7 @@ def routes(pages: Pages) -> list[BaseRoute]:
                 return pages.render(
                     request, "subscribe.html",
                     {"mailing_list": info, "error": "sub.error.email", "languages": LANGUAGES,
+                     "pow_challenge": pages.pow.challenge() if pages.pow.enabled else "",
                      "values": values},
                     lang=request.state.lang, status=400,
                 )

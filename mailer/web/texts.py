@@ -71,6 +71,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sub.privacy": "Wij gebruiken uw gegevens alleen om u deze berichten te sturen. "
         "Afmelden kan altijd, met de link onder elk bericht.",
         "sub.error.email": "Vul een geldig e-mailadres in, bijvoorbeeld naam@gemeente.nl.",
+        "sub.error.pow": "Uw browser kon de controle tegen automatische aanmeldingen niet "
+                         "afronden. Probeer het nog eens (JavaScript is daarvoor nodig).",
         "sent.title": "Kijk in uw mailbox",
         "sent.text": "Wij hebben een e-mail gestuurd naar {email}. Staat daar een "
         "bevestigingslink in, klik er dan op om uw aanmelding af te ronden. De link is {hours} "
@@ -158,6 +160,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sub.privacy": "We use your details only to send you these messages. You can "
         "unsubscribe at any time with the link below every message.",
         "sub.error.email": "Please enter a valid e-mail address, for example name@example.nl.",
+        "sub.error.pow": "Your browser could not complete the check against automated sign-ups. "
+                         "Please try again (it needs JavaScript).",
         "sent.title": "Check your inbox",
         "sent.text": "We have sent an e-mail to {email}. If it contains a confirmation link, "
         "click it to complete your subscription. The link is valid for {hours} hours.",

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     import httpx
 
 from browser_support import pages_served, wait_for
-from web_support import CSRF_RE, messages
+from web_support import CSRF_RE, csrf_token, messages, pow_solution
 
 from mailer.app import App, build_app
 from mailer.delivery.capture import CaptureServer
@@ -43,8 +43,11 @@ class Live:
 
     def sign_up(self, slug: str, address: str, **extra: str) -> httpx.Response:
         """Post the sign-up form as a stranger would (a fresh form, its CSRF token)."""
-        data = {"csrf": self.csrf(f"/subscribe/{slug}"), "email": address, "name": "",
-                "organisation": "", "language": "nl", "lang": "nl", **extra}
+        form = self.http.get(f"/subscribe/{slug}")
+        assert form.status_code == 200, form.status_code
+        data = {"csrf": csrf_token(form.text), "email": address, "name": "",
+                "organisation": "", "language": "nl", "lang": "nl",
+                "altcha": pow_solution(form.text), **extra}
         return self.http.post(f"/subscribe/{slug}", data=data)
 
     def mails_to(self, address: str, count: int = 1) -> list:

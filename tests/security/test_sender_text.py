@@ -8,7 +8,7 @@ and the global hourly caps answer 429; a list is on the form only after `lists e
 
 from __future__ import annotations
 
-from web_support import setup_people
+from web_support import csrf_token, pow_solution, setup_people
 
 from mailer.database.connect import session_scope
 from subscribers import service
@@ -68,3 +68,24 @@ def test_only_public_lists_are_offered(live, run_cli):
         assert (hidden.public, hidden.title) == (False, "Intern")
     bad = run_cli("lists", "edit", "nergens", "--public", ok=False)
     assert bad.exit_code != 0 and "nergens" in bad.output
+
+
+def test_the_form_wants_a_fresh_proof_of_work(live):
+    setup_people(live.app)
+    form = live.http.get("/subscribe/nieuwsbrief")
+    data = {"csrf": csrf_token(form.text), "email": "bot@example.org", "language": "nl"}
+    assert live.http.post("/subscribe/nieuwsbrief", data=data).status_code == 400
+    assert live.http.post("/subscribe/nieuwsbrief",
+                          data={**data, "altcha": "e30="}).status_code == 400  # "{}"
+    solved = pow_solution(form.text)
+    assert live.http.post("/subscribe/nieuwsbrief",
+                          data={**data, "altcha": solved}).status_code == 200
+    replay = {**data, "email": "bot2@example.org", "altcha": solved}
+    assert live.http.post("/subscribe/nieuwsbrief", data=replay).status_code == 429
+    with session_scope(live.app.sessions) as session:
+        assert service.queries.subscriber_by_key(session, "bot2@example.org") is None
+    # The page loads its solver from our own origin only; the CSP allows nothing else.
+    assert '<script src="/static/pow.js"' in form.text
+    assert "script-src 'self';" in form.headers["content-security-policy"]
+    script = live.http.get("/static/pow.js")
+    assert script.status_code == 200 and "crypto.subtle.digest" in script.text
