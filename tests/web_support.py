@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import email
+import email.policy
 import html as htmllib
 import json
-import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
