@@ -108,7 +108,8 @@ def _set_up_people(settings: Settings, sessions: sessionmaker[Session]) -> int:
     with session_scope(sessions) as session:
         for slug, title, description in LISTS:
             if subscriber_queries.list_by_slug(session, slug) is None:
-                subscribers.create_list(session, slug, title, description)
+                # The demo shows the sign-up form, so its lists are public.
+                subscribers.create_list(session, slug, title, description, public=True)
         for name, municipality, region, job, language in SAMPLE_PEOPLE:
             email = _email(name, municipality)
             if subscriber_queries.subscriber_by_key(session, email.lower()) is not None:

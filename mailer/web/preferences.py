@@ -2,7 +2,9 @@
 one's data.
 
 The link comes with every newsletter, and newsletters get forwarded: whoever holds the link can
-change these choices (as with every mailer's preference link), but cannot see the person's data.
+change these choices (as with every mailer's preference link), but cannot see the person's data,
+and cannot sign the person back up: leaving is immediate, coming back (to a list they left, or
+after they unsubscribed, bounced or complained) waits for the link in a mail to their address.
 A copy of the data is therefore never shown or offered for download here: it is mailed (as JSON
 in the message) to the person's own address, at most a few times an hour. A signed download
 link would hand the data to whoever clicks first in a forwarded mail; the mailbox is the one
@@ -34,9 +36,6 @@ from subscribers.models import MailingList, Subscriber
 __all__ = ["routes", "DATA_COPY_PER_HOUR"]
 
 DATA_COPY_PER_HOUR = 3
-# Statuses in which we no longer mail a person; only a confirmation mail (or staff) undoes the
-# first two, only staff the last.
-STOPPED = ("bounced", "complained", "blocked")
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,37 @@ def test_a_token_naming_a_row_id_is_refused(live):
         assert live.http.get(f"/p/{forged}").status_code == 400
     assert live.http.get(live.path(Links(live.base, live.app.signer).preferences(
         people["anna"]))).status_code == 200
+
+
+def test_the_sqlite_upgrade_rebuilds_with_autoincrement_and_loses_nothing(tmp_path):
+    from mailer.database.connect import make_engine, upgrade_schema
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade_schema(engine, "0004")
+    stamp = "'2026-01-01 00:00:00'"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, name, organisation, job_title, region, "
+            "language, status, attributes, consent_source, consent_by, created_at, updated_at) "
+            f"VALUES ('a@b.nl', 'a@b.nl', 'A', '', '', '', 'nl', 'active', '{{}}', '', '', "
+            f"{stamp}, {stamp})"))
+        conn.execute(text("INSERT INTO lists (slug, title, description, opt_in, created_at) "
+                          f"VALUES ('n', 'N', '', 'single', {stamp})"))
+        conn.execute(text("INSERT INTO subscriptions (subscriber_id, list_id, status, "
+                          f"created_at, updated_at) VALUES (1, 1, 'active', {stamp}, {stamp})"))
+        conn.execute(text("INSERT INTO consent_events (subscriber_id, action, source, actor, "
+                          f"detail, at) VALUES (1, 'created', 'cli', '', '', {stamp})"))
+    upgrade_schema(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM subscriptions")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM consent_events")).scalar() == 1
+        public_id = conn.execute(text("SELECT public_id FROM subscribers")).scalar()
+        assert tokens.is_public_id(public_id)
+        assert conn.execute(text("SELECT public FROM lists")).scalar() == 0
+        for table in ("subscribers", "lists", "campaigns", "deliveries", "events"):
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"),
+                               {"t": table}).scalar()
+            assert "AUTOINCREMENT" in sql, table
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    engine.dispose()
