@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bounces_support import sample
 from delivery_support import content_file
+from live_support import live, live_factory  # noqa: F401  (fixtures)
 from sqlalchemy import LargeBinary, String, Text, inspect, text
 from sqlalchemy.engine import make_url
 from web_support import link_in

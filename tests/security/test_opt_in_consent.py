@@ -8,6 +8,7 @@ until then. A bounced person coming back also goes through the mail.
 
 from __future__ import annotations
 
+from live_support import live, live_factory  # noqa: F401  (fixtures)
 from web_support import link_in, setup_people, subscription_states
 
 from mailer.database.connect import session_scope

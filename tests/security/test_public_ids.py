@@ -8,6 +8,7 @@ Tokens carry a random public id, never a row id.
 
 from __future__ import annotations
 
+from live_support import live, live_factory  # noqa: F401  (fixtures)
 from sqlalchemy import text
 from web_support import setup_people, subscription_states
 

@@ -8,6 +8,7 @@ and the global hourly caps answer 429; a list is on the form only after `lists e
 
 from __future__ import annotations
 
+from live_support import live, live_factory  # noqa: F401  (fixtures)
 from web_support import csrf_token, pow_solution, setup_people
 
 from mailer.database.connect import session_scope

@@ -1,5 +1,8 @@
 """The running parts the attacks are replayed against: the subscriber pages served by uvicorn
-on a loopback port (real HTTP), with their mail going to a capture SMTP server."""
+on a loopback port (real HTTP), with their mail going to a capture SMTP server.
+
+Test modules import the `live` and `live_factory` fixtures from here (not a conftest.py, whose
+module name would shadow tests/conftest.py for `from conftest import ...`)."""
 
 from __future__ import annotations
 
