@@ -74,7 +74,7 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
     bounces.forget_subscriber(session, subscriber.id, subscriber.email)
     # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.
-    events.forget_subscriber(session, subscriber.id)
+    events.forget_subscriber(session, subscriber.id, email_key=subscriber.email_key)
     return service.erase(session, subscriber.email, actor=actor)
 
 

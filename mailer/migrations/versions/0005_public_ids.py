@@ -2,7 +2,7 @@
 sign-up requests for known addresses wait for confirmation
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-01
 
 On SQLite the tables whose ids appear in links (subscribers, lists, campaigns, deliveries,
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
