@@ -64,9 +64,10 @@ class WebSettings:
     port: int = 8025
     subscribe_rate_per_address: int = 3
     subscribe_rate_per_client: int = 20
+    subscribe_rate_global: int = 300
+    # Proof of work on the sign-up form: hashes a browser tries, max_number/2 on average; 0 off.
+    pow_max_number: int = 100000
     confirm_link_hours: int = 72
-    # Lists offered on the preferences page and open to /subscribe/<slug>; empty: every list.
-    public_lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,14 @@ class BounceSettings:
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 0
     receiver_protocol: str = "smtp"
+    # Resource caps of the receiver: bigger messages get 552, one session more than this 421.
+    receiver_max_bytes: int = 10 * 1024 * 1024
+    receiver_max_sessions: int = 8
+    # What is kept of the raw text: per message, in total (oldest unmatched mail goes first),
+    # and how long mail that matched none of our deliveries is kept.
+    raw_keep_kib: int = 256
+    raw_total_mib: int = 200
+    junk_retention_days: int = 7
     imap_host: str = ""
     imap_port: int = 993
     imap_username: str = ""
@@ -232,6 +241,13 @@ def load_settings(
     return _finish(settings, path)
 
 
+# Settings that were removed, and what replaces them (an upgrade should say what to do).
+_GONE = {
+    "web.public_lists": "no longer a setting: mark each list for the sign-up form with "
+                        "`mailer lists edit SLUG --public`, then remove this line",
+}
+
+
 def _build(
     cls: type, raw: Any, path: Path, prefix: str, extra: dict[str, Any] | None = None
 ) -> Any:
@@ -241,6 +257,8 @@ def _build(
     known = {f.name for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in known:
+            if f"{prefix}{key}" in _GONE:
+                raise ConfigError(f"{path}: {prefix}{key}: {_GONE[prefix + key]}")
             raise ConfigError(f"{path}: {prefix}{key}: unknown setting")
     values: dict[str, Any] = dict(extra or {})
     for f in dataclasses.fields(cls):
@@ -369,7 +387,8 @@ def _check_bounces(bounces: BounceSettings, path: Path) -> None:
     ):
         fail("bounces.imap_auth", "xoauth2 needs imap_oauth_token_url and imap_oauth_client_id")
     for key in ("soft_threshold", "stale_days", "retention_days", "brake_recipients",
-                "brake_window_minutes"):
+                "brake_window_minutes", "receiver_max_bytes", "receiver_max_sessions",
+                "raw_keep_kib", "raw_total_mib", "junk_retention_days"):
         if getattr(bounces, key) < 1:
             fail(f"bounces.{key}", "must be at least 1")
     if not 0 < bounces.brake_share <= 1:

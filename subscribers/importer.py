@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from subscribers import queries
 from subscribers.errors import ImportFileError, SubscriberError
-from subscribers.models import utcnow
+from subscribers.models import new_public_id, utcnow
 from subscribers.service import SubscriberData, clean_data, email_hash, email_key, get_lists
 
 __all__ = [
@@ -411,6 +411,7 @@ class _Importer:
     def new_subscriber(self, row: _Row) -> dict[str, Any]:
         values = row.values
         return {
+            "public_id": new_public_id(),  # COPY applies no Python-side defaults
             "email": values["email"],
             "email_key": row.key,
             "name": values["name"],

@@ -7,10 +7,12 @@ too), with a naming convention so constraint names, and so Alembic migrations, a
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -32,6 +35,8 @@ __all__ = [
     "Subscription",
     "ConsentEvent",
     "Suppression",
+    "SignupRequest",
+    "new_public_id",
     "SUBSCRIBER_STATUSES",
     "SUBSCRIPTION_STATUSES",
     "LANGUAGES",
@@ -52,6 +57,11 @@ LANGUAGES = ("nl", "en")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def new_public_id() -> str:
+    """The random id links name a person by: 16 bytes, URL-safe, unrelated to the row id."""
+    return secrets.token_urlsafe(16)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -94,6 +104,9 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # What links and tokens name the person by: random, never reused (erased people's ids are
+    # gone with them and a new one is drawn for everyone), so an old link reaches no one else.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     email: Mapped[str] = mapped_column(String(320))
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -118,6 +131,7 @@ class Subscriber(Base):
     __table_args__ = (
         Index("ix_subscribers_status_region", "status", "region"),
         Index("ix_subscribers_organisation", "organisation"),
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -131,7 +145,11 @@ class MailingList(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     opt_in: Mapped[str] = mapped_column(String(8), default="single")
+    # Shown on the sign-up form and the preferences page; staff-only lists are not.
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)  # list ids appear in confirmation links
 
 
 class Subscription(Base):
@@ -191,3 +209,24 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SignupRequest(Base):
+    """What a web sign-up for an address we already hold asked to change, until confirmed.
+
+    A stranger may post the form with anyone's address, so nothing of it touches the person's
+    data until the link in the confirmation mail (to that address) is followed; then it is
+    applied and this row goes. Unconfirmed requests are removed with the unconfirmed sign-ups.
+    """
+
+    __tablename__ = "signup_requests"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # request ids appear in confirmation links
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

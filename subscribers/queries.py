@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from subscribers.models import (
     ConsentEvent,
     MailingList,
+    SignupRequest,
     Subscriber,
     Subscription,
     Suppression,
@@ -44,6 +45,11 @@ __all__ = [
     "subscriber_by_key",
     "subscribers_by_keys",
     "subscriber_by_id",
+    "subscriber_by_public_id",
+    "add_signup_request",
+    "signup_request",
+    "delete_signup_request",
+    "signup_requests_of",
     "subscribers_by_ids",
     "known_ids_select",
     "contact_rows_by_name",
@@ -148,6 +154,11 @@ def subscribers_by_keys(session: Session, keys: Collection[str]) -> dict[str, Su
 def subscriber_by_id(session: Session, subscriber_id: int) -> Subscriber | None:
     """The person a signed link names (links carry ids, never addresses)."""
     return session.get(Subscriber, subscriber_id)
+
+
+def subscriber_by_public_id(session: Session, public_id: str) -> Subscriber | None:
+    """The person a signed link names (links carry public ids, never row ids or addresses)."""
+    return session.scalars(select(Subscriber).where(Subscriber.public_id == public_id)).first()
 
 
 def subscribers_by_ids(
@@ -310,6 +321,7 @@ def mailing_data(
     mailable = and_(Subscriber.status == "active", ~suppressed, subscribed)
     stmt = select(
         Subscriber.id,
+        Subscriber.public_id,
         Subscriber.email,
         Subscriber.name,
         Subscriber.organisation,
@@ -424,6 +436,31 @@ def delete_subscriber(session: Session, subscriber_id: int) -> None:
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
 
 
+def add_signup_request(session: Session, subscriber_id: int, *, name: str, organisation: str,
+                       language: str) -> SignupRequest:
+    """Store what a web sign-up for a known address asked for, until it is confirmed."""
+    request = SignupRequest(subscriber_id=subscriber_id, name=name, organisation=organisation,
+                            language=language)
+    session.add(request)
+    session.flush()
+    return request
+
+
+def signup_request(session: Session, request_id: int, subscriber_id: int) -> SignupRequest | None:
+    """The stored request a confirmation link names, if it is this person's and still there."""
+    return session.scalars(select(SignupRequest).where(
+        SignupRequest.id == request_id, SignupRequest.subscriber_id == subscriber_id)).first()
+
+
+def signup_requests_of(session: Session, subscriber_id: int) -> list[SignupRequest]:
+    return list(session.scalars(select(SignupRequest).where(
+        SignupRequest.subscriber_id == subscriber_id).order_by(SignupRequest.id)))
+
+
+def delete_signup_request(session: Session, request_id: int) -> None:
+    session.execute(delete(SignupRequest).where(SignupRequest.id == request_id))
+
+
 def delete_unconfirmed_signups(session: Session, created_before: dt.datetime) -> int:
     """Delete people the web form created before `created_before` who never confirmed a list.
 
@@ -435,6 +472,7 @@ def delete_unconfirmed_signups(session: Session, created_before: dt.datetime) ->
             or_(Subscription.status != "pending", Subscription.confirmed_at.is_not(None)),
         )
     )
+    session.execute(delete(SignupRequest).where(SignupRequest.created_at < created_before))
     stmt = delete(Subscriber).where(
         Subscriber.consent_source == "web",
         Subscriber.status == "active",

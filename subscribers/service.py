@@ -44,6 +44,8 @@ __all__ = [
     "email_hash",
     "validate_language",
     "create_list",
+    "edit_list",
+    "signup_requests",
     "get_list",
     "get_lists",
     "get_subscriber",
@@ -145,8 +147,10 @@ def clean_data(data: SubscriberData, regions: Sequence[str] | None) -> Subscribe
 
 
 def create_list(
-    session: Session, slug: str, title: str, description: str = "", *, double_opt_in: bool = False
+    session: Session, slug: str, title: str, description: str = "", *, double_opt_in: bool = False,
+    public: bool = False,
 ) -> MailingList:
+    """A new list; `public` lists appear on the sign-up form and the preferences page."""
     if not _SLUG_RE.match(slug):
         raise InvalidValueError(
             f"invalid list slug {slug!r}: use lower-case letters, digits and hyphens"
@@ -160,8 +164,38 @@ def create_list(
         title=title.strip(),
         description=description.strip(),
         opt_in="double" if double_opt_in else "single",
+        public=public,
     )
     session.add(mailing_list)
+    session.flush()
+    return mailing_list
+
+
+def signup_requests(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    """Web sign-up requests for this person that wait for confirmation (access requests)."""
+    return [
+        {"requested_at": r.created_at, "name": r.name, "organisation": r.organisation,
+         "language": r.language}
+        for r in queries.signup_requests_of(session, subscriber_id)
+    ]
+
+
+def edit_list(
+    session: Session, slug: str, *, title: str | None = None, description: str | None = None,
+    double_opt_in: bool | None = None, public: bool | None = None,
+) -> MailingList:
+    """Change a list; None leaves a field as it is."""
+    mailing_list = get_list(session, slug)
+    if title is not None:
+        if not title.strip():
+            raise InvalidValueError("a list needs a title")
+        mailing_list.title = title.strip()
+    if description is not None:
+        mailing_list.description = description.strip()
+    if double_opt_in is not None:
+        mailing_list.opt_in = "double" if double_opt_in else "single"
+    if public is not None:
+        mailing_list.public = public
     session.flush()
     return mailing_list
 

@@ -108,7 +108,8 @@ def _campaign(settings: Settings, signer: Signer, kind: str, language: str) -> b
             calendar=personal_calendar(settings, signer, event, method=method),
         )
     return renderer.message_bytes(Recipient(
-        subscriber_id=3, email=address, name=person, organisation="Gemeente Assen",
+        subscriber_id=3, public_id="public-id-of-person-3", email=address, name=person,
+        organisation="Gemeente Assen",
         region="Noord", language=language, delivery_id=11,
     ))
 

@@ -8,7 +8,7 @@ import json
 def test_create_ls_show(run_cli):
     result = run_cli("lists", "create", "nieuwsbrief", "--title", "GT Nieuwsbrief",
                      "--description", "Maandelijks nieuws")
-    assert "Created list nieuwsbrief (single opt-in)." in result.output
+    assert "Created list nieuwsbrief (single opt-in, not public)." in result.output
     run_cli("lists", "create", "regio-noord", "--title", "Regio Noord", "--double-opt-in")
     run_cli("subscribers", "add", "a@x.nl", "--list", "nieuwsbrief", "--list", "regio-noord")
     run_cli("subscribers", "add", "b@x.nl", "--list", "nieuwsbrief")

@@ -27,6 +27,7 @@ def signer() -> Signer:
 def person(**fields: object) -> Recipient:
     values: dict[str, object] = {
         "subscriber_id": 7,
+        "public_id": "pid-of-jan-jansen-7",
         "email": "j.jansen@gemeente-voorbeeld.nl",
         "name": "Jan Jansen",
         "organisation": "Gemeente Voorbeeld",
@@ -78,10 +79,10 @@ def test_unsubscribe_token_names_the_subscriber_and_campaign(
     settings: Settings, signer: Signer
 ) -> None:
     renderer = CampaignRenderer(campaign(), settings, signer)
-    message = parse(renderer.message_bytes(person(subscriber_id=99)))
+    message = parse(renderer.message_bytes(person(subscriber_id=99, public_id="pid-of-person-99")))
     https = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])[0]
     token = unquote(https.rsplit("/", 1)[1])
-    assert signer.unsign(UNSUBSCRIBE, token) == {"s": 99, "c": 42}
+    assert signer.unsign(UNSUBSCRIBE, token) == {"s": "pid-of-person-99", "c": 42}
     text, html = bodies(message)
     # The body links to the same page as the header.
     assert https in text
@@ -300,10 +301,15 @@ def test_fast_links_are_the_links_of_mailer_links() -> None:
     links = Links("https://gt.example.nl/", Signer(SECRET))
     fast = fast_links(links, SECRET)
     assert isinstance(fast, FastLinks)
-    urls = (fast.unsubscribe(5, 6), fast.preferences(5), fast.view(5, 6), fast.rsvp(5, 7, "no"))
+    pid = "a-public-id-of-22-char"
+    urls = (fast.unsubscribe(pid, 6), fast.preferences(pid), fast.view(pid, 6),
+            fast.rsvp(pid, 7, "no"))
     assert all(url.startswith("https://gt.example.nl/") for url in urls)
-    token = fast.unsubscribe(5, 6).rsplit("/", 1)[1]
-    assert Signer(SECRET).unsign(UNSUBSCRIBE, token) == {"s": 5, "c": 6}
+    token = fast.unsubscribe(pid, 6).rsplit("/", 1)[1]
+    assert Signer(SECRET).unsign(UNSUBSCRIBE, token) == {"s": pid, "c": 6}
+    # Only a public id's alphabet goes into the JSON unescaped.
+    with pytest.raises(ValueError):
+        fast.preferences('x","s":"other-person-id-0')
     # With another key the self-check fails, and the plain Links are used.
     assert fast_links(links, "another-secret-key-0123456789") is links
 
@@ -345,13 +351,13 @@ def test_a_meeting_invitation_has_rsvp_links_and_the_calendar(
         attachments=[Attachment("uitnodiging.ics", "text/calendar; method=REQUEST", b"X")],
     )
     assert renderer.splice_report()["nl"] == "spliced"
-    message = parse(renderer.message_bytes(person(subscriber_id=31)))
+    message = parse(renderer.message_bytes(person(subscriber_id=31, public_id="pid-of-person-31")))
     assert message["Feedback-ID"] == "42:invitation:gt.example.nl"
     text, _html = bodies(message)
     urls = re.findall(r"\((http://127\.0\.0\.1:8025/r/[^)]+)\)", text)
     assert [u.partition("?")[2] for u in urls] == ["a=yes", "a=no", "a=maybe", ""]
     token = urls[0].partition("?")[0].rsplit("/", 1)[1]
-    assert signer.unsign(RSVP, token) == {"s": 31, "e": 5}
+    assert signer.unsign(RSVP, token) == {"s": "pid-of-person-31", "e": 5}
     assert "Regiobijeenkomst Noord:" in text
 
 
@@ -388,7 +394,8 @@ def test_random_values_splice_exactly(settings: Settings, signer: Signer) -> Non
 
     for number in range(300):
         recipient = person(
-            subscriber_id=number, name=value(), organisation=value(), region=value(),
+            subscriber_id=number, public_id=f"random-person-{number:04d}", name=value(),
+            organisation=value(), region=value(),
             language=rng.choice(["nl", "en", "xx"]), attributes={"x": value()},
         )
         assert renderer.message_bytes(recipient) == renderer.message_slow(recipient)

@@ -242,7 +242,9 @@ def test_build_renderer_for_a_stored_campaign(
     session.flush()
     renderer = build_renderer(session, row, settings, signer)
     message = parse(renderer.message_bytes(
-        Recipient(subscriber_id=1, email="a@example.org", name="Ans", delivery_id=5)
+        Recipient(subscriber_id=1, public_id="public-id-of-ans-1", email="a@example.org",
+                  name="Ans",
+                  delivery_id=5)
     ))
     assert message["Subject"] == "Nieuws voor Ans"
     assert message["Message-ID"] == f"<gt.{row.id}.5@gt.example.nl>"

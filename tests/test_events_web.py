@@ -23,7 +23,8 @@ from subscribers.service import SubscriberData
 
 
 def setup(app: App, *, capacity: int | None = 1, deadline: str | None = None
-          ) -> tuple[int, dict[str, int]]:
+          ) -> tuple[int, dict[str, str]]:
+    """A meeting and two people, by the public ids their links name them by."""
     zone = app.settings.timezone
     with session_scope(app.sessions) as session:
         ids = {}
@@ -31,7 +32,7 @@ def setup(app: App, *, capacity: int | None = 1, deadline: str | None = None
             ids[address] = subscribers.add_subscriber(
                 session, SubscriberData(email=address, name=address.split("@")[0].title(),
                                         region="Noord", language=language),
-            ).id
+            ).public_id
         event = service.create_event(session, app.settings, service.EventFields(
             title="GT Connect regio Noord", region="Noord",
             starts_at=parse_local("2099-04-14 13:30", zone),
@@ -42,7 +43,7 @@ def setup(app: App, *, capacity: int | None = 1, deadline: str | None = None
         return event.id, ids
 
 
-def url(app: App, subscriber_id: int, event_id: int, answer: str | None = None) -> str:
+def url(app: App, subscriber_id: str, event_id: int, answer: str | None = None) -> str:
     return Links(app.settings.web.base_url, app.signer).rsvp(
         subscriber_id, event_id, answer
     ).removeprefix(BASE)

@@ -73,7 +73,8 @@ class Site:
             session.flush()
             person = service.get_subscriber(session, address)
             recipient = Recipient(
-                subscriber_id=person.id, email=person.email, name=person.name,
+                subscriber_id=person.id, public_id=person.public_id, email=person.email,
+                name=person.name,
                 organisation=person.organisation, job_title=person.job_title,
                 region=person.region, language=person.language,
                 attributes=MappingProxyType(dict(person.attributes)),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import html as htmllib
+import json
 import re
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,11 +32,32 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def setup_people(app: App) -> dict[str, int]:
-    """Two lists (one double opt-in), a Dutch and an English subscriber, and a campaign."""
+POW_RE = re.compile(r'data-challenge="([^"]+)"')
+
+
+def pow_solution(html: str) -> str:
+    """Solve the form's proof-of-work challenge as the page's script does (ALTCHA v1)."""
+    import altcha
+
+    match = POW_RE.search(html)
+    assert match, "no proof-of-work challenge in the page"
+    spec = json.loads(htmllib.unescape(match.group(1)))
+    solved = altcha.solve_challenge_v1(spec["challenge"], spec["salt"],
+                                       max_number=spec["maxnumber"])
+    assert solved is not None
+    payload = {"algorithm": spec["algorithm"], "challenge": spec["challenge"],
+               "number": solved.number, "salt": spec["salt"], "signature": spec["signature"]}
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def setup_people(app: App) -> dict[str, Any]:
+    """Two public lists (one double opt-in), a Dutch and an English subscriber (by public id,
+    as links name them), and a campaign (by id)."""
     with session_scope(app.sessions) as session:
-        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief", "Het laatste nieuws.")
-        service.create_list(session, "regio-noord", "Regio Noord", double_opt_in=True)
+        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief", "Het laatste nieuws.",
+                            public=True)
+        service.create_list(session, "regio-noord", "Regio Noord", double_opt_in=True,
+                            public=True)
         anna = service.add_subscriber(
             session,
             service.SubscriberData(email="anna@gemeente.example.nl", name="Anna de Vries"),
@@ -46,7 +71,7 @@ def setup_people(app: App) -> dict[str, int]:
         campaign = Campaign(subject="Nieuwsbrief", audience={"lists": ["nieuwsbrief"]})
         session.add(campaign)
         session.flush()
-        return {"anna": anna.id, "john": john.id, "campaign": campaign.id}
+        return {"anna": anna.public_id, "john": john.public_id, "campaign": campaign.id}
 
 
 def subscription_states(app: App, email_address: str) -> tuple[str, dict[str, str]]:

@@ -27,6 +27,8 @@ __all__ = [
     "campaign_counts",
     "bounces_of_subscriber",
     "purge_raw",
+    "purge_junk_raw",
+    "trim_raw_total",
     "delete_score",
     "delete_scores",
     "forget_subscriber",
@@ -37,6 +39,7 @@ __all__ = [
     "held_bounces",
     "bounce_by_id",
     "bounced_by_reason",
+    "messages_mentioning",
 ]
 
 
@@ -181,6 +184,54 @@ def purge_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _matched() -> Any:
+    """Messages with at least one record that named one of our deliveries or people."""
+    return select(Bounce.message_id).where(
+        Bounce.message_id.is_not(None),
+        (Bounce.delivery_id.is_not(None)) | (Bounce.subscriber_id.is_not(None)),
+    )
+
+
+def purge_junk_raw(session: Session, before: dt.datetime, now: dt.datetime) -> int:
+    """Drop the raw text of messages before `before` that matched none of our deliveries."""
+    result = session.execute(
+        update(BounceMessage)
+        .where(BounceMessage.received_at < before, BounceMessage.raw.is_not(None),
+               BounceMessage.id.not_in(_matched()))
+        .values(raw=None, purged_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def trim_raw_total(session: Session, total_bytes: int, now: dt.datetime) -> int:
+    """Keep at most `total_bytes` of raw text in all: the oldest unmatched mail goes first,
+    then the oldest matched. Returns how many messages lost their raw text."""
+    size = func.length(BounceMessage.raw)
+    stored = session.scalar(select(func.coalesce(func.sum(size), 0))
+                            .where(BounceMessage.raw.is_not(None)))
+    excess = int(stored or 0) - total_bytes
+    if excess <= 0:
+        return 0
+    matched = BounceMessage.id.in_(_matched())
+    rows = session.execute(
+        select(BounceMessage.id, size)
+        .where(BounceMessage.raw.is_not(None))
+        .order_by(matched, BounceMessage.received_at, BounceMessage.id)
+    )
+    victims: list[int] = []
+    for message_id, length in rows:
+        victims.append(message_id)
+        excess -= int(length or 0)
+        if excess <= 0:
+            break
+    session.execute(
+        update(BounceMessage).where(BounceMessage.id.in_(victims))
+        .values(raw=None, purged_at=now).execution_options(synchronize_session=False)
+    )
+    return len(victims)
+
+
 def delete_score(session: Session, subscriber_id: int) -> int:
     result = session.execute(delete(BounceScore).where(BounceScore.subscriber_id == subscriber_id))
     return int(getattr(result, "rowcount", 0) or 0)
@@ -190,24 +241,49 @@ def delete_scores(session: Session, subscriber_ids: Collection[int]) -> None:
     if subscriber_ids:
         session.execute(delete(BounceScore).where(
             BounceScore.subscriber_id.in_(list(subscriber_ids))))
+def messages_mentioning(session: Session, email_key: str) -> list[BounceMessage]:
+    """Every kept message whose raw text or headers mention the address (any case): replies,
+    unmatched reports and forwarded complaints name people wherever they like.
+
+    Read in chunks and searched here, not in SQL: the same on both backends, byte-exact on raw
+    mail, and the raw text kept is capped (bounces.raw_total_mib)."""
+    needle = email_key.lower()
+    raw_needle = needle.encode("utf-8")
+    stmt = (select(BounceMessage.id, BounceMessage.raw, BounceMessage.from_header,
+                   BounceMessage.subject, BounceMessage.envelope_from, BounceMessage.envelope_to)
+            .execution_options(yield_per=200))
+    ids = [
+        row.id for row in session.execute(stmt)
+        if (row.raw is not None and raw_needle in bytes(row.raw).lower())
+        or needle in " ".join((row.from_header, row.subject, row.envelope_from,
+                               row.envelope_to)).lower()
+    ]
+    if not ids:
+        return []
+    return list(session.scalars(select(BounceMessage).where(BounceMessage.id.in_(ids))
+                                .order_by(BounceMessage.id)))
 
 
 def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:
     """Erasure: the raw messages and addresses of a person's bounces go; the counts stay.
 
-    Matched by subscriber, and by the reported address for reports that matched no one."""
-    theirs = (Bounce.subscriber_id == subscriber_id) | (func.lower(Bounce.recipient) == email_key)
+    Matched by subscriber, by the reported address for reports that matched no one, and by any
+    kept message that mentions the address (its records lose their texts too)."""
+    mentioning = [m.id for m in messages_mentioning(session, email_key)]
+    theirs = ((Bounce.subscriber_id == subscriber_id)
+              | (func.lower(Bounce.recipient) == email_key)
+              | Bounce.message_id.in_(mentioning))
     message_ids = select(Bounce.message_id).where(theirs, Bounce.message_id.is_not(None))
     session.execute(
         update(BounceMessage)
-        .where(BounceMessage.id.in_(message_ids))
+        .where(BounceMessage.id.in_(message_ids) | BounceMessage.id.in_(mentioning))
         .values(raw=None, from_header="", subject="", envelope_to="", envelope_from="")
         .execution_options(synchronize_session=False)
     )
     session.execute(
         update(Bounce)
         .where(theirs)
-        .values(recipient="", diagnostic="", subscriber_id=None)
+        .values(recipient="", diagnostic="", outcome="", subscriber_id=None)
         .execution_options(synchronize_session=False)
     )
     delete_score(session, subscriber_id)

@@ -103,11 +103,12 @@ def ingest(
     existing = queries.message_by_fingerprint(session, report.fingerprint)
     if existing is not None:
         return IngestResult(message_id=existing.id, duplicate=True)
+    keep = settings.bounces.raw_keep_kib * 1024  # parsed whole, stored only this much
     message = BounceMessage(
         received_at=now, source=source, fingerprint=report.fingerprint,
         envelope_from=report.envelope_from, envelope_to=", ".join(report.envelope_to)[:4000],
         from_header=report.from_header, subject=report.subject, size=report.size,
-        truncated=report.truncated, raw=report.raw,
+        truncated=report.truncated or len(report.raw) > keep, raw=report.raw[:keep],
     )
     try:
         with session.begin_nested():
@@ -121,6 +122,7 @@ def ingest(
     session.add_all(bounces)
     session.flush()
     _apply(session, bounces, Policy.from_settings(settings.bounces), now)
+    queries.trim_raw_total(session, settings.bounces.raw_total_mib * 1024 * 1024, now)
     if any(b.kind == "refused" for b in bounces):
         apply_brake(session, BrakeRule.from_settings(settings.bounces), now)
     return IngestResult(message_id=message.id, bounces=bounces)
@@ -421,10 +423,25 @@ def reactivate(session: Session, email: str, reason: str, *, actor: str = "") ->
     return sub
 
 
-def purge(session: Session, retention_days: int, *, now: dt.datetime | None = None) -> int:
-    """Forget the raw text of messages older than the retention period; returns how many."""
+def purge(session: Session, retention_days: int, *, junk_retention_days: int | None = None,
+          total_bytes: int | None = None, now: dt.datetime | None = None) -> int:
+    """Forget the raw text of messages older than the retention period, of unmatched mail
+    older than its shorter one, and beyond the total cap (oldest unmatched first); how many."""
     now = now or utcnow()
-    return queries.purge_raw(session, now - dt.timedelta(days=retention_days), now)
+    count = queries.purge_raw(session, now - dt.timedelta(days=retention_days), now)
+    if junk_retention_days is not None:
+        count += queries.purge_junk_raw(session, now - dt.timedelta(days=junk_retention_days),
+                                        now)
+    if total_bytes is not None:
+        count += queries.trim_raw_total(session, total_bytes, now)
+    return count
+
+
+def purge_with_settings(session: Session, settings: Settings) -> int:
+    """`purge` with the retention periods and total cap of settings.bounces."""
+    b = settings.bounces
+    return purge(session, b.retention_days, junk_retention_days=b.junk_retention_days,
+                 total_bytes=b.raw_total_mib * 1024 * 1024)
 
 
 def _rates(row: dict[str, Any]) -> dict[str, Any]:
@@ -599,6 +616,16 @@ def get_bounce(session: Session, bounce_id: int) -> dict[str, Any]:
         "raw": None if message.raw is None else message.raw.decode("utf-8", "replace"),
     }
     return record
+
+
+def messages_mentioning(session: Session, email: str) -> list[dict[str, Any]]:
+    """For access requests (usecases.privacy): the kept raw messages that mention the address."""
+    return [
+        {"message_id": m.id, "received_at": m.received_at, "source": m.source,
+         "from": m.from_header, "subject": m.subject, "size": m.size,
+         "raw_kept": m.raw is not None}
+        for m in queries.messages_mentioning(session, subscribers.email_key(email))
+    ]
 
 
 def forget_subscriber(session: Session, subscriber_id: int, email: str) -> None:

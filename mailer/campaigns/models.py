@@ -48,6 +48,8 @@ class Campaign(Base):
     """
 
     __tablename__ = "campaigns"
+    # Campaign ids appear in links: on SQLite a deleted id must never be handed out again.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="newsletter")
@@ -103,6 +105,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
         Index("ix_deliveries_campaign_status", "campaign_id", "status", "id"),
+        {"sqlite_autoincrement": True},  # VERP addresses name delivery ids
     )
 
 

@@ -301,8 +301,8 @@ def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[s
     by_campaign: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_campaign.setdefault(row["campaign_id"], []).append(row)
-    blank = {"email": "", "name": "", "organisation": "", "job_title": "", "region": "",
-             "language": "nl", "attributes": {}, "mailable": False}
+    blank = {"public_id": "", "email": "", "name": "", "organisation": "", "job_title": "",
+             "region": "", "language": "nl", "attributes": {}, "mailable": False}
     for group in by_campaign.values():
         lists = (group[0]["audience"] or {}).get("lists") or ()
         people = mailing_data(
@@ -498,7 +498,7 @@ def deliveries_of_subscriber(
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
-def forget_recipient(session: Session, subscriber_id: int) -> None:
+def forget_recipient(session: Session, subscriber_id: int, email_key: str = "") -> None:
     """Erasure: mail not yet sent to the person is skipped (without an address it could not
     go), and every delivery row loses the address. The rows stay for the campaigns' figures;
     subscriber_id is nulled by the foreign key (ON DELETE SET NULL) when the person goes."""
@@ -509,12 +509,26 @@ def forget_recipient(session: Session, subscriber_id: int) -> None:
         .values(status="skipped", last_error="recipient erased")
         .execution_options(synchronize_session=False)
     )
+    # The relay's error texts often quote the address ("550 <anna@...>: no such user").
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber_id, Delivery.status != "skipped")
+        .values(email="", last_error="")
+        .execution_options(synchronize_session=False)
+    )
     session.execute(
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber_id)
         .values(email="")
         .execution_options(synchronize_session=False)
     )
+    if email_key:  # error texts of other rows that quote the address (a forwarding mailbox)
+        session.execute(
+            update(Delivery)
+            .where(func.lower(Delivery.last_error).contains(email_key, autoescape=True))
+            .values(last_error="")
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _domain_match(email_column: Any) -> ColumnElement[bool]:

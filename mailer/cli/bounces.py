@@ -281,7 +281,11 @@ def stats(ctx: CliContext, campaign_id: int | None, by: str, since: dt.datetime 
 @group.command("purge")
 @pass_cli
 def purge(ctx: CliContext) -> None:
-    """Forget raw bounce messages older than bounces.retention_days (the records stay).
+    """Forget raw bounce messages past their retention (the records stay).
+
+    Matched mail goes after bounces.retention_days, mail that matched none of our deliveries
+    after bounces.junk_retention_days, and the oldest (unmatched first) beyond
+    bounces.raw_total_mib.
 
     `mailer run` does this once a day by itself.
 
@@ -291,9 +295,10 @@ def purge(ctx: CliContext) -> None:
     """
     app = ctx.app()
     with session_scope(app.sessions) as session:
-        count = service.purge(session, app.settings.bounces.retention_days)
-    click.echo(f"Purged the raw text of {count} message(s) older than "
-               f"{app.settings.bounces.retention_days} days.")
+        count = service.purge_with_settings(session, app.settings)
+    b = app.settings.bounces
+    click.echo(f"Purged the raw text of {count} message(s) (older than {b.retention_days} days, "
+               f"unmatched older than {b.junk_retention_days}, or beyond {b.raw_total_mib} MiB).")
 
 
 @click.command("reactivate")

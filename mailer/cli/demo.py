@@ -108,7 +108,8 @@ def _set_up_people(settings: Settings, sessions: sessionmaker[Session]) -> int:
     with session_scope(sessions) as session:
         for slug, title, description in LISTS:
             if subscriber_queries.list_by_slug(session, slug) is None:
-                subscribers.create_list(session, slug, title, description)
+                # The demo shows the sign-up form, so its lists are public.
+                subscribers.create_list(session, slug, title, description, public=True)
         for name, municipality, region, job, language in SAMPLE_PEOPLE:
             email = _email(name, municipality)
             if subscriber_queries.subscriber_by_key(session, email.lower()) is not None:
@@ -223,7 +224,9 @@ def _write_preview(app: App, session: Session, campaign_id: int, path: Path) -> 
     name, municipality, region, job, language = SAMPLE_PEOPLE[0]
     sub = subscriber_queries.subscriber_by_key(session, _email(name, municipality).lower())
     recipient = Recipient(
-        subscriber_id=sub.id if sub else 0, email=_email(name, municipality), name=name,
+        subscriber_id=sub.id if sub else 0,
+        public_id=sub.public_id if sub else "voorbeeld-voorbeeld",
+        email=_email(name, municipality), name=name,
         organisation=f"Gemeente {municipality}", job_title=job, region=region,
         language=language, attributes={"gemeente": municipality},
     )

@@ -27,19 +27,50 @@ def group() -> None:
 @click.option("--title", required=True, help="Title shown to subscribers.")
 @click.option("--description", default="", help="One or two sentences about the list.")
 @click.option("--double-opt-in", is_flag=True, help="Web sign-ups must confirm by e-mail.")
+@click.option("--public", is_flag=True,
+              help="Offer the list on the sign-up form and the preferences page (default: not).")
 @pass_cli
-def create(ctx: CliContext, slug: str, title: str, description: str, double_opt_in: bool) -> None:
-    """Create a list.
+def create(ctx: CliContext, slug: str, title: str, description: str, double_opt_in: bool,
+           public: bool) -> None:
+    """Create a list. Lists are not public unless --public: anyone may sign up to a public list.
 
     \b
     Example:
-      mailer lists create regio-noord --title "Regio Noord" --double-opt-in
+      mailer lists create regio-noord --title "Regio Noord" --double-opt-in --public
     """
     with session_scope(ctx.app().sessions) as session:
         created = service.create_list(
-            session, slug, title, description, double_opt_in=double_opt_in
+            session, slug, title, description, double_opt_in=double_opt_in, public=public
         )
-        click.echo(f"Created list {created.slug} ({created.opt_in} opt-in).")
+        shown = "public" if created.public else "not public"
+        click.echo(f"Created list {created.slug} ({created.opt_in} opt-in, {shown}).")
+
+
+@group.command("edit")
+@click.argument("slug")
+@click.option("--title", default=None, help="Title shown to subscribers.")
+@click.option("--description", default=None, help="One or two sentences about the list.")
+@click.option("--double-opt-in/--single-opt-in", "double_opt_in", default=None,
+              help="Whether new web sign-ups must confirm by e-mail.")
+@click.option("--public/--no-public", "public", default=None,
+              help="Offer the list on the sign-up form and the preferences page, or not.")
+@pass_cli
+def edit(ctx: CliContext, slug: str, title: str | None, description: str | None,
+         double_opt_in: bool | None, public: bool | None) -> None:
+    """Change a list; options not given stay as they are.
+
+    \b
+    Example:
+      mailer lists edit nieuwsbrief --public
+    """
+    if title is None and description is None and double_opt_in is None and public is None:
+        raise click.UsageError("nothing to change: give --title, --description, "
+                               "--double-opt-in/--single-opt-in or --public/--no-public")
+    with session_scope(ctx.app().sessions) as session:
+        changed = service.edit_list(session, slug, title=title, description=description,
+                                    double_opt_in=double_opt_in, public=public)
+        shown = "public" if changed.public else "not public"
+        click.echo(f"Changed list {changed.slug} ({changed.opt_in} opt-in, {shown}).")
 
 
 @group.command("ls")
@@ -58,15 +89,16 @@ def ls(ctx: CliContext, as_json: bool) -> None:
         print_json(
             [
                 {"slug": ml.slug, "title": ml.title, "description": ml.description,
-                 "opt_in": ml.opt_in, "active": active, "pending": pending,
-                 "created_at": ml.created_at}
+                 "opt_in": ml.opt_in, "public": ml.public, "active": active,
+                 "pending": pending, "created_at": ml.created_at}
                 for ml, active, pending in rows
             ]
         )
         return
     print_table(
-        ("slug", "title", "opt-in", "active", "pending"),
-        ((ml.slug, ml.title, ml.opt_in, active, pending) for ml, active, pending in rows),
+        ("slug", "title", "opt-in", "public", "active", "pending"),
+        ((ml.slug, ml.title, ml.opt_in, "yes" if ml.public else "no", active, pending)
+         for ml, active, pending in rows),
     )
 
 
@@ -86,8 +118,8 @@ def show(ctx: CliContext, slug: str, as_json: bool) -> None:
         counts = {s.slug: (a, p) for s, a, p in queries.list_summaries(session)}
     active, pending = counts.get(slug, (0, 0))
     record = {"slug": ml.slug, "title": ml.title, "description": ml.description,
-              "opt_in": ml.opt_in, "active": active, "pending": pending,
-              "created_at": ml.created_at}
+              "opt_in": ml.opt_in, "public": ml.public, "active": active,
+              "pending": pending, "created_at": ml.created_at}
     if as_json:
         print_json(record)
     else:

@@ -3,7 +3,8 @@
 Every message carries three or more signed links (unsubscribe, preferences, view online), and
 itsdangerous spends ~15 µs on each: it derives the key, builds a signer object and JSON-encodes
 the payload on every call. This makes the same tokens — same format, salt, key derivation and
-HMAC — with the derived keys kept and the JSON written directly for the integer payloads.
+HMAC — with the derived keys kept and the JSON written directly for the payloads (a public id,
+URL-safe characters only, and integers).
 
 It is used only after a self-check: at construction it makes one URL of each kind with
 kernel.links at the same timestamp and compares. Any difference (a changed token format, a signer
@@ -61,21 +62,29 @@ class FastLinks:
         mac.update(value)
         return (value + b"." + _b64(mac.digest())).decode("ascii")
 
-    def unsubscribe(self, subscriber_id: int, campaign_id: int | None = None) -> str:
-        payload = (f'{{"s":{int(subscriber_id)}}}' if campaign_id is None
-                   else f'{{"s":{int(subscriber_id)},"c":{int(campaign_id)}}}')
+    @staticmethod
+    def _person(public_id: str) -> str:
+        # Written into JSON unescaped: only the URL-safe alphabet may pass.
+        if not tokens.is_public_id(public_id):
+            raise ValueError(f"not a public id: {public_id!r}")
+        return public_id
+
+    def unsubscribe(self, public_id: str, campaign_id: int | None = None) -> str:
+        pid = self._person(public_id)
+        payload = (f'{{"s":"{pid}"}}' if campaign_id is None
+                   else f'{{"s":"{pid}","c":{int(campaign_id)}}}')
         return f"{self.base}/u/{self.token(tokens.UNSUBSCRIBE, payload)}"
 
-    def preferences(self, subscriber_id: int) -> str:
-        payload = f'{{"s":{int(subscriber_id)}}}'
+    def preferences(self, public_id: str) -> str:
+        payload = f'{{"s":"{self._person(public_id)}"}}'
         return f"{self.base}/p/{self.token(tokens.PREFERENCES, payload)}"
 
-    def view(self, subscriber_id: int, campaign_id: int) -> str:
-        payload = f'{{"s":{int(subscriber_id)},"c":{int(campaign_id)}}}'
+    def view(self, public_id: str, campaign_id: int) -> str:
+        payload = f'{{"s":"{self._person(public_id)}","c":{int(campaign_id)}}}'
         return f"{self.base}/v/{self.token(tokens.VIEW, payload)}"
 
-    def rsvp(self, subscriber_id: int, event_id: int, answer: str | None = None) -> str:
-        payload = f'{{"s":{int(subscriber_id)},"e":{int(event_id)}}}'
+    def rsvp(self, public_id: str, event_id: int, answer: str | None = None) -> str:
+        payload = f'{{"s":"{self._person(public_id)}","e":{int(event_id)}}}'
         url = f"{self.base}/r/{self.token(tokens.RSVP, payload)}"
         if answer is not None:
             if answer not in RSVP_ANSWERS:
@@ -99,13 +108,14 @@ def _same(fast: FastLinks, made: str, remake: Any) -> bool:
 def fast_links(links: Links, secret_key: str, clock: Any = time.time) -> FastLinks | Links:
     """FastLinks if it makes exactly what `links` makes, else `links` itself."""
     fast = FastLinks(links.base, secret_key, clock)
+    pid = "Ab-_0123456789xyzXYZ-_"
     checks = [
-        (links.unsubscribe(123456, 78), lambda: fast.unsubscribe(123456, 78)),
-        (links.unsubscribe(9), lambda: fast.unsubscribe(9)),
-        (links.preferences(123456), lambda: fast.preferences(123456)),
-        (links.view(123456, 78), lambda: fast.view(123456, 78)),
-        (links.rsvp(123456, 5, "yes"), lambda: fast.rsvp(123456, 5, "yes")),
-        (links.rsvp(123456, 5), lambda: fast.rsvp(123456, 5)),
+        (links.unsubscribe(pid, 78), lambda: fast.unsubscribe(pid, 78)),
+        (links.unsubscribe(pid), lambda: fast.unsubscribe(pid)),
+        (links.preferences(pid), lambda: fast.preferences(pid)),
+        (links.view(pid, 78), lambda: fast.view(pid, 78)),
+        (links.rsvp(pid, 5, "yes"), lambda: fast.rsvp(pid, 5, "yes")),
+        (links.rsvp(pid, 5), lambda: fast.rsvp(pid, 5)),
     ]
     if all(_same(fast, made, remake) for made, remake in checks):
         return fast

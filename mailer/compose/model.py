@@ -25,6 +25,7 @@ class Recipient:
 
     subscriber_id: int
     email: str
+    public_id: str = ""  # what the person's links name them by (Subscriber.public_id)
     name: str = ""
     organisation: str = ""
     job_title: str = ""
@@ -94,6 +95,7 @@ def sample_recipient(settings: Any, *, language: str = "nl") -> Recipient:
     region = settings.regions[0] if settings.regions else ""
     return Recipient(
         subscriber_id=0,
+        public_id="voorbeeld-voorbeeld",
         email="voorbeeld@gemeente.example.nl",
         name="Voorbeeld Ontvanger" if language == "nl" else "Sample Recipient",
         organisation="Gemeente Voorbeeld",

@@ -178,6 +178,7 @@ class DeliveryEngine:
                 self._renderers[campaign_id] = renderer
             recipient = Recipient(
                 subscriber_id=row["subscriber_id"],
+                public_id=row["public_id"],
                 email=row["email"],
                 name=row["name"] or "",
                 organisation=row["organisation"] or "",

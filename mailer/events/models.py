@@ -69,7 +69,9 @@ class Event(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_events_status_starts_at", "status", "starts_at"),)
+    # Event ids appear in RSVP links: never reused on SQLite.
+    __table_args__ = (Index("ix_events_status_starts_at", "status", "starts_at"),
+                      {"sqlite_autoincrement": True})
 
     @property
     def answers_until(self) -> dt.datetime:

@@ -495,13 +495,19 @@ def answers_of_person(session: Session, subscriber_id: int) -> list[tuple[Rsvp, 
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
-def delete_person_rows(session: Session, subscriber_id: int) -> None:
-    """Remove a person's answers (with their history) and owed meeting mail."""
+def delete_person_rows(session: Session, subscriber_id: int, email_key: str = "") -> None:
+    """Remove a person's answers (with their history) and owed meeting mail; calendar replies
+    from them, matched or naming their address, lose address and raw text."""
     session.execute(delete(EventMail).where(EventMail.subscriber_id == subscriber_id))
     session.execute(delete(Rsvp).where(Rsvp.subscriber_id == subscriber_id))
+    theirs = CalendarReply.subscriber_id == subscriber_id
+    if email_key:
+        theirs = (theirs | (func.lower(CalendarReply.attendee).contains(email_key, autoescape=True))
+                  | (func.lower(CalendarReply.from_header).contains(email_key, autoescape=True)))
     session.execute(
-        update(CalendarReply).where(CalendarReply.subscriber_id == subscriber_id)
+        update(CalendarReply).where(theirs)
         .values(subscriber_id=None, attendee="", from_header="", raw=None)
+        .execution_options(synchronize_session=False)
     )
 
 

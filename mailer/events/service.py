@@ -477,7 +477,7 @@ def person_answers(session: Session, subscriber_id: int) -> list[dict[str, Any]]
 
 
 def forget_subscriber(
-    session: Session, subscriber_id: int, *, now: dt.datetime | None = None
+    session: Session, subscriber_id: int, *, email_key: str = "", now: dt.datetime | None = None
 ) -> list[int]:
     """Erasure: remove a person's answers and owed mail; a seat they held goes to the
     waiting list of a meeting still to come. Returns the subscribers who got a seat."""
@@ -489,7 +489,7 @@ def forget_subscriber(
         if rsvp.answer == "yes" and not rsvp.waiting and event.status == "active"
         and event.starts_at > stamp
     ]
-    queries.delete_person_rows(session, subscriber_id)
+    queries.delete_person_rows(session, subscriber_id, email_key)
     session.flush()
     for event_id in held:  # the person's own few meetings
         event = queries.lock_event(session, event_id)

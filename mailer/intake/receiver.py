@@ -4,6 +4,13 @@ The MTA relays the bounce domain (and the unsubscribe address) to it, e.g. Postf
 `transport_maps`: `bounces.gt.example.nl  lmtp:inet:127.0.0.1:2526`. Each message is stored
 before the receiver says 250; if storing fails it says 451, so the MTA keeps the message and
 tries again: nothing is lost. Other recipients are refused at RCPT.
+
+Anyone who can reach the port may send, so what one sender can make us hold is bounded:
+a message larger than bounces.receiver_max_bytes is refused with 552 — at MAIL FROM when it
+declares its SIZE, else after the data, which aiosmtpd drops as soon as it passes the limit
+(so it never grows in memory) — and a session beyond bounces.receiver_max_sessions is answered
+421 and closed. aiosmtpd keeps the DATA of a session in memory, so memory is bounded by
+max_bytes × max_sessions (80 MiB with the defaults); only raw_keep_kib of each is stored.
 """
 
 from __future__ import annotations
@@ -26,10 +33,51 @@ if TYPE_CHECKING:
 __all__ = ["BounceHandler", "serve", "receiver_part"]
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every command and every envelope address at INFO ("mail.log"): a record of
+# who wrote to us that outlives an erasure. Its warnings and errors are kept.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
-# Larger messages are refused with 552 by aiosmtpd; up to this size they are accepted and
-# stored cut off at MAX_BYTES.
-DATA_SIZE_LIMIT = 64 * 1024 * 1024
+BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
+
+
+class _Sessions:
+    """How many sessions are open; one object per listening socket."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+def _capped(server_class: type[SMTP], sessions: _Sessions) -> type[SMTP]:
+    """`server_class` that answers 421 and hangs up when `sessions.limit` are already open."""
+
+    class Capped(server_class):  # type: ignore[valid-type,misc]
+        _counted = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            if not self._counted and sessions.open >= sessions.limit:
+                log.warning("bounce receiver busy (%d sessions): refused one", sessions.open)
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(BUSY)
+                transport.close()
+                self.transport = None
+                return
+            if not self._counted:
+                self._counted = True
+                sessions.open += 1
+            super().connection_made(transport)
+
+        def connection_lost(self, error: Exception | None) -> None:
+            if self._counted:
+                self._counted = False
+                sessions.open -= 1
+            if self.session is not None:
+                super().connection_lost(error)
+
+        def eof_received(self) -> bool | None:
+            return super().eof_received() if self.session is not None else False
+
+    return Capped
 
 
 class BounceHandler:
@@ -96,11 +144,13 @@ async def serve(
     if protocol not in ("smtp", "lmtp"):
         raise ValueError(f"bounces.receiver_protocol must be smtp or lmtp, got {protocol!r}")
     handler = BounceHandler(app, protocol)
-    server_class = LMTP if protocol == "lmtp" else SMTP
+    server_class = _capped(LMTP if protocol == "lmtp" else SMTP,
+                           _Sessions(settings.receiver_max_sessions))
 
     def factory() -> Any:
-        return server_class(handler, data_size_limit=DATA_SIZE_LIMIT, enable_SMTPUTF8=True,
-                            decode_data=False, ident="GT Mailer bounce receiver")
+        return server_class(handler, data_size_limit=settings.receiver_max_bytes,
+                            enable_SMTPUTF8=True, decode_data=False,
+                            ident="GT Mailer bounce receiver")
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -1,5 +1,8 @@
 """The URLs of the subscriber pages, each carrying a signed, purpose-bound token.
 
+Links name the person by their random public id (Subscriber.public_id), never the row id: a
+row id can be handed out again and tells how many people we hold; a public id is neither.
+
 One place decides the URL scheme, so the mail that links and the pages that answer agree:
 
     /u/<token>            unsubscribe (GET: confirm page; POST: RFC 8058 one-click)
@@ -31,20 +34,20 @@ class Links:
     def _url(self, prefix: str, purpose: str, payload: dict[str, object]) -> str:
         return f"{self.base}/{prefix}/{quote(self.signer.sign(purpose, payload), safe='')}"
 
-    def unsubscribe(self, subscriber_id: int, campaign_id: int | None = None) -> str:
-        payload: dict[str, object] = {"s": subscriber_id}
+    def unsubscribe(self, public_id: str, campaign_id: int | None = None) -> str:
+        payload: dict[str, object] = {"s": public_id}
         if campaign_id is not None:
             payload["c"] = campaign_id
         return self._url("u", tokens.UNSUBSCRIBE, payload)
 
-    def preferences(self, subscriber_id: int) -> str:
-        return self._url("p", tokens.PREFERENCES, {"s": subscriber_id})
+    def preferences(self, public_id: str) -> str:
+        return self._url("p", tokens.PREFERENCES, {"s": public_id})
 
-    def view(self, subscriber_id: int, campaign_id: int) -> str:
-        return self._url("v", tokens.VIEW, {"s": subscriber_id, "c": campaign_id})
+    def view(self, public_id: str, campaign_id: int) -> str:
+        return self._url("v", tokens.VIEW, {"s": public_id, "c": campaign_id})
 
-    def rsvp(self, subscriber_id: int, event_id: int, answer: str | None = None) -> str:
-        url = self._url("r", tokens.RSVP, {"s": subscriber_id, "e": event_id})
+    def rsvp(self, public_id: str, event_id: int, answer: str | None = None) -> str:
+        url = self._url("r", tokens.RSVP, {"s": public_id, "e": event_id})
         if answer is not None:
             if answer not in RSVP_ANSWERS:
                 raise ValueError(f"unknown RSVP answer {answer!r}")
@@ -54,5 +57,10 @@ class Links:
     def subscribe(self, list_slug: str) -> str:
         return f"{self.base}/subscribe/{quote(list_slug, safe='')}"
 
-    def confirm(self, subscriber_id: int, list_ids: Sequence[int]) -> str:
-        return self._url("c", tokens.CONFIRM, {"s": subscriber_id, "l": list(list_ids)})
+    def confirm(self, public_id: str, list_ids: Sequence[int], request_id: int | None = None
+                ) -> str:
+        """`request_id`: the stored sign-up request (SignupRequest) the link applies."""
+        payload: dict[str, object] = {"s": public_id, "l": list(list_ids)}
+        if request_id is not None:
+            payload["r"] = request_id
+        return self._url("c", tokens.CONFIRM, payload)

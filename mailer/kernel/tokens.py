@@ -27,6 +27,7 @@ __all__ = [
     "RSVP",
     "CONFIRM",
     "DATA_EXPORT",
+    "is_public_id",
 ]
 
 # Purposes. Each is its own salt: a token made for one never verifies for another.
@@ -36,6 +37,15 @@ VIEW: Final = "view"
 RSVP: Final = "rsvp"
 CONFIRM: Final = "confirm"
 DATA_EXPORT: Final = "data-export"
+
+# A subscriber's public id (subscribers.models.new_public_id): what links name a person by.
+_PUBLIC_ID_RE = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+
+def is_public_id(value: object) -> bool:
+    """Whether `value` has the shape of a public id (URL-safe, so safe inside JSON too)."""
+    return isinstance(value, str) and _PUBLIC_ID_RE.fullmatch(value) is not None
+
 
 _VERP_RE = re.compile(r"^(?P<prefix>[a-z0-9._-]+)\+(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
 _MAILTO_RE = re.compile(r"^(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")

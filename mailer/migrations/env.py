@@ -27,7 +27,18 @@ def _include_object(obj: object, name: str | None, type_: str, reflected: bool,
 config = context.config
 engine = config.attributes["engine"]
 
+def _sqlite_foreign_keys(connection: Any, on: bool) -> None:
+    # Rebuilding a table (batch mode) drops the old one, and with foreign keys on that drop
+    # cascades into every referencing table. SQLite's own recipe: keys off for the rebuild
+    # (only possible outside a transaction, so on the raw connection), checked afterwards.
+    raw = connection.connection.dbapi_connection
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _sqlite_foreign_keys(connection, False)
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -36,6 +47,15 @@ with engine.connect() as connection:
         render_item=_render_item,
         include_object=_include_object,
     )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            connection.rollback()
+            _sqlite_foreign_keys(connection, True)

@@ -1,4 +1,4 @@
-"""A part of `mailer run`: forget raw bounce mail past bounces.retention_days, once a day."""
+"""A part of `mailer run`: forget raw bounce mail past its retention or the total cap, daily."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from mailer.bounces.service import purge
+from mailer.bounces.service import purge_with_settings
 from mailer.database.connect import session_scope
 
 if TYPE_CHECKING:
@@ -21,11 +21,12 @@ _DAY = 24 * 3600
 
 def _purge(app: App) -> int:
     with session_scope(app.sessions) as session:
-        return purge(session, app.settings.bounces.retention_days)
+        return purge_with_settings(session, app.settings)
 
 
 async def purge_part(app: App, stop: asyncio.Event) -> None:
-    """Forget raw bounce messages past bounces.retention_days: at start, then once a day."""
+    """Forget raw bounce messages past their retention (bounces.retention_days, junk_retention_days)
+    and beyond bounces.raw_total_mib: at start, then once a day."""
     while not stop.is_set():
         try:
             count = await asyncio.to_thread(_purge, app)

@@ -94,8 +94,9 @@ def _renderer_and_recipient(
         return renderer, sample_recipient(app.settings)
     sub = subscribers.get_subscriber(session, email)
     return renderer, Recipient(
-        subscriber_id=sub.id, email=sub.email, name=sub.name, organisation=sub.organisation,
-        job_title=sub.job_title, region=sub.region, language=sub.language,
+        subscriber_id=sub.id, public_id=sub.public_id, email=sub.email, name=sub.name,
+        organisation=sub.organisation, job_title=sub.job_title, region=sub.region,
+        language=sub.language,
         attributes=dict(sub.attributes or {}),
     )
 

@@ -110,7 +110,8 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
                 skipped.append(mail.id)
                 continue
             rsvp = {
-                answer: links.rsvp(person.id, event.id, answer) for answer in ("yes", "no", "maybe")
+                answer: links.rsvp(person.public_id, event.id, answer)
+                for answer in ("yes", "no", "maybe")
             }
             position = positions.get((event.id, person.id), 0)
             context = {
@@ -120,15 +121,15 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
                 ),
                 "name": person.name,
                 "email": person.email,
-                "rsvp_url": links.rsvp(person.id, event.id),
+                "rsvp_url": links.rsvp(person.public_id, event.id),
                 "rsvp": rsvp,
                 "position": position,
                 "kind": mail.kind,
-                "preferences_url": links.preferences(person.id),
+                "preferences_url": links.preferences(person.public_id),
             }
             if mail.kind in ("reminder", "nudge"):
                 # Not asked for one by one: these carry List-Unsubscribe, like a campaign.
-                context["unsubscribe_url"] = links.unsubscribe(person.id)
+                context["unsubscribe_url"] = links.unsubscribe(person.public_id)
                 context["unsubscribe_mailto_token"] = app.signer.mailto_token(person.id)
             calendar = None
             if mail.kind in _WITH_CALENDAR:

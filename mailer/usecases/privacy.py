@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from mailer.bounces import service as bounces
 from mailer.campaigns import queries as campaigns
+from mailer.database.connect import checkpoint
 from mailer.events import service as events
 from mailer.settings import Settings
 from mailer.usecases.subjects import shown_subjects
 from subscribers import service
 
-__all__ = ["person_record", "erase_person"]
+__all__ = ["person_record", "erase_person", "after_erasure"]
 
 
 def person_record(
@@ -56,6 +58,9 @@ def person_record(
         for bounce in bounces.bounce_history(session, subscriber.id)
     ]
     record["meeting_answers"] = events.person_answers(session, subscriber.id)
+    # Received mail that mentions the address (replies, unmatched reports): erasure removes it.
+    record["messages_mentioning"] = bounces.messages_mentioning(session, subscriber.email)
+    record["signup_requests"] = service.signup_requests(session, subscriber.id)
     return record
 
 
@@ -65,9 +70,17 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     SubscriberNotFoundError if there is no such subscriber (nothing is changed then).
     """
     subscriber = service.get_subscriber(session, email)
-    campaigns.forget_recipient(session, subscriber.id)
+    campaigns.forget_recipient(session, subscriber.id, subscriber.email_key)
     # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
     bounces.forget_subscriber(session, subscriber.id, subscriber.email)
     # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.
-    events.forget_subscriber(session, subscriber.id)
+    events.forget_subscriber(session, subscriber.id, email_key=subscriber.email_key)
     return service.erase(session, subscriber.email, actor=actor)
+
+
+def after_erasure(engine: Engine) -> None:
+    """Once the erasure is committed: on SQLite, fold the write-ahead log into the database
+    and empty it, so the erased rows' old page images do not linger in the -wal file (deleted
+    content in the database itself is zeroed by PRAGMA secure_delete, set on every connection).
+    PostgreSQL's rows are gone once no transaction can see them; autovacuum reclaims them."""
+    checkpoint(engine)

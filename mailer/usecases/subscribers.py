@@ -105,6 +105,7 @@ def erase(app: App, email: str, *, actor: str) -> None:
     """Erase a person everywhere (AVG art. 17); only a one-way hash stays suppressed."""
     with session_scope(app.sessions) as session:
         privacy.erase_person(session, email, actor=actor)
+    privacy.after_erasure(app.engine)  # committed: now empty SQLite's WAL of the old pages
 
 
 def reactivate(app: App, email: str, reason: str, *, actor: str) -> Subscriber:

@@ -38,9 +38,11 @@ log = logging.getLogger("mailer.web")
 #: The modules whose `routes(pages)` make up the site, in order.
 PAGE_MODULES = (unsubscribe, preferences, subscribe, view, rsvp)
 
-#: The pages load nothing but our own stylesheet and icon, and post forms only to themselves.
+#: The pages load nothing but our own stylesheet, icon and proof-of-work script (static/pow.js),
+#: and post forms only to themselves.
 PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -55,7 +57,8 @@ SECURITY_HEADERS = {
 }
 
 STATIC = TEMPLATES / "static"
-_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
+                 ".js": "text/javascript; charset=utf-8"}
 MAX_BODY = 64 * 1024
 
 

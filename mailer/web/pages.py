@@ -22,8 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from mailer.database.connect import session_scope
 from mailer.errors import TokenError
+from mailer.kernel.tokens import is_public_id
 from mailer.web.csrf import FIELD, Csrf
 from mailer.web.mail import Mail, send_mail
+from mailer.web.pow import ProofOfWork
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.texts import LANGUAGES, text
 
@@ -50,6 +52,7 @@ class Pages:
         self.links = app.links
         self.csrf = Csrf(app.settings.secret_key, app.settings.web.base_url)
         self.rate = RateLimiter(app.settings.secret_key)
+        self.pow = ProofOfWork(app.settings.secret_key, app.settings.web.pow_max_number)
         loaders: list[jinja2.BaseLoader] = []
         if app.settings.templates.override_dir:
             override = app.settings.resolve_path(app.settings.templates.override_dir) / "web"
@@ -82,13 +85,16 @@ class Pages:
 
     def unsign(
         self, purpose: str, token: str, *, max_age: dt.timedelta | None = None,
-        ints: tuple[str, ...] = ("s",),
+        ints: tuple[str, ...] = (),
     ) -> TokenPayload:
         """The payload of a link's token; TokenError (a friendly 400 page) if it is not valid.
 
-        `ints` names payload keys that must be whole numbers (ids), checked here once.
+        `s`, the person, must be a public id (links never name a row id); `ints` names payload
+        keys that must be whole numbers (ids), checked here once.
         """
         payload = self.app.signer.unsign(purpose, token, max_age=max_age)
+        if not is_public_id(payload.get("s")):
+            raise TokenError("the link is not valid")
         for key in ints:
             value = payload.get(key)
             if not isinstance(value, int) or isinstance(value, bool):

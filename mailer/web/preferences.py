@@ -2,7 +2,9 @@
 one's data.
 
 The link comes with every newsletter, and newsletters get forwarded: whoever holds the link can
-change these choices (as with every mailer's preference link), but cannot see the person's data.
+change these choices (as with every mailer's preference link), but cannot see the person's data,
+and cannot sign the person back up: leaving is immediate, coming back (to a list they left, or
+after they unsubscribed, bounced or complained) waits for the link in a mail to their address.
 A copy of the data is therefore never shown or offered for download here: it is mailed (as JSON
 in the message) to the person's own address, at most a few times an hour. A signed download
 link would hand the data to whoever clicks first in a forwarded mail; the mailbox is the one
@@ -23,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from mailer.errors import TokenError
 from mailer.kernel import tokens
 from mailer.usecases.privacy import person_record
-from mailer.web.mail import DATA_COPY, Mail
+from mailer.web.mail import CONFIRM, DATA_COPY, Mail
 from mailer.web.pages import Pages
 from mailer.web.ratelimit import Limit
 from mailer.web.texts import LANGUAGES
@@ -34,8 +36,6 @@ from subscribers.models import MailingList, Subscriber
 __all__ = ["routes", "DATA_COPY_PER_HOUR"]
 
 DATA_COPY_PER_HOUR = 3
-# Statuses in which we no longer mail a person; only staff (or a new bounce-free address) undo them.
-STOPPED = ("bounced", "complained", "blocked")
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,22 @@ class Person:
 
 def offered_lists(session: Session, pages: Pages, live: set[int]) -> list[MailingList]:
     """The public lists, and any list the person is on (so they can always leave it)."""
-    public = set(pages.settings.web.public_lists)
-    return [
-        ml for ml in queries.all_lists(session) if not public or ml.slug in public or ml.id in live
-    ]
+    return [ml for ml in queries.all_lists(session) if ml.public or ml.id in live]
 
 
-def _subscriber(session: Session, subscriber_id: int) -> Subscriber:
-    subscriber = queries.subscriber_by_id(session, subscriber_id)
+def _subscriber(session: Session, subscriber_id: str) -> Subscriber:
+    subscriber = queries.subscriber_by_public_id(session, subscriber_id)
     if subscriber is None:
         raise TokenError("the link is not valid")  # erased: reveal nothing
     return subscriber
 
 
 def _stopped(session: Session, subscriber: Subscriber) -> bool:
-    return subscriber.status in STOPPED or service.is_suppressed(session, subscriber.email)
+    # Bounced and complained people may choose lists again, through a confirmation mail.
+    return subscriber.status == "blocked" or service.is_suppressed(session, subscriber.email)
 
 
-def _person(session: Session, pages: Pages, subscriber_id: int) -> Person:
+def _person(session: Session, pages: Pages, subscriber_id: str) -> Person:
     subscriber = _subscriber(session, subscriber_id)
     statuses = queries.subscription_statuses(session, subscriber.id)
     live = {lid for lid, status in statuses.items() if status != "unsubscribed"}
@@ -90,13 +88,18 @@ def _person(session: Session, pages: Pages, subscriber_id: int) -> Person:
             )
             for ml in offered_lists(session, pages, live)
         ),
-        preferences_url=pages.links.preferences(subscriber.id),
+        preferences_url=pages.links.preferences(subscriber.public_id),
     )
 
 
-def _save(session: Session, pages: Pages, subscriber_id: int, chosen: set[int], language: str,
-          actor: str) -> bool:
-    """Apply the form; False if lists were chosen that this address can no longer get."""
+def _save(session: Session, pages: Pages, subscriber_id: str, chosen: set[int], language: str,
+          actor: str) -> tuple[str, Mail | None]:
+    """Apply the form: ("1", None) when done; ("stopped", None) if lists were chosen that this
+    address can no longer get; ("confirm", mail) when they wait for a confirmation mail.
+
+    Leaving takes effect at once. Coming back — to a list the person left, or for a person
+    who unsubscribed, bounced or complained — needs the link in a mail to their own address:
+    whoever holds a forwarded preferences link must not sign them back up."""
     subscriber = _subscriber(session, subscriber_id)
     if language in LANGUAGES and language != subscriber.language:
         service.edit_subscriber(session, subscriber.email, language=language)
@@ -109,17 +112,32 @@ def _save(session: Session, pages: Pages, subscriber_id: int, chosen: set[int], 
     for slug in to_remove:
         service.unsubscribe(session, subscriber.email, slug, source="web", actor=actor)
     if not to_add:
-        return True
-    if _stopped(session, subscriber):
-        return False
-    if subscriber.status != "active":  # "unsubscribed": choosing a list is consent again
-        service.set_status(session, subscriber.email, "active", source="web", actor=actor)
-    # The link reached the person's own mailbox, so this is a confirmed opt-in.
-    service.subscribe(session, subscriber.email, to_add, source="web", actor=actor)
-    return True
+        return "1", None
+    if subscriber.status == "blocked" or service.is_suppressed(session, subscriber.email):
+        return "stopped", None
+    left = {lid for lid, status in statuses.items() if status == "unsubscribed"}
+    ids = {ml.slug: ml.id for ml in offered.values()}
+    back = [slug for slug in to_add if subscriber.status != "active" or ids[slug] in left]
+    new = [slug for slug in to_add if slug not in back]
+    if new:  # lists the person was never on: a choice, like leaving one
+        service.subscribe(session, subscriber.email, new, source="web", actor=actor)
+    if not back:
+        return "1", None
+    lists = [ml for ml in offered.values() if ml.slug in back]
+    return "confirm", Mail(
+        CONFIRM,
+        to=subscriber.email,
+        language=subscriber.language,
+        context={
+            "name": "",
+            "list_names": [ml.title for ml in lists],
+            "confirm_url": pages.links.confirm(subscriber.public_id, [ml.id for ml in lists]),
+            "valid_hours": pages.settings.web.confirm_link_hours,
+        },
+    )
 
 
-def _data_copy(session: Session, pages: Pages, subscriber_id: int) -> Mail:
+def _data_copy(session: Session, pages: Pages, subscriber_id: str) -> Mail:
     subscriber = _subscriber(session, subscriber_id)
     pages.rate.hit(session, [Limit("data-copy", str(subscriber.id), DATA_COPY_PER_HOUR)])
     record = person_record(session, subscriber.email, pages.settings)
@@ -130,7 +148,7 @@ def _data_copy(session: Session, pages: Pages, subscriber_id: int) -> Mail:
         context={
             "name": subscriber.name,
             "record_json": json.dumps(record, indent=2, ensure_ascii=False, default=str),
-            "preferences_url": pages.links.preferences(subscriber.id),
+            "preferences_url": pages.links.preferences(subscriber.public_id),
         },
     )
 
@@ -138,7 +156,7 @@ def _data_copy(session: Session, pages: Pages, subscriber_id: int) -> Mail:
 def routes(pages: Pages) -> list[BaseRoute]:
     async def preferences(request: Request) -> Response:
         payload = pages.unsign(tokens.PREFERENCES, request.path_params["token"])
-        subscriber_id: int = payload["s"]
+        subscriber_id: str = payload["s"]
         actor = pages.client_address(request)
         person = await pages.db(_person, pages, subscriber_id)
         request.state.lang = pages.language(request, person.language)
@@ -164,8 +182,11 @@ def routes(pages: Pages) -> list[BaseRoute]:
                 if isinstance(value, str) and value.isdigit():
                     chosen.add(int(value))
             language = str(form.get("language", person.language))
-            ok = await pages.db(_save, pages, subscriber_id, chosen, language, actor)
-            return pages.see_other(request, "saved=1" if ok else "saved=stopped")
+            saved, confirm = await pages.db(_save, pages, subscriber_id, chosen, language, actor)
+            response = pages.see_other(request, f"saved={saved}")
+            if confirm is not None:
+                response.background = BackgroundTask(pages.send_all, [confirm])
+            return response
 
         return pages.render(
             request, "preferences.html",

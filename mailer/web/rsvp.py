@@ -130,8 +130,8 @@ class View:
     cancelled: bool
 
 
-def _view(session: Session, subscriber_id: int, event_id: int) -> View | None:
-    person = queries.subscriber_by_id(session, subscriber_id)
+def _view(session: Session, subscriber_id: str, event_id: int) -> View | None:
+    person = queries.subscriber_by_public_id(session, subscriber_id)
     try:
         event = service.get_event(session, event_id)
     except NotFoundError:
@@ -140,7 +140,7 @@ def _view(session: Session, subscriber_id: int, event_id: int) -> View | None:
         return None
     lang = person.language if person.language in TEXTS else "nl"
     counts = service.event_counts(session, event_id)
-    mine = service.current_answer(session, event_id, subscriber_id)
+    mine = service.current_answer(session, event_id, person.id)
     answer, position = "", 0
     if mine is not None:
         answer = "waiting" if mine.waiting else mine.answer
@@ -167,10 +167,13 @@ def _view(session: Session, subscriber_id: int, event_id: int) -> View | None:
     )
 
 
-def _answer(session: Session, pages: Pages, subscriber_id: int, event_id: int, answer: str
+def _answer(session: Session, pages: Pages, subscriber_id: str, event_id: int, answer: str
             ) -> str:
     """Record the answer; what the page says about it ("yes", "waiting", "no", "maybe")."""
-    outcome = service.rsvp(session, pages.settings, event_id, subscriber_id, answer,
+    person = queries.subscriber_by_public_id(session, subscriber_id)
+    if person is None:
+        raise TokenError("the link is not valid")
+    outcome = service.rsvp(session, pages.settings, event_id, person.id, answer,
                            source="web")
     return "waiting" if outcome.waiting else outcome.answer
 
@@ -187,8 +190,8 @@ def _send_owed(pages: Pages, event_id: int) -> None:
 
 def routes(pages: Pages) -> list[BaseRoute]:
     async def rsvp(request: Request) -> Response:
-        payload = pages.unsign(tokens.RSVP, request.path_params["token"], ints=("s", "e"))
-        subscriber_id: int = payload["s"]
+        payload = pages.unsign(tokens.RSVP, request.path_params["token"], ints=("e",))
+        subscriber_id: str = payload["s"]
         event_id: int = payload["e"]
         view = await pages.db(_view, subscriber_id, event_id)
         if view is None:

@@ -45,6 +45,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "prefs.language": "Taal van onze berichten",
         "prefs.save": "Opslaan",
         "prefs.saved": "Uw voorkeuren zijn opgeslagen.",
+        "prefs.confirm": "Wij hebben u een e-mail gestuurd: klik op de link daarin om u weer "
+                         "aan te melden. Uw andere keuzes zijn opgeslagen.",
         "prefs.stopped": "Wij kunnen geen e-mail meer bezorgen op dit adres, daarom kunt u zich "
         "hier niet opnieuw aanmelden. Klopt dat niet? Neem dan contact met ons op.",
         "prefs.leave.title": "Afmelden voor alles",
@@ -69,6 +71,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sub.privacy": "Wij gebruiken uw gegevens alleen om u deze berichten te sturen. "
         "Afmelden kan altijd, met de link onder elk bericht.",
         "sub.error.email": "Vul een geldig e-mailadres in, bijvoorbeeld naam@gemeente.nl.",
+        "sub.error.pow": "Uw browser kon de controle tegen automatische aanmeldingen niet "
+                         "afronden. Probeer het nog eens (JavaScript is daarvoor nodig).",
         "sent.title": "Kijk in uw mailbox",
         "sent.text": "Wij hebben een e-mail gestuurd naar {email}. Staat daar een "
         "bevestigingslink in, klik er dan op om uw aanmelding af te ronden. De link is {hours} "
@@ -130,6 +134,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "prefs.language": "Language of our messages",
         "prefs.save": "Save",
         "prefs.saved": "Your preferences have been saved.",
+        "prefs.confirm": "We have sent you an e-mail: follow the link in it to sign up again. "
+                         "Your other choices have been saved.",
         "prefs.stopped": "We can no longer deliver e-mail to this address, so you cannot sign "
         "up again here. If that is wrong, please contact us.",
         "prefs.leave.title": "Unsubscribe from everything",
@@ -154,6 +160,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sub.privacy": "We use your details only to send you these messages. You can "
         "unsubscribe at any time with the link below every message.",
         "sub.error.email": "Please enter a valid e-mail address, for example name@example.nl.",
+        "sub.error.pow": "Your browser could not complete the check against automated sign-ups. "
+                         "Please try again (it needs JavaScript).",
         "sent.title": "Check your inbox",
         "sent.text": "We have sent an e-mail to {email}. If it contains a confirmation link, "
         "click it to complete your subscription. The link is valid for {hours} hours.",

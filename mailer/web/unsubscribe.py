@@ -61,9 +61,9 @@ def _live_list_ids(session: Session, subscriber: Subscriber) -> set[int]:
     return {list_id for list_id, status in statuses.items() if status != "unsubscribed"}
 
 
-def _target(session: Session, pages: Pages, subscriber_id: int, campaign_id: object
+def _target(session: Session, pages: Pages, subscriber_id: str, campaign_id: object
             ) -> Target | None:
-    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_public_id(session, subscriber_id)
     if subscriber is None:
         return None
     lists = _campaign_lists(session, campaign_id)
@@ -77,16 +77,16 @@ def _target(session: Session, pages: Pages, subscriber_id: int, campaign_id: obj
         language=subscriber.language,
         list_titles=tuple(ml.title for ml in lists),
         live=live,
-        preferences_url=pages.links.preferences(subscriber.id),
+        preferences_url=pages.links.preferences(subscriber.public_id),
     )
 
 
 def unsubscribe_person(
-    session: Session, subscriber_id: int, campaign_id: object, *, everything: bool,
+    session: Session, subscriber_id: str, campaign_id: object, *, everything: bool,
     source: str, actor: str,
 ) -> None:
     """Leave the campaign's lists, or everything; nothing happens for an unknown person."""
-    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_public_id(session, subscriber_id)
     if subscriber is None:
         return
     lists = [] if everything else _campaign_lists(session, campaign_id)
@@ -105,7 +105,7 @@ def unsubscribe_person(
 def routes(pages: Pages) -> list[BaseRoute]:
     async def unsubscribe(request: Request) -> Response:
         payload = pages.unsign(tokens.UNSUBSCRIBE, request.path_params["token"])
-        subscriber_id: int = payload["s"]
+        subscriber_id: str = payload["s"]
         campaign_id = payload.get("c")
         actor = pages.client_address(request)
 

@@ -28,17 +28,18 @@ VIEW_CSP = (
 )
 
 
-def render_for(session: Session, pages: Pages, subscriber_id: int, campaign_id: int) -> str:
+def render_for(session: Session, pages: Pages, subscriber_id: str, campaign_id: int) -> str:
     """The campaign's HTML as rendered for this subscriber; TokenError if either is gone."""
     from mailer.compose import Recipient
 
-    subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
+    subscriber = subscriber_queries.subscriber_by_public_id(session, subscriber_id)
     campaign = queries.campaign_by_id(session, campaign_id)
     if subscriber is None or campaign is None:
         raise TokenError("the link is not valid")
     renderer = pages.app.renderer_factory(session, campaign, pages.settings, pages.app.signer)
     recipient = Recipient(
         subscriber_id=subscriber.id,
+        public_id=subscriber.public_id,
         email=subscriber.email,
         name=subscriber.name,
         organisation=subscriber.organisation,
@@ -52,7 +53,7 @@ def render_for(session: Session, pages: Pages, subscriber_id: int, campaign_id: 
 
 def routes(pages: Pages) -> list[BaseRoute]:
     async def view(request: Request) -> Response:
-        payload = pages.unsign(tokens.VIEW, request.path_params["token"], ints=("s", "c"))
+        payload = pages.unsign(tokens.VIEW, request.path_params["token"], ints=("c",))
         html = await pages.db(render_for, pages, payload["s"], payload["c"])
         return HTMLResponse(html, headers={"content-security-policy": VIEW_CSP})
 

@@ -1,0 +1,184 @@
+"""Finding 6: after `subscribers erase` the person is nowhere — not in delivery error texts,
+raw replies or unmatched reports, logs, SQLite's WAL or free pages.
+
+One person goes through every feature against the running parts: imported (CLI) with a phone
+number, sent a newsletter (CLI, through the relay), bounced (a DSN into the bounce receiver on
+a loopback port), replied to with name and phone in the signature, complained (ARF), answered
+an RSVP and signed up again on the web (real HTTP). `subscribers show` lists the raw messages
+that mention them; then they are erased, and their address, name and phone number are looked
+for in the database files (WAL included) or, on PostgreSQL, in every text column of every
+table, and in the log output: none found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import smtplib
+import threading
+from pathlib import Path
+
+from bounces_support import sample
+from delivery_support import content_file
+from live_support import live, live_factory  # noqa: F401  (fixtures)
+from sqlalchemy import LargeBinary, String, Text, inspect, text
+from sqlalchemy.engine import make_url
+from web_support import link_in
+
+from mailer.database.connect import session_scope
+from mailer.events import service as events
+from mailer.events.dates import parse_local
+from mailer.intake.receiver import serve
+from mailer.kernel.links import Links
+from subscribers import service
+
+ADDRESS = "anna.devries@gemeente-a.nl"  # as in the sample bounce and complaint
+NAME = "Annabel Wisse-Vrieling"
+PHONE = "06-98765432"
+NEEDLES = (ADDRESS, NAME, PHONE)
+
+
+class Receiver:
+    """The bounce receiver on a loopback port, on a thread with its own event loop."""
+
+    def __init__(self, app) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.stop = asyncio.Event()
+        ready = threading.Event()
+        self.port = 0
+
+        def listening(port: int) -> None:
+            self.port = port
+            ready.set()
+
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete,
+            args=(serve(app, self.stop, host="127.0.0.1", port=0, protocol="smtp",
+                        ready=listening),), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def send(self, sender: str, to: str, raw: bytes) -> None:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+            smtp.sendmail(sender, [to], raw)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def _found_in_files(db_url: str) -> dict[str, list[str]]:
+    path = Path(make_url(db_url).database or "")
+    files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    blob = b"".join(p.read_bytes() for p in files)
+    lowered = blob.lower()
+    return {needle: [p.name for p in files] for needle in NEEDLES
+            if needle.lower().encode() in lowered
+            or needle.lower().encode("utf-16-le") in lowered}
+
+
+def _found_in_postgres(engine) -> list[tuple[str, str, str]]:
+    found = []
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in inspector.get_table_names():
+            for column in inspector.get_columns(table):
+                kind = column["type"]
+                if not isinstance(kind, String | Text | LargeBinary) and "JSON" not in str(kind):
+                    continue
+                as_text = (f'convert_from("{column["name"]}", \'UTF8\')'
+                           if isinstance(kind, LargeBinary) else f'"{column["name"]}"::text')
+                for needle in NEEDLES:
+                    hits = conn.execute(text(
+                        f'SELECT count(*) FROM "{table}" WHERE {as_text} ILIKE :n'),
+                        {"n": f"%{needle}%"}).scalar()
+                    if hits:
+                        found.append((table, column["name"], needle))
+    return found
+
+
+def test_a_person_through_every_feature_then_erased_is_nowhere(
+    live_factory, run_cli, db_url, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    live = live_factory()
+    app = live.app
+    run_cli("lists", "create", "nieuwsbrief", "--title", "GT Nieuwsbrief", "--public")
+    people = tmp_path / "mensen.csv"
+    people.write_text(f"email;naam;regio;telefoon\n{ADDRESS};{NAME};Noord;{PHONE}\n"
+                      "jan@gemeente-b.nl;Jan Jansen;Noord;06-11111111\n", encoding="utf-8")
+    run_cli("subscribers", "import", str(people), "--list", "nieuwsbrief")
+    with session_scope(app.sessions) as session:
+        person = service.get_subscriber(session, ADDRESS)
+        assert person.attributes.get("telefoon") == PHONE
+        public_id = person.public_id
+
+    run_cli("campaigns", "create", "--content", str(content_file(tmp_path)), "--list",
+            "nieuwsbrief")
+    run_cli("campaigns", "send", "1", "--wait")
+    live.mails_to(ADDRESS)
+    with app.engine.begin() as conn:
+        # As the relay words a refusal for a second attempt: the address inside the text.
+        conn.execute(text("UPDATE deliveries SET last_error = :e WHERE email = :a"),
+                     {"e": f"550 5.1.1 <{ADDRESS}>: Recipient address rejected", "a": ADDRESS})
+    with session_scope(app.sessions) as session:
+        delivery_id = session.execute(text("SELECT id FROM deliveries WHERE email = :a"),
+                                      {"a": ADDRESS}).scalar_one()
+    verp = app.signer.verp_address(delivery_id, app.settings.sender.bounce_domain)
+
+    zone = app.settings.timezone
+    with session_scope(app.sessions) as session:
+        event_id = events.create_event(session, app.settings, events.EventFields(
+            title="GT Connect", region="Noord", starts_at=parse_local("2099-04-14 13:30", zone),
+            ends_at=parse_local("2099-04-14 16:00", zone), venue="Zaal", address="Straat 1",
+        )).id
+    rsvp = live.path(Links(live.base, app.signer).rsvp(public_id, event_id))
+    assert live.http.post(rsvp, data={"csrf": live.csrf(rsvp), "answer": "yes"}).status_code \
+        in (200, 303)
+    run_cli("lists", "create", "regio-noord", "--title", "Regio Noord", "--public")
+    live.sign_up("regio-noord", ADDRESS, name=NAME + " (web)", organisation=PHONE)
+    confirmations = [m for m in live.mails_to(ADDRESS, 3) if "Aanmelding" in str(m["Subject"])
+                     or f"{live.base}/c/" in m.as_string()]
+    assert confirmations and link_in(confirmations[0], f"{live.base}/c/")
+
+    receiver = Receiver(app)
+    try:
+        receiver.send("", verp, sample("handmade_hard_511.eml", verp))
+        receiver.send("", verp, sample("handmade_arf_complaint.eml", verp))
+        receiver.send(ADDRESS, "info@" + app.settings.sender.bounce_domain,
+                      (f"From: {NAME} <{ADDRESS}>\nTo: info@bounces.gt.example.nl\n"
+                       f"Subject: Re: Nieuws van GT\n\nDank!\n\n--\n{NAME}\nTel. {PHONE}\n"
+                       ).encode())
+        receiver.send("postmaster@forwarder.example", "x@" + app.settings.sender.bounce_domain,
+                      (f"From: postmaster@forwarder.example\nSubject: Undeliverable\n\n"
+                       f"Could not forward to {ADDRESS.upper()} ({NAME}).\n").encode())
+    finally:
+        receiver.close()
+
+    shown = json.loads(run_cli("subscribers", "show", ADDRESS, "--json").output)
+    mentioning = shown["messages_mentioning"]
+    assert len(mentioning) >= 3  # the bounce, the complaint, the reply (and the forwarder)
+    assert shown["signup_requests"], shown
+    assert shown["meeting_answers"], shown
+    assert "messages mentioning" in run_cli("subscribers", "show", ADDRESS).output
+
+    sqlite = app.engine.dialect.name == "sqlite"
+    if sqlite:  # deleted content is zeroed on every connection, not left in free pages
+        with app.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    # The search finds them before the erasure (so its silence afterwards means something).
+    assert (set(_found_in_files(db_url)) if sqlite
+            else {n for _t, _c, n in _found_in_postgres(app.engine)}) == set(NEEDLES)
+    run_cli("subscribers", "erase", ADDRESS, "--yes")
+    if sqlite:
+        assert _found_in_files(db_url) == {}
+    else:
+        assert _found_in_postgres(app.engine) == []
+    logged = caplog.text.lower()
+    assert [n for n in NEEDLES if n.lower() in logged] == []
+    # The other person is untouched.
+    with session_scope(app.sessions) as session:
+        assert service.get_subscriber(session, "jan@gemeente-b.nl").name == "Jan Jansen"
