@@ -13,7 +13,7 @@ from mailer.app import App
 from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
-from mailer.campaigns.models import Campaign
+from mailer.campaigns.models import CAMPAIGN_STATUSES, Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.db import session_scope
@@ -248,7 +248,8 @@ def cancel(ctx: CliContext, campaign_id: int) -> None:
 
 
 @group.command("ls")
-@click.option("--status", "statuses", multiple=True, help="Only campaigns in this status.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(CAMPAIGN_STATUSES),
+              help="Only campaigns in this status (may be repeated).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_cli
 def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:

@@ -1,0 +1,1 @@
+"""The shared kernel: small pieces every package may use (no domain, no adapters)."""
