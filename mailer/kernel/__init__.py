@@ -1,1 +1,2 @@
-"""The shared kernel: small pieces every package may use (no domain, no adapters)."""
+"""The shared kernel every package may use: signed tokens and VERP, page links, the clock, and
+the reading of times people type."""
