@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.database.connect import make_engine, make_sessionmaker, require_current_schema
+from mailer.delivery.sender import Sender
 from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 
@@ -22,8 +23,16 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     signer: Signer
+    # The one sender of one-off mail (meeting mail, sign-up mails, data copies, test sends);
+    # built from settings and sessions when not given.
+    sender: Sender = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.sender is None:
+            self.sender = Sender(self.settings, self.sessions)
 
     def close(self) -> None:
+        self.sender.close()
         self.engine.dispose()
 
 

@@ -17,6 +17,7 @@ from mailer.campaigns.models import CAMPAIGN_STATUSES, Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.database.connect import session_scope
+from mailer.delivery.sender import Message
 from mailer.errors import CampaignError
 from subscribers import service as subscribers
 from subscribers.models import utcnow
@@ -142,14 +143,16 @@ def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
     Example:
       mailer campaigns test 1 --to redactie@gt.example.nl
     """
-    from mailer.delivery.transport import send_message_sync
-
     app = ctx.app()
     with session_scope(app.sessions) as session:
         renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
         data = renderer.message_bytes(recipient)
         sender = renderer.envelope_sender(recipient)
-    send_message_sync(app.settings, sender, [to], data)
+    outcome, reason = app.sender.send_now("test", Message(sender, to, data))
+    if outcome == "deferred":
+        click.echo(f"The relay deferred the test of campaign {campaign_id} to {to} ({reason}); "
+                   "`mailer run` tries again until the delivery deadline.")
+        return
     click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
 
 

@@ -69,4 +69,14 @@ def due_work(app: App) -> list[DueWork]:
     from mailer.usecases.meeting_mail import due_work as event_due_work
 
     found.append(event_due_work)
+    # One-off mail in the outbox (sign-up mails, data copies) the pages could not send at once.
+    found.append(outbox_due_work)
     return found
+
+
+def outbox_due_work(app: App, now: dt.datetime) -> None:
+    """Deliver what the outbox owes now; retries wait for their time (mailer.delivery.sender)."""
+    report = app.sender.deliver_due(now)
+    if report.sent or report.failed:
+        log.info("one-off mail: %d sent, %d failed, %d to retry",
+                 report.sent, report.failed, report.retry)
