@@ -24,9 +24,9 @@ from mailer.delivery.sender import Message
 from mailer.events import queries as event_queries
 from mailer.events import service as events
 from mailer.events.dates import parse_local
-from mailer.service.parts import due_work, outbox_due_work
 from mailer.settings import load_settings
 from mailer.usecases.meeting_mail import send_owed_mail
+from mailer.usecases.outbox import due_work as outbox_due_work
 from mailer.usecases.privacy import erase_person
 from mailer.web.mail import CONFIRM, Mail, send_mail
 from subscribers import service as subscribers
@@ -164,7 +164,7 @@ def test_a_page_mail_the_relay_defers_waits_in_the_outbox_for_the_service(
     assert row.data and row.next_attempt_at is not None
     outbox_due_work(mailer, row.next_attempt_at - dt.timedelta(seconds=1))
     assert relay.rcpts() == {}  # not before its time
-    assert outbox_due_work in due_work(mailer)  # `mailer run` calls it on every poll
+    assert outbox_due_work in mailer.due_work()  # `mailer run` calls it on every poll
     outbox_due_work(mailer, row.next_attempt_at)
     assert relay.rcpts() == {"anna@assen.nl": 1}
     (row,) = _outbox(mailer)

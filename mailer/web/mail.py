@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailer.app import App
 from mailer.compose import build_transactional
 from mailer.database.connect import session_scope
 from mailer.delivery.sender import Message
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["Mail", "send_mail"]
 
