@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
-from mailer.app import App
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["due_work"]
 
