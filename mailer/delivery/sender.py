@@ -385,10 +385,12 @@ class Sender:
             if report.retry:
                 return "deferred", report.errors[0]
             if report.failed:
-                raise DeliveryError(
-                    f"SMTP {self.settings.smtp.host}:{self.settings.smtp.port} did not take the "
-                    f"message for {message.recipient}: {report.errors[0]}"
-                )
+                reason = report.errors[0]
+                if not reason.startswith("SMTP "):  # a reply, not a connection that failed
+                    smtp = self.settings.smtp
+                    reason = (f"SMTP {smtp.host}:{smtp.port} did not take the message for "
+                              f"{message.recipient}: {reason}")
+                raise DeliveryError(reason)
             if time.monotonic() + report.budget_wait > deadline:
                 raise DeliveryError(
                     "the relay's rate limit (smtp.rate_per_*) is used up for now; the message is "
