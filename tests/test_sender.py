@@ -21,9 +21,9 @@ from mailer.delivery.capture import free_port
 from mailer.delivery.models import OutboxMail
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.delivery.sender import Message
-from mailer.events import queries as event_queries
 from mailer.events import service as events
 from mailer.events.dates import parse_local
+from mailer.events.models import EventMail
 from mailer.settings import load_settings
 from mailer.usecases.meeting_mail import send_owed_mail
 from mailer.usecases.outbox import due_work as outbox_due_work
@@ -106,7 +106,7 @@ def _confirmation_owed(app: App, address: str) -> int:
 
 def _meeting_mail(app: App, event_id: int) -> tuple[str, int, dt.datetime | None]:
     with app.sessions() as session:
-        (mail,) = event_queries.mails_of_event(session, event_id)
+        (mail,) = session.scalars(select(EventMail).where(EventMail.event_id == event_id))
         return mail.status, mail.attempts, mail.next_attempt_at
 
 
