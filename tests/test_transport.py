@@ -24,13 +24,29 @@ def server(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
     relay.stop()
 
 
-def test_aiosmtplib_still_has_the_reply_buffer_pipelining_reads() -> None:
-    protocol = aiosmtplib.protocol.SMTPProtocol
-    assert hasattr(protocol, transport._BUFFERED_REPLY), (
-        f"aiosmtplib {aiosmtplib.__version__} has no SMTPProtocol.{transport._BUFFERED_REPLY}: "
-        "pipelined sends would silently become stepwise. Pin aiosmtplib below this release in "
-        "pyproject.toml, or port mailer/delivery/transport.py's _next_reply."
-    )
+def test_aiosmtplib_still_has_the_reply_buffer_pipelining_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    relay = SmtpServer(pipelining=True).start()
+    monkeypatch.setenv("MAILER_SMTP_PORT", str(relay.port))
+
+    async def protocol() -> object:
+        client = await transport.connect(load_settings())
+        try:
+            return client.protocol
+        finally:
+            await client.quit()
+
+    try:
+        proto = asyncio.run(asyncio.wait_for(protocol(), 20))
+    finally:
+        relay.stop()
+    for name in (transport._REPLY_BUFFER, transport._BUFFERED_REPLY):
+        assert hasattr(proto, name), (
+            f"aiosmtplib {aiosmtplib.__version__}'s SMTPProtocol has no {name}: pipelined sends "
+            "would silently become stepwise. Pin aiosmtplib below this release in "
+            "pyproject.toml, or port mailer/delivery/transport.py's _next_reply."
+        )
 
 
 def test_pipelined_and_stepwise_sends(server: SmtpServer, monkeypatch: pytest.MonkeyPatch

@@ -6,9 +6,9 @@ sender (mailer.delivery.sender) see `connect()`, `send_one()` and the `Outcome` 
 never the library's exceptions.
 
 Pipelining (RFC 2920) needs one thing aiosmtplib does not offer publicly: reading a reply that
-arrived in the same packet as the one before. Its protocol keeps such replies in a buffer and
-parses them with `_read_response_from_buffer()`, present from 3.0 through 5.x; pyproject pins
-that range, and tests/test_transport.py fails loudly if a release drops the method, rather
+arrived in the same packet as the one before. Its protocol keeps such replies in `_buffer` and
+parses them with `_read_response_from_buffer()`, both present from 3.0 through 5.x; pyproject
+pins that range, and tests/test_transport.py fails loudly if a release drops either, rather
 than letting every send fall back to four round trips unnoticed.
 """
 
@@ -180,14 +180,18 @@ async def _send_stepwise(proto: Any, envelope_from: str, recipient: str, data: b
 _SAFE_ADDRESS = re.compile(r"^[^\s<>]+@[^\s<>]+$")
 
 
-# The one private name of aiosmtplib this module uses (see the module docstring).
+# The private names of aiosmtplib this module uses (see the module docstring): the protocol's
+# reply buffer, and its parser of a reply from it.
+_REPLY_BUFFER = "_buffer"
 _BUFFERED_REPLY = "_read_response_from_buffer"
 
 
 def pipelining(client: aiosmtplib.SMTP) -> bool:
     """Whether sends on this connection are pipelined: the relay offers PIPELINING and this
     aiosmtplib can hand over replies that arrived together."""
-    return client.supports_extension("pipelining") and hasattr(client.protocol, _BUFFERED_REPLY)
+    proto = client.protocol
+    return (client.supports_extension("pipelining") and hasattr(proto, _REPLY_BUFFER)
+            and hasattr(proto, _BUFFERED_REPLY))
 
 
 async def _next_reply(proto: Any) -> Any:
@@ -195,9 +199,10 @@ async def _next_reply(proto: Any) -> Any:
 
     No await runs between consecutive calls, so no reply can arrive while none is expected.
     """
-    buffered = getattr(proto, _BUFFERED_REPLY)()
-    if buffered is not None:
-        return buffered
+    if proto._buffer:  # cheaper than parsing an empty buffer, twice per message
+        buffered = proto._read_response_from_buffer()
+        if buffered is not None:
+            return buffered
     return await proto.read_response()
 
 
