@@ -184,14 +184,14 @@ _SAFE_ADDRESS = re.compile(r"^[^\s<>]+@[^\s<>]+$")
 # reply buffer, and its parser of a reply from it.
 _REPLY_BUFFER = "_buffer"
 _BUFFERED_REPLY = "_read_response_from_buffer"
+# Asked once, not per message (the buffer itself is made per connection; the test checks it).
+_READS_BUFFERED_REPLIES = hasattr(aiosmtplib.protocol.SMTPProtocol, _BUFFERED_REPLY)
 
 
 def pipelining(client: aiosmtplib.SMTP) -> bool:
     """Whether sends on this connection are pipelined: the relay offers PIPELINING and this
     aiosmtplib can hand over replies that arrived together."""
-    proto = client.protocol
-    return (client.supports_extension("pipelining") and hasattr(proto, _REPLY_BUFFER)
-            and hasattr(proto, _BUFFERED_REPLY))
+    return _READS_BUFFERED_REPLIES and client.supports_extension("pipelining")
 
 
 async def _next_reply(proto: Any) -> Any:
