@@ -84,8 +84,9 @@ class _Handler:
 class SmtpServer:
     """Start with `SmtpServer().start()`; `port`, `received`, `wait_for(...)`."""
 
-    def __init__(self, *, pipelining: bool = True) -> None:
+    def __init__(self, *, pipelining: bool = True, smtputf8: bool = False) -> None:
         self.pipelining = pipelining
+        self.smtputf8 = smtputf8
         self.host = "127.0.0.1"
         self.port = free_port()
         self.behaviour = Behaviour()
@@ -93,7 +94,8 @@ class SmtpServer:
         # Every connection that greeted us (EHLO), in order: how many the client opened.
         self.connections: list[SMTP] = []
         self.lock = threading.Condition()
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
+                                      enable_SMTPUTF8=smtputf8)
 
     def drop_connections(self) -> int:
         """Close every open client connection from the server's side, as a relay does with
