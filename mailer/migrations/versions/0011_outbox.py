@@ -6,7 +6,7 @@ the campaign engine's retry rule (first_attempt_at for the deadline, next_attemp
 backoff) instead of five quick tries.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
