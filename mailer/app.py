@@ -23,6 +23,7 @@ from mailer.bounces.service import send_failure_hook
 from mailer.compose import RendererFactory, build_renderer
 from mailer.database.connect import make_engine, make_sessionmaker, require_current_schema
 from mailer.delivery.engine import DeliveryEngine, FailureHook
+from mailer.delivery.sender import Sender
 from mailer.events.service import invitation_extras
 from mailer.intake.imap import imap_part
 from mailer.intake.receiver import receiver_part
@@ -31,6 +32,7 @@ from mailer.kernel.tokens import Signer
 from mailer.service.purge import purge_part
 from mailer.settings import Settings
 from mailer.usecases.meeting_mail import due_work as meeting_due_work
+from mailer.usecases.outbox import due_work as outbox_due_work
 from mailer.web.app import create_web_app
 from mailer.web.cleanup import cleanup_part
 from mailer.web.server import web_part
@@ -54,6 +56,8 @@ class App:
     links: Links
     renderer_factory: RendererFactory
     failure_hook: FailureHook
+    # The one sender of one-off mail: meeting mail, the pages' mails, data copies, test sends.
+    sender: Sender
 
     def delivery_engine(self, **kwargs: Any) -> DeliveryEngine:
         """A delivery worker with the bounce policy recording send-time failures."""
@@ -75,14 +79,16 @@ class App:
         return found
 
     def due_work(self) -> list[DueWork]:
-        """What `mailer run` does on every poll: meeting reminders and owed RSVP mail."""
-        return [meeting_due_work]
+        """What `mailer run` does on every poll: meeting reminders and owed RSVP mail, and the
+        one-off mail waiting in the outbox."""
+        return [meeting_due_work, outbox_due_work]
 
     def reconfigured(self, settings: Settings) -> App:
         """The same database with every other part built from other settings."""
         return _parts(settings, self.engine)
 
     def close(self) -> None:
+        self.sender.close()
         self.engine.dispose()
 
 
@@ -100,12 +106,14 @@ def build_app(settings: Settings, *, check_schema: bool = True) -> App:
 
 def _parts(settings: Settings, engine: Engine) -> App:
     signer = Signer(settings.secret_key)
+    sessions = make_sessionmaker(engine)
     return App(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         signer=signer,
         links=Links(settings.web.base_url, signer),
         renderer_factory=functools.partial(build_renderer, extras=invitation_extras),
         failure_hook=send_failure_hook(settings.bounces),
+        sender=Sender(settings, sessions),
     )

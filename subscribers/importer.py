@@ -21,7 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,8 @@ class _Importer:
                     line, previous_end = previous_end + 1, reader.line_num
                     if line <= layout.header_line:
                         continue
+                    if reader.line_num > line:
+                        self.check_multiline(line, raw)
                     cells = [cell.strip() for cell in raw]
                     if not any(cells):
                         continue  # blank line, or a line of only delimiters
@@ -285,6 +287,24 @@ class _Importer:
                 ) from None
             except csv.Error as exc:
                 raise ImportFileError(f"{self.path}: line {reader.line_num}: {exc}") from None
+
+    def check_multiline(self, line: int, raw: Sequence[str]) -> None:
+        """Refuse a record whose quoted cell swallowed following rows.
+
+        A quote that is opened and never closed makes the csv module read on to the next quote
+        (or the end of the file) as one cell, and the rows in between vanish. A real multi-line
+        cell (Excel's Alt+Enter) holds text; one whose later lines hold the delimiter or an
+        address is rows read as a cell, so the whole file is refused rather than guessed at.
+        """
+        delimiter = self.layout.delimiter
+        for cell in raw:
+            later = cell.splitlines()[1:]
+            if any(delimiter in part or "@" in part for part in later):
+                raise ImportFileError(
+                    f"{self.path}: line {line}: a quote (\") is opened and not closed on that "
+                    "line, so the rows after it would be read as one cell; close the quote "
+                    "and import again (nothing was imported)"
+                )
 
     def _cell(self, cells: Sequence[str], name: str) -> str:
         index = self.layout.fields.get(name)
@@ -335,10 +355,23 @@ class _Importer:
 
     def apply(self, batch: list[_Row]) -> None:
         """Apply one batch with a fixed number of statements, whatever its size."""
-        session = self.session
+        merged = self.merge(batch)
+        existing = queries.import_lookup(self.session, merged.keys())
+        inserts, updates, outcome = self.plan(merged, existing)
+        new_ids = queries.insert_subscribers(self.session, inserts)
+        queries.update_subscribers(self.session, updates)
+        events = [self.event(new_ids[key], "created", merged[key][0].line) for key in new_ids]
+        if self.lists:
+            events += self.subscribe(merged, existing, new_ids, outcome)
+        queries.insert_consent_events(self.session, events)
+        self.count(outcome.values())
+        self.seen.update(merged)
+
+    def merge(self, batch: list[_Row]) -> dict[str, tuple[_Row, bool]]:
+        """The batch by address, suppressed rows rejected: the first row of an address wins,
+        later ones fill its gaps (duplicates); True where an earlier batch had the address."""
         hashes = {email_hash(row.key): row.key for row in batch}
-        suppressed = {hashes[h] for h in queries.suppressed_hashes(session, hashes)}
-        # First row of an address in this batch wins; later ones fill its gaps (duplicates).
+        suppressed = {hashes[h] for h in queries.suppressed_hashes(self.session, hashes)}
         merged: dict[str, tuple[_Row, bool]] = {}
         for row in batch:
             if row.key in suppressed:
@@ -348,8 +381,12 @@ class _Importer:
                 _fill(merged[row.key][0], row)
             else:
                 merged[row.key] = (row, row.key in self.seen)
-        existing = queries.import_lookup(session, merged.keys())
+        return merged
 
+    def plan(
+        self, merged: dict[str, tuple[_Row, bool]], existing: dict[str, dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+        """(rows to insert, updates, what becomes of each address) against what is stored."""
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         outcome: dict[str, str] = {}
@@ -363,50 +400,54 @@ class _Importer:
             if changes:
                 updates.append({"id": current["id"], **changes, "updated_at": self.now})
             outcome[key] = "duplicate" if duplicate else ("updated" if changes else "unchanged")
+        return inserts, updates, outcome
 
-        new_ids = queries.insert_subscribers(session, inserts)
-        queries.update_subscribers(session, updates)
+    def subscribe(
+        self,
+        merged: dict[str, tuple[_Row, bool]],
+        existing: dict[str, dict[str, Any]],
+        new_ids: dict[str, int],
+        outcome: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        """Put the active people of the batch on the lists; their consent events.
+
+        Someone who only gains a list counts as updated.
+        """
         ids = {key: existing[key]["id"] if key in existing else new_ids[key] for key in merged}
-        events = [
-            self.event(new_ids[key], "created", merged[key][0].line) for key in new_ids
-        ]
+        list_ids = [ml.id for ml in self.lists]
+        active = [key for key in merged if key in new_ids or existing[key]["status"] == "active"]
+        have = queries.existing_subscriptions(
+            self.session, [existing[k]["id"] for k in active if k in existing], list_ids
+        )
+        subscriptions: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for key in active:
+            for ml in self.lists:
+                if (ids[key], ml.id) in have:
+                    continue
+                subscriptions.append(
+                    {"subscriber_id": ids[key], "list_id": ml.id, "status": "active",
+                     "created_at": self.now, "updated_at": self.now,
+                     "confirmed_at": self.now, "unsubscribed_at": None}
+                )
+                events.append(self.event(ids[key], "subscribe", merged[key][0].line,
+                                         list_id=ml.id))
+                if outcome[key] == "unchanged":
+                    outcome[key] = "updated"
+        queries.insert_subscriptions(self.session, subscriptions)
+        return events
 
-        if self.lists:
-            list_ids = [ml.id for ml in self.lists]
-            active = [
-                key for key in merged if key in new_ids or existing[key]["status"] == "active"
-            ]
-            have = queries.existing_subscriptions(
-                session, [existing[k]["id"] for k in active if k in existing], list_ids
-            )
-            subscriptions: list[dict[str, Any]] = []
-            for key in active:
-                for ml in self.lists:
-                    if (ids[key], ml.id) in have:
-                        continue
-                    subscriptions.append(
-                        {"subscriber_id": ids[key], "list_id": ml.id, "status": "active",
-                         "created_at": self.now, "updated_at": self.now,
-                         "confirmed_at": self.now, "unsubscribed_at": None}
-                    )
-                    events.append(
-                        self.event(ids[key], "subscribe", merged[key][0].line, list_id=ml.id)
-                    )
-                    if outcome[key] == "unchanged":
-                        outcome[key] = "updated"
-            queries.insert_subscriptions(session, subscriptions)
-        queries.insert_consent_events(session, events)
-
-        for state in outcome.values():
+    def count(self, states: Iterable[str]) -> None:
+        result = self.result
+        for state in states:
             if state == "added":
-                self.result.added += 1
+                result.added += 1
             elif state == "updated":
-                self.result.updated += 1
+                result.updated += 1
             elif state == "unchanged":
-                self.result.unchanged += 1
+                result.unchanged += 1
             else:
-                self.result.duplicates += 1
-        self.seen.update(merged)
+                result.duplicates += 1
 
     def new_subscriber(self, row: _Row) -> dict[str, Any]:
         values = row.values
@@ -484,12 +525,14 @@ def import_file(
     on_reject: Callable[[Reject], None] | None = None,
     batch_size: int = 2000,
     keep_rejects: int = 100,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a CSV file in the caller's transaction; see the module docstring for the rules.
 
     ImportFileError if the file cannot be read (nothing is imported then); rows that cannot be
     imported are rejected one by one. With `dry_run` everything is checked and counted inside a
-    savepoint that is rolled back, so the database is not changed.
+    savepoint that is rolled back, so the database is not changed. `on_progress` is called
+    after each batch with the line of the file reached.
     """
     file = Path(path)
     layout = detect_layout(file)
@@ -507,9 +550,13 @@ def import_file(
             if len(batch) >= batch_size:
                 importer.apply(batch)
                 batch = []
+                if on_progress is not None:
+                    on_progress(last_line)
         if batch:
             importer.apply(batch)
         session.flush()
+        if on_progress is not None:
+            on_progress(last_line)
     except SQLAlchemyError as exc:
         if savepoint is not None and savepoint.is_active:
             savepoint.rollback()

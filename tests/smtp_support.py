@@ -7,6 +7,7 @@ answers through the real client.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,8 @@ class _Handler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
+        with self.server.lock:
+            self.server.connections.append(srv)
         if not self.server.pipelining:
             return responses
         # aiosmtpd reads commands line by line, so pipelined commands work; advertise them
@@ -88,9 +91,26 @@ class SmtpServer:
         self.port = free_port()
         self.behaviour = Behaviour()
         self.received: list[Received] = []
+        # Every connection that greeted us (EHLO), in order: how many the client opened.
+        self.connections: list[SMTP] = []
         self.lock = threading.Condition()
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
                                       enable_SMTPUTF8=smtputf8)
+
+    def drop_connections(self) -> int:
+        """Close every open client connection from the server's side, as a relay does with
+        idle ones; returns how many it closed (once this returns, they are closed)."""
+        with self.lock:
+            open_ones = [c for c in self.connections
+                         if c.transport is not None and not c.transport.is_closing()]
+
+        async def close_all() -> None:
+            for conn in open_ones:
+                assert conn.transport is not None
+                conn.transport.close()
+
+        asyncio.run_coroutine_threadsafe(close_all(), self._controller.loop).result(10)
+        return len(open_ones)
 
     def start(self) -> SmtpServer:
         self._controller.start()

@@ -633,7 +633,7 @@ def test_list_unsubscribe_header_of_a_sent_newsletter_works_in_one_click(
 
     from mailer.campaigns.models import Campaign
     from mailer.compose import Recipient, build_renderer
-    from mailer.delivery.transport import send_message_sync
+    from mailer.delivery.sender import Message
 
     with session_scope(app.sessions) as session:
         campaign = session.get(Campaign, people["campaign"])
@@ -644,7 +644,7 @@ def test_list_unsubscribe_header_of_a_sent_newsletter_works_in_one_click(
                               attributes=MappingProxyType({}))
         renderer = build_renderer(session, campaign, app.settings, app.signer)
         data, envelope = renderer.message_bytes(recipient), renderer.envelope_sender(recipient)
-    send_message_sync(app.settings, envelope, [person.email], data)
+    assert app.sender.send_now("test", Message(envelope, person.email, data))[0] == "sent"
     (mail,) = messages(capture.folder)
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     (url,) = [u.strip("<> ") for u in mail["List-Unsubscribe"].split(",")

@@ -25,7 +25,7 @@ from mailer.campaigns.models import Campaign
 from mailer.compose import Recipient, build_renderer
 from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
-from mailer.delivery.transport import send_message_sync
+from mailer.delivery.sender import Message
 from mailer.settings import load_settings
 from mailer.web.server import bind
 from subscribers import service
@@ -82,7 +82,7 @@ class Site:
             renderer = build_renderer(session, campaign, settings, self.app.signer)
             data = renderer.message_bytes(recipient)
             envelope = renderer.envelope_sender(recipient)
-        send_message_sync(settings, envelope, [address], data)
+        assert self.app.sender.send_now("test", Message(envelope, address, data))[0] == "sent"
 
     def footer_link(self, address: str, kind: str) -> str:
         """The `kind` link (u, p, v) in the HTML footer of the newsletter sent to `address`."""

@@ -8,7 +8,6 @@ session and the settings; the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailer.campaigns import queries
 from mailer.campaigns.models import Campaign
 from mailer.errors import CampaignError, NotFoundError, TemplateError
+from mailer.kernel import localtime
 from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 from subscribers import service as subscribers
@@ -141,30 +141,16 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return found
 
 
-_WHEN_RE = re.compile(
-    r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(:\d{2})?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
-)
-
-
 def parse_when(value: str, settings: Settings) -> dt.datetime:
-    """"YYYY-MM-DD HH:MM" in the configured time zone, or with an explicit offset; UTC out."""
-    match = _WHEN_RE.match(value)
-    if not match:
-        raise CampaignError(f"--at {value!r}: use \"YYYY-MM-DD HH:MM\" (optionally with +01:00)")
-    date, clock, seconds, offset = match.groups()
-    text = f"{date}T{clock.zfill(5)}{seconds or ''}"
+    """"YYYY-MM-DD HH:MM" in the configured time zone, or with an explicit offset; UTC out.
+
+    The hour that does not exist (clocks forward) is refused; the hour that happens twice
+    (clocks back) is refused too, naming the two offsets, since either guess may be wrong.
+    """
     try:
-        naive = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise CampaignError(f"--at {value!r}: not a real date and time") from None
-    if offset:
-        offset = "+00:00" if offset == "Z" else offset
-        if ":" not in offset:
-            offset = offset[:3] + ":" + offset[3:]
-        aware = dt.datetime.fromisoformat(text + offset)
-    else:
-        aware = naive.replace(tzinfo=settings.tz)
-    return aware.astimezone(dt.UTC)
+        return localtime.parse_local(value, settings.timezone, repeated="ask")
+    except ValueError as exc:
+        raise CampaignError(f"--at {exc}") from None
 
 
 def schedule(

@@ -10,6 +10,7 @@ import click
 
 from mailer.app import App
 from mailer.campaigns import service as campaigns
+from mailer.campaigns.models import CAMPAIGN_STATUSES
 from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.errors import CampaignError
@@ -123,9 +124,14 @@ def test(ctx: CliContext, campaign_id: int, to: tuple[str, ...], email: str | No
       mailer campaigns test 1 --to redactie@gt.example.nl --subscriber anna@assen.nl
     """
     sent = usecases.send_test(ctx.app(), campaign_id, to=to, email=email, actor=current_actor())
-    for address, who in sent:
+    for address, who, deferred in sent:
         as_whom = "" if who == address else f" (personalised as {who})"
-        click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
+        if deferred:
+            click.echo(f"The relay deferred the test of campaign {campaign_id} to {address}"
+                       f"{as_whom} ({deferred}); `mailer run` tries again until the delivery "
+                       "deadline.")
+        else:
+            click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
 
 
 @group.command("schedule")
@@ -217,7 +223,8 @@ def cancel(ctx: CliContext, campaign_id: int) -> None:
 
 
 @group.command("ls")
-@click.option("--status", "statuses", multiple=True, help="Only campaigns in this status.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(CAMPAIGN_STATUSES),
+              help="Only campaigns in this status (may be repeated).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_cli
 def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:

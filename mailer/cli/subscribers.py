@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -410,8 +410,10 @@ def import_(
                 header_written = True
             rejects_out.writerow([reject.line, reject.reason, *reject.fields])
 
-        result = usecases.import_subscribers(app, file, lists=lists, dry_run=dry_run,
-                                             on_reject=on_reject, actor=current_actor())
+        with _import_progress(file) as on_progress:
+            result = usecases.import_subscribers(app, file, lists=lists, dry_run=dry_run,
+                                                 on_reject=on_reject, on_progress=on_progress,
+                                                 actor=current_actor())
         if rejects_out is not None and not header_written:
             rejects_out.writerow(["line", "reason"])
     _report_import(file, result, rejects_path, as_json)
@@ -424,6 +426,31 @@ def import_(
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None
+
+
+@contextmanager
+def _import_progress(file: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr while a file is imported, when stderr is a terminal.
+
+    Into a pipe or a log it stays quiet: the summary line is what a script reads. The total is
+    the file's line count (one quick pass over the bytes), the progress the line reached.
+    """
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    try:
+        with open(file, "rb") as fh:
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        total = 0  # import_file names the problem with the file
+    columns = (TextColumn("[bold]Importing"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("lines"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=total or None)
+        yield lambda line: bar.update(task, completed=min(line, total) if total else line)
 
 
 def _report_import(

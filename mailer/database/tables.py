@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery, DomainPause
+from mailer.delivery.models import OutboxMail
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
@@ -28,6 +29,7 @@ __all__ = [
     "Event",
     "EventMail",
     "MailingList",
+    "OutboxMail",
     "RateEvent",
     "Rsvp",
     "RsvpChange",

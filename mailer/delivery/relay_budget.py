@@ -1,7 +1,8 @@
 """How many messages the relay may take now, under its limits per second, minute, hour and day.
 
-Everything we hand the relay counts: campaign deliveries and the one-to-one meeting mail
-(confirmations, reminders), sent or in flight, by every process sharing the database. Exchange
+Everything we hand the relay counts: campaign deliveries, the one-to-one meeting mail
+(confirmations, reminders) and the outbox's one-off mail (sign-up mails, data copies, test
+sends), sent or in flight, by every process sharing the database. Exchange
 Online counts per mailbox, not per program part, and a mailbox over its limit is blocked for a
 day, so both senders ask this one budget before they claim work.
 """
@@ -13,6 +14,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from mailer.campaigns import queries as campaign_queries
+from mailer.delivery import queries as outbox_queries
 from mailer.events import queries as event_queries
 from mailer.settings import SmtpSettings
 
@@ -46,10 +48,11 @@ class RelayBudget:
         for allowed, span in self.limits:
             since = now - dt.timedelta(seconds=span)
             used, oldest = campaign_queries.in_window(session, since)
-            meeting_used, meeting_oldest = event_queries.mails_in_window(session, since)
-            used += meeting_used
-            if meeting_oldest is not None and (oldest is None or meeting_oldest < oldest):
-                oldest = meeting_oldest
+            for other in (event_queries.mails_in_window, outbox_queries.outbox_in_window):
+                other_used, other_oldest = other(session, since)
+                used += other_used
+                if other_oldest is not None and (oldest is None or other_oldest < oldest):
+                    oldest = other_oldest
             free = allowed - used
             if free <= 0:
                 until = (oldest + dt.timedelta(seconds=span) - now).total_seconds() \

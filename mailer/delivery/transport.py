@@ -1,13 +1,20 @@
-"""SMTP to the relay: connections made from settings, a one-off send, and reply classification.
+"""SMTP to the relay: connections made from settings, one message on an open connection, and
+reply classification.
 
-Everything that speaks SMTP for sending lives here (aiosmtplib); the engine sees `connect()`,
-`send_one()` and the `Outcome` they produce, never the library's exceptions.
+Everything that speaks SMTP for sending lives here (aiosmtplib); the engine and the one-off
+sender (mailer.delivery.sender) see `connect()`, `send_one()` and the `Outcome` they produce,
+never the library's exceptions.
+
+Pipelining (RFC 2920) needs one thing aiosmtplib does not offer publicly: reading a reply that
+arrived in the same packet as the one before. Its protocol keeps such replies in `_buffer` and
+parses them with `_read_response_from_buffer()`, both present from 3.0 through 5.x; pyproject
+pins that range, and tests/test_transport.py fails loudly if a release drops either, rather
+than letting every send fall back to four round trips unnoticed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import re
 import ssl
@@ -24,8 +31,7 @@ __all__ = [
     "is_permanent",
     "connect",
     "send_one",
-    "send_message",
-    "send_message_sync",
+    "pipelining",
 ]
 
 
@@ -132,7 +138,7 @@ async def send_one(
     if proto is None or not (envelope_from.isascii() and recipient.isascii()):
         return await _send_with_sendmail(client, envelope_from, recipient, data)
     pipelined = (
-        _pipelining(client, proto)
+        pipelining(client)
         and _SAFE_ADDRESS.match(envelope_from) is not None
         and _SAFE_ADDRESS.match(recipient) is not None
     )
@@ -177,20 +183,26 @@ async def _send_stepwise(proto: Any, envelope_from: str, recipient: str, data: b
 _SAFE_ADDRESS = re.compile(r"^[^\s<>]+@[^\s<>]+$")
 
 
-def _pipelining(client: aiosmtplib.SMTP, proto: Any) -> bool:
-    """The relay takes pipelined commands (RFC 2920) and this aiosmtplib lets us read replies
-    that arrived together (its reply buffer is not a public interface, so check it exists)."""
-    return client.supports_extension("pipelining") and hasattr(
-        proto, "_read_response_from_buffer"
-    )
+# The private names of aiosmtplib this module uses (see the module docstring): the protocol's
+# reply buffer, and its parser of a reply from it.
+_REPLY_BUFFER = "_buffer"
+_BUFFERED_REPLY = "_read_response_from_buffer"
+# Asked once, not per message (the buffer itself is made per connection; the test checks it).
+_READS_BUFFERED_REPLIES = hasattr(aiosmtplib.protocol.SMTPProtocol, _BUFFERED_REPLY)
+
+
+def pipelining(client: aiosmtplib.SMTP) -> bool:
+    """Whether sends on this connection are pipelined: the relay offers PIPELINING and this
+    aiosmtplib can hand over replies that arrived together."""
+    return _READS_BUFFERED_REPLIES and client.supports_extension("pipelining")
 
 
 async def _next_reply(proto: Any) -> Any:
-    """The next reply: already in the buffer (it came with the previous one), or awaited.
+    """The next reply: already buffered (it came with the previous one), or awaited.
 
     No await runs between consecutive calls, so no reply can arrive while none is expected.
     """
-    if proto._buffer:
+    if proto._buffer:  # cheaper than parsing an empty buffer, twice per message
         buffered = proto._read_response_from_buffer()
         if buffered is not None:
             return buffered
@@ -257,43 +269,3 @@ async def _send_with_sendmail(
     except (UnicodeError, ValueError) as exc:  # an address the protocol cannot carry
         return Outcome("permanent", 553, f"{recipient}: address not usable: {exc}", local=True)
     return Outcome("sent", 250)
-
-
-async def send_message(
-    settings: Settings, envelope_from: str, recipients: list[str], data: bytes
-) -> None:
-    """Send one message (a test mail, a confirmation) over its own connection.
-
-    DeliveryError, with the SMTP code when the relay answered, if any recipient is refused.
-    """
-    client = await connect(settings)
-    try:
-        for recipient in recipients:
-            outcome = await send_one(client, envelope_from, recipient, data)
-            if outcome.kind != "sent":
-                raise DeliveryError(
-                    f"SMTP {settings.smtp.host}:{settings.smtp.port} refused {recipient}: "
-                    f"{outcome.code or ''} {outcome.message}".strip(),
-                    outcome.code,
-                )
-    finally:
-        try:
-            await client.quit()
-        except Exception:  # the message is sent or refused already; closing is best effort
-            client.close()
-
-
-def send_message_sync(
-    settings: Settings, envelope_from: str, recipients: list[str], data: bytes
-) -> None:
-    """`send_message` for code that is not async (CLI commands, web handlers in threads)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(send_message(settings, envelope_from, recipients, data))
-        return
-    # Called from inside an event loop's thread: run the send on a helper thread's own loop.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(
-            asyncio.run, send_message(settings, envelope_from, recipients, data)
-        ).result()

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 
 from mailer.errors import EventError
+from mailer.kernel import localtime
 
 __all__ = ["parse_local", "format_when", "format_day", "format_moment", "format_local"]
 
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
-_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 
 
 def parse_local(text: str, zone: str, *, what: str = "time") -> dt.datetime:
@@ -26,23 +26,10 @@ def parse_local(text: str, zone: str, *, what: str = "time") -> dt.datetime:
     A time inside the spring-forward gap does not exist and is refused; a time in the autumn
     hour that happens twice means its first (summer-time) occurrence.
     """
-    raw = text.strip()
-    for fmt in _FORMATS:
-        try:
-            naive = dt.datetime.strptime(raw, fmt)
-            break
-        except ValueError:
-            continue
-    else:
-        raise EventError(f"{what}: {text!r} is not a time like 2027-04-10 13:30")
-    tz = ZoneInfo(zone)
-    local = naive.replace(tzinfo=tz)
-    utc = local.astimezone(dt.UTC)
-    if utc.astimezone(tz).replace(tzinfo=None) != naive:
-        raise EventError(
-            f"{what}: {raw} does not exist in {zone} (the clocks go forward that night)"
-        )
-    return utc
+    try:
+        return localtime.parse_local(text, zone, repeated="first", date_only=True)
+    except ValueError as exc:
+        raise EventError(f"{what}: {exc}") from None
 
 
 def _locale(language: str) -> str:

@@ -142,6 +142,10 @@ class EventMail(Base):
     # sender's, and the mail is taken again.
     claimed_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
+    # A deferred (4xx) mail is tried again from next_attempt_at, until the delivery deadline
+    # counted from first_attempt_at (the campaign engine's rule).
+    first_attempt_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         UniqueConstraint("event_id", "subscriber_id", "key", name="uq_event_mails_person_key"),

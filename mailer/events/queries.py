@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     union,
     update,
@@ -361,9 +362,10 @@ def claim_mails(
     status, so two senders never take the same mail (PostgreSQL re-evaluates the WHERE on a row
     another transaction changed; SQLite runs one writer at a time).
     """
-    claimable = (EventMail.status == "pending") | (
-        (EventMail.status == "sending") & (EventMail.claimed_at < stale_before)
-    )
+    claimable = (
+        (EventMail.status == "pending")
+        & or_(EventMail.next_attempt_at.is_(None), EventMail.next_attempt_at <= now)
+    ) | ((EventMail.status == "sending") & (EventMail.claimed_at < stale_before))
     pick = select(EventMail.id).where(claimable).order_by(EventMail.id).limit(limit)
     if event_id is not None:
         pick = pick.where(EventMail.event_id == event_id)
@@ -422,11 +424,25 @@ def mails_with_people(
 
 
 def set_mail_status(
-    session: Session, mail_ids: Collection[int], status: str, now: dt.datetime, error: str = ""
+    session: Session,
+    mail_ids: Collection[int],
+    status: str,
+    now: dt.datetime,
+    error: str = "",
+    *,
+    first_attempt_at: dt.datetime | None = None,
+    next_attempt_at: dt.datetime | None = None,
 ) -> None:
+    """Record a try: its status, and for a retry when (next_attempt_at); the first try's time
+    is kept once set (first_attempt_at, else now)."""
     if not mail_ids:
         return
-    values: dict[str, Any] = {"status": status, "attempts": EventMail.attempts + 1}
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": EventMail.attempts + 1,
+        "first_attempt_at": func.coalesce(EventMail.first_attempt_at, first_attempt_at or now),
+        "next_attempt_at": next_attempt_at,
+    }
     if status == "sent":
         values["sent_at"] = now
     if error:

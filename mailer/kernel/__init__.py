@@ -1,1 +1,2 @@
-"""The shared kernel every package may use: signed tokens and VERP, page links, the clock."""
+"""The shared kernel every package may use: signed tokens and VERP, page links, the clock, and
+the reading of times people type."""

@@ -20,7 +20,7 @@ from mailer.campaigns.models import Campaign
 from mailer.compose import CampaignRenderer, Recipient, Rendered, sample_recipient
 from mailer.compose.headers import check_address
 from mailer.database.connect import session_scope
-from mailer.delivery.transport import send_message_sync
+from mailer.delivery.sender import Message
 from mailer.errors import CampaignError, TemplateError
 from mailer.kernel.clock import utcnow
 from mailer.usecases.subjects import shown_subjects
@@ -112,8 +112,11 @@ def preview_campaign(app: App, campaign_id: int, *, email: str | None = None,
 
 
 def send_test(app: App, campaign_id: int, *, to: Sequence[str], email: str | None = None,
-              actor: str) -> list[tuple[str, str]]:
-    """Send a copy of the campaign to each address in `to`; [(address, personalised as)].
+              actor: str) -> list[tuple[str, str, str]]:
+    """Send a copy of the campaign to each address in `to`, through the one sender;
+    [(address, personalised as, why the relay deferred it or "" when sent)]. A deferred copy
+    stays queued and the service retries it; DeliveryError when the relay refused a copy or
+    could not be reached.
 
     Each copy is personalised as a real subscriber (the address's own record, or `email`), so
     its links are signed and open that person's pages. Every address is checked before
@@ -142,10 +145,12 @@ def send_test(app: App, campaign_id: int, *, to: Sequence[str], email: str | Non
                                                        renderer=renderer)
             messages.append((address, who, renderer.envelope_sender(recipient),
                              renderer.message_bytes(recipient)))
-    for address, _who, sender, data in messages:
-        send_message_sync(app.settings, sender, [address], data)
-        log.info("%s sent a test of campaign %d to %s", actor, campaign_id, address)
-    return [(address, who) for address, who, _s, _d in messages]
+    results = []
+    for address, who, sender, data in messages:
+        outcome, reason = app.sender.send_now("test", Message(sender, address, data))
+        log.info("%s sent a test of campaign %d to %s: %s", actor, campaign_id, address, outcome)
+        results.append((address, who, reason if outcome == "deferred" else ""))
+    return results
 
 
 def schedule_campaign(app: App, campaign_id: int, at: str, *, actor: str) -> dt.datetime:

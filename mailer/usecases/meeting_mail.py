@@ -1,11 +1,11 @@
 """Sends the one-to-one mail meetings owe: RSVP confirmations, waiting-list notes, freed seats,
-reminders and the nudge (adapter: composition + the SMTP transport).
+reminders and the nudge (composition + the one sender, mailer.delivery.sender).
 
 The events domain queues what is owed in `event_mails`, in the transaction that decided it.
 This module claims owed rows (short transaction), composes and sends each one outside any
 transaction (so a slow relay never holds a database lock), and records the results in one
 more short transaction. It runs after an answer on the RSVP page, from `mailer events
-send-due`, and as `mailer run`'s due work (mailer.service.parts), which on every poll also
+send-due`, and as `mailer run`'s due work (App.due_work in mailer.app), which on every poll also
 queues the reminders that have come due. A sender that dies mid-way leaves rows in "sending"; after
 CLAIM_LEASE another round takes them again.
 """
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mailer.compose.renderer import pick_language
 from mailer.database.connect import session_scope
-from mailer.delivery.relay_budget import RelayBudget
-from mailer.errors import DeliveryError
+from mailer.delivery.sender import Message, Verdict, judge
+from mailer.delivery.transport import Outcome
 from mailer.events import queries, service
 from mailer.events.ical import METHOD_REQUEST, PARTSTATS, PersonalCalendar
 from subscribers.queries import suppressed_keys
@@ -50,8 +50,6 @@ TEMPLATES = {
 # These carry the meeting as a calendar file, so "yes" lands in the person's calendar.
 _WITH_CALENDAR = frozenset({"confirmation", "seat", "reminder"})
 CLAIM_LEASE = dt.timedelta(minutes=10)
-# A temporary (4xx) failure is tried again on later rounds, up to this many attempts.
-MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -70,6 +68,7 @@ class _Owed:
     to: str
     language: str
     attempts: int
+    first_attempt_at: dt.datetime | None
     context: dict[str, Any]
     calendar: tuple[str, str] | None  # (calendar text, attachment name)
 
@@ -82,7 +81,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
     with session_scope(app.sessions) as session:
         # The relay's limits count meeting mail and newsletters together; what does not fit
         # now stays pending for the next round.
-        room, _wait = RelayBudget(settings.smtp).room(session, now, limit)
+        room, _wait = app.sender.budget.room(session, now, limit)
         if room <= 0:
             return [], []
         ids = queries.claim_mails(
@@ -146,7 +145,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
                     meeting.filename(language),
                 )
             owed.append(_Owed(mail.id, mail.kind, person.email, person.language,
-                              mail.attempts, context, calendar))
+                              mail.attempts, mail.first_attempt_at, context, calendar))
         if skipped:
             queries.set_mail_status(session, skipped, "skipped", now)
     return owed, skipped
@@ -172,54 +171,57 @@ def _compose(app: App, owed: _Owed) -> tuple[str, bytes]:
 def send_owed_mail(
     app: App, *, event_id: int | None = None, limit: int = 200, now: dt.datetime | None = None
 ) -> SendReport:
-    """Send owed meeting mail (all, or one event's); what became of it.
+    """Send owed meeting mail (all, or one event's) through the app's sender; what became of it.
 
-    A refused address (5xx) fails the mail; a temporary refusal or a relay that cannot be
-    reached leaves it owed for a later round, up to MAX_ATTEMPTS.
+    A refused address (5xx) fails the mail. A temporary refusal (4xx) keeps it owed, tried
+    again with the campaign engine's backoff until the delivery deadline. A relay that cannot
+    be reached leaves it owed and untried, for a later round.
     """
-    from mailer.delivery.transport import is_permanent, send_message_sync
-
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     report = SendReport()
     owed, skipped = _claim(app, stamp, event_id, limit)
     report.skipped = len(skipped)
-    sent: list[int] = []
-    failed: dict[int, str] = {}
-    retry: dict[int, str] = {}
-    released: list[int] = []
-    for index, item in enumerate(owed):
+    verdicts: dict[int, Verdict] = {}
+    ready: list[tuple[_Owed, Message]] = []
+    for item in owed:
         try:
             envelope, data = _compose(app, item)
-            send_message_sync(app.settings, envelope, [item.to], data)
-        except DeliveryError as exc:
-            code = exc.code
-            if code is None:
-                # The relay cannot be reached: stop this round, count nothing against the
-                # mails; they go out on a later round.
-                released = [o.mail_id for o in owed[index:]]
-                report.errors.append(str(exc))
-                break
-            if is_permanent(code) or item.attempts + 1 >= MAX_ATTEMPTS:
-                failed[item.mail_id] = str(exc)
-            else:
-                retry[item.mail_id] = str(exc)
-            continue
         except Exception as exc:  # a template or composition fault: keep it owed, say so
             log.exception("could not compose the %s mail", item.kind)
-            retry[item.mail_id] = f"{type(exc).__name__}: {exc}"
+            verdicts[item.mail_id] = _judge(app, item, Outcome("temporary", 451, repr(exc)), stamp)
             continue
-        sent.append(item.mail_id)
+        ready.append((item, Message(envelope, item.to, data)))
+    outcomes = app.sender.send_sync([message for _item, message in ready])
+    for (item, _message), outcome in zip(ready, outcomes, strict=True):
+        verdicts[item.mail_id] = _judge(app, item, outcome, stamp)
+    released = [mail_id for mail_id, v in verdicts.items() if v.status == "released"]
     with session_scope(app.sessions) as session:
-        queries.set_mail_status(session, sent, "sent", stamp)
-        for mail_id, error in failed.items():  # few: only refused addresses
-            queries.set_mail_status(session, [mail_id], "failed", stamp, error)
-        for mail_id, error in retry.items():
-            queries.set_mail_status(session, [mail_id], "pending", stamp, error)
+        queries.set_mail_status(
+            session, [i for i, v in verdicts.items() if v.status == "sent"], "sent", stamp
+        )
+        for mail_id, verdict in verdicts.items():  # few: only refusals and deferrals
+            if verdict.status in ("failed", "retry"):
+                queries.set_mail_status(
+                    session, [mail_id], "failed" if verdict.status == "failed" else "pending",
+                    stamp, verdict.error, first_attempt_at=verdict.first_at,
+                    next_attempt_at=verdict.next_at,
+                )
         queries.release_mails(session, released)
-    report.sent, report.failed = len(sent), len(failed)
-    report.retry = len(retry) + len(released)
-    report.errors = [*failed.values(), *retry.values(), *report.errors]
+    for verdict in verdicts.values():
+        if verdict.status == "sent":
+            report.sent += 1
+            continue
+        report.errors.append(verdict.error)
+        if verdict.status == "failed":
+            report.failed += 1
+        else:
+            report.retry += 1
     return report
+
+
+def _judge(app: App, item: _Owed, outcome: Outcome, now: dt.datetime) -> Verdict:
+    return judge(outcome, app.settings.delivery, attempts=item.attempts,
+                 first_attempt_at=item.first_attempt_at, now=now)
 
 
 def run_due_work(app: App, *, now: dt.datetime | None = None) -> tuple[int, SendReport]:
@@ -240,7 +242,7 @@ def run_due_work(app: App, *, now: dt.datetime | None = None) -> tuple[int, Send
 
 
 def due_work(app: App, now: dt.datetime) -> None:
-    """`mailer run`'s due-work hook (mailer.service.parts): reminders and owed meeting mail.
+    """`mailer run`'s due-work hook (App.due_work in mailer.app): reminders and owed meeting mail.
 
     The schedule lives in the database (event start times and `event_mails`), so reminders
     survive restarts: the first round after a restart catches up on whatever came due.

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailer.bounces import service as bounces
 from mailer.campaigns import queries as campaigns
 from mailer.database.connect import checkpoint
+from mailer.delivery import queries as outbox
 from mailer.events import service as events
 from mailer.settings import Settings
 from mailer.usecases.subjects import shown_subjects
@@ -75,6 +76,8 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     bounces.forget_subscriber(session, subscriber.id, subscriber.email)
     # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.
     events.forget_subscriber(session, subscriber.id, email_key=subscriber.email_key)
+    # One-off mail still owed to them (a data copy holds their data), and its record.
+    outbox.delete_person_outbox(session, subscriber.id)
     return service.erase(session, subscriber.email, actor=actor)
 
 

@@ -127,11 +127,14 @@ def reactivate_matching(
 
 def import_subscribers(app: App, path: str | Path, *, lists: Sequence[str] = (),
                        dry_run: bool = False, on_reject: Callable[[Reject], None] | None = None,
+                       on_progress: Callable[[int], None] | None = None,
                        actor: str) -> ImportResult:
-    """Import a CSV file in one transaction; each rejected row goes to `on_reject`."""
+    """Import a CSV file in one transaction; each rejected row goes to `on_reject`, the line
+    reached after each batch to `on_progress`."""
     with session_scope(app.sessions) as session:
         return import_file(session, path, lists=lists, regions=app.settings.regions,
-                           actor=actor, dry_run=dry_run, on_reject=on_reject)
+                           actor=actor, dry_run=dry_run, on_reject=on_reject,
+                           on_progress=on_progress)
 
 
 def export_subscribers(app: App, flt: SubscriberFilter, out: TextIO, *, fmt: str = "csv",

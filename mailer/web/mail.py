@@ -1,10 +1,11 @@
 """The one-off mails the subscriber pages send: confirm a sign-up, welcome, already subscribed,
 a copy of one's data.
 
-Composition (mailer.compose.build_transactional) and delivery (mailer.delivery.transport) are
-imported when a mail is sent, so the pages start even while those parts are being set up. Mails
-go out after the answer page is sent (a background task): the page takes the same time whether
-or not a mail is sent, so its timing does not tell whether an address is known.
+Each is composed, queued in the outbox and handed to the app's one sender
+(mailer.delivery.sender) at once; a relay that defers or cannot be reached leaves it in the
+outbox, and the service retries it. Mails go out after the answer page is sent (a background
+task): the page takes the same time whether or not a mail is sent, so its timing does not tell
+whether an address is known.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mailer.compose import build_transactional
+from mailer.database.connect import session_scope
+from mailer.delivery.sender import Message
+
 if TYPE_CHECKING:
     from mailer.app import App
-
 
 __all__ = ["Mail", "send_mail"]
 
@@ -37,14 +41,13 @@ class Mail:
     to: str
     language: str
     context: Mapping[str, Any] = field(default_factory=dict)
+    # Whom it is about: erasing them drops the mail if it is still owed.
+    subscriber_id: int | None = None
 
 
 def send_mail(app: App, mail: Mail) -> None:
-    """Compose and send one mail; failures are logged, never shown (the page is already sent)."""
+    """Compose, queue and send one mail; failures are logged, never shown (the page is sent)."""
     try:
-        from mailer.compose import build_transactional
-        from mailer.delivery.transport import send_message_sync
-
         envelope, data = build_transactional(
             mail.template,
             to=mail.to,
@@ -53,7 +56,14 @@ def send_mail(app: App, mail: Mail) -> None:
             settings=app.settings,
             signer=app.signer,
         )
-        send_message_sync(app.settings, envelope, [mail.to], data)
+        with session_scope(app.sessions) as session:
+            ids = app.sender.queue(session, mail.template, [Message(envelope, mail.to, data)],
+                                   subscriber_id=mail.subscriber_id)
+        report = app.sender.deliver_outbox(ids=ids)
     except Exception:
         # The address is not logged: the log would become a record of who signed up.
         log.exception("could not send the %s mail", mail.template)
+        return
+    if not report.sent:
+        log.warning("the %s mail is queued for a retry: %s", mail.template,
+                    report.errors[0] if report.errors else "the relay budget is used up")

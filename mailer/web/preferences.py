@@ -145,6 +145,7 @@ def _data_copy(session: Session, pages: Pages, subscriber_id: str) -> Mail:
         DATA_COPY,
         to=subscriber.email,
         language=subscriber.language,
+        subscriber_id=subscriber.id,
         context={
             "name": subscriber.name,
             "record_json": json.dumps(record, indent=2, ensure_ascii=False, default=str),

@@ -83,6 +83,7 @@ def _confirm_mail(pages: Pages, subscriber: Subscriber, lists: list[MailingList]
         CONFIRM,
         to=subscriber.email,
         language=subscriber.language,
+        subscriber_id=subscriber.id,
         context={
             "name": "",
             "list_names": [ml.title for ml in lists],
@@ -98,6 +99,7 @@ def _info_mail(pages: Pages, template: str, subscriber: Subscriber, ml: MailingL
         template,
         to=subscriber.email,
         language=subscriber.language,
+        subscriber_id=subscriber.id,
         context={
             "name": "",
             "list_names": [ml.title],

@@ -1,0 +1,23 @@
+"""One-off mail waiting in the outbox (sign-up mails, data copies the pages could not send at
+once, deferred test sends): `mailer run`'s due work delivers it when its retry time comes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailer.app import App
+
+__all__ = ["due_work"]
+
+log = logging.getLogger("mailer.delivery")
+
+
+def due_work(app: App, now: dt.datetime) -> None:
+    """Deliver what the outbox owes now, through the app's one sender."""
+    report = app.sender.deliver_due(now)
+    if report.sent or report.failed:
+        log.info("one-off mail: %d sent, %d failed, %d to retry",
+                 report.sent, report.failed, report.retry)
