@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
@@ -23,6 +23,7 @@ __all__ = [
     "Campaign",
     "ConsentEvent",
     "Delivery",
+    "DeliveryWorker",
     "Event",
     "EventMail",
     "MailingList",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -206,15 +207,29 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
 @click.argument("campaign_id", type=int)
 @pass_cli
 def pause(ctx: CliContext, campaign_id: int) -> None:
-    """Pause a running or scheduled campaign (messages in flight still finish).
+    """Pause a running or scheduled campaign: no worker claims more of it, and messages
+    queued inside a running worker are handed back. Waits (up to smtp.timeout_seconds + 5 s)
+    for the messages already on the wire and says how many there were.
 
     \b
     Example:
       mailer campaigns pause 1
     """
-    with session_scope(ctx.app().sessions) as session:
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
         campaigns.pause(session, campaign_id)
-    click.echo(f"Campaign {campaign_id} paused.")
+        _flying, sent_before = campaigns.in_flight(session, campaign_id)
+    deadline = time.monotonic() + app.settings.smtp.timeout_seconds + 5
+    while True:
+        with session_scope(app.sessions) as session:
+            flying, sent = campaigns.in_flight(session, campaign_id)
+        if not flying or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # a running worker hands back within a fraction of a second
+    on_wire = sent - sent_before
+    click.echo(f"Campaign {campaign_id} paused; {on_wire} message(s) were already on the wire "
+               "and went out." + (f" {flying} still in a worker's hands (it is not answering; "
+                                  "they are handed back when it is seen dead)." if flying else ""))
 
 
 @group.command("resume")
@@ -300,6 +315,15 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
     _print_status(ctx.app(), campaign_id, as_json=as_json)
 
 
+def _outage(info: dict[str, Any], app: App) -> str:
+    if not info.get("outage_since"):
+        return ""
+    text = f"relay unreachable since {_local(info['outage_since'], app)}"
+    if info["status"] == "paused" and info.get("resume_at"):
+        text += f"; tries again by itself at {_local(info['resume_at'], app)}"
+    return text
+
+
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     with session_scope(app.sessions) as session:
         info = campaigns.campaign_status(session, campaign_id, now=utcnow())
@@ -312,6 +336,7 @@ def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     lines = [
         ("campaign", f"{info['id']}: {info['subject']}"),
         ("status", info["status"] + (f" — {info['pause_reason']}" if info["pause_reason"] else "")),
+        ("outage", _outage(info, app)),
         ("scheduled", _local(info["scheduled_at"], app)),
         ("started", _local(info["started_at"], app)),
         ("finished", _local(info["finished_at"], app)),
