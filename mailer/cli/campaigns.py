@@ -183,7 +183,8 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
 def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
     """Start sending a campaign now.
 
-    Without --wait the running service (`mailer run` or `mailer worker`) delivers it.
+    Without --wait the running service (`mailer run` or `mailer worker`) delivers it. With
+    --wait the exit code is that of `mailer run --once`: 0 finished, 3 paused, 4 not finished.
 
     \b
     Example:
@@ -197,10 +198,11 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
                    f"`mailer campaigns status {campaign_id}`.")
     if wait:
-        from mailer.cli.run import deliver_with_progress
+        from mailer.cli.run import deliver_with_progress, exit_after
 
-        deliver_with_progress(app, campaign_ids=[campaign_id], start=False)
+        stats = deliver_with_progress(app, campaign_ids=[campaign_id], start=False)
         _print_status(app, campaign_id, as_json=False)
+        exit_after(app, stats, [campaign_id])
 
 
 @group.command("pause")

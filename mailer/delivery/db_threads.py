@@ -35,6 +35,10 @@ class DbThreads:
         self._calls.put((func, args, future, loop))
         return await future
 
+    def run_detached(self, func: Callable[..., Any], *args: Any) -> None:
+        """Run `func` on a thread without waiting for it (best-effort clean-up at exit)."""
+        threading.Thread(target=_quietly, args=(func, *args), daemon=True).start()
+
     def close(self) -> None:
         """Let the threads end once their current call returns (never waits for them)."""
         for _ in self._threads:
@@ -52,6 +56,11 @@ class DbThreads:
                 _settle(loop, future, None, exc)
             else:
                 _settle(loop, future, result, None)
+
+
+def _quietly(func: Callable[..., Any], *args: Any) -> None:
+    with contextlib.suppress(Exception):
+        func(*args)
 
 
 def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any,
