@@ -17,7 +17,7 @@ from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
 from subscribers import service as subscribers
 from subscribers.models import utcnow
@@ -116,10 +116,10 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
 
 def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
                             email: str | None) -> tuple[Any, Any]:
-    from mailer.compose import Recipient, build_renderer, sample_recipient
+    from mailer.compose import Recipient, sample_recipient
 
     campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = build_renderer(session, campaign, app.settings, app.signer)
+    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
     if email is None:
         return renderer, sample_recipient(app.settings)
     sub = subscribers.get_subscriber(session, email)

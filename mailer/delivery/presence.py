@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns import queries
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 
 __all__ = ["WorkerPresence", "pid_alive"]
 
