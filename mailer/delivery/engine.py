@@ -308,10 +308,12 @@ class DeliveryEngine:
         flushed = _Flushed()
         with session_scope(self.app.sessions) as session:
             queries.bound_statement_time(session, _STATEMENT_SECONDS)
+            written: set[int] = set()
             for out in batches:
                 self._write(session, out, now, flushed)
+                written.update(out.ids())
             if self._held and mono >= self._next["renew"]:
-                self._renew(session, now, mono)
+                self._renew(session, [i for i in self._held if i not in written], now, mono)
             if self._held and mono >= self._next["status"]:
                 self._next["status"] = mono + _STATUS_EVERY
                 statuses = queries.campaign_statuses(session, set(self._held.values()))
@@ -342,9 +344,8 @@ class DeliveryEngine:
         sent_campaigns = {self._held[i] for i in out.sent if i in self._held}
         flushed.outage_over.extend(queries.clear_outage(session, sent_campaigns))
 
-    def _renew(self, session: Session, now: dt.datetime, mono: float) -> None:
+    def _renew(self, session: Session, held: list[int], now: dt.datetime, mono: float) -> None:
         self._next["renew"] = mono + self._lease / 4
-        held = list(self._held)
         renewed = queries.renew_lease(session, self.worker_id, held, now)
         if renewed == len(held):
             self._renewed_mono = mono
@@ -472,6 +473,10 @@ def _recipient(row: dict[str, Any]) -> Recipient:
     )
 
 
+# What `_PooledConnection.send` answers when the fence says no before a retry.
+_NOT_OURS = transport.Outcome("not-ours")
+
+
 class _PooledConnection:
     """One sender's connection to the relay, reused from message to message.
 
@@ -485,9 +490,13 @@ class _PooledConnection:
         self.faults = faults
         self.client: Any = None
 
-    async def send(self, job: _Job) -> transport.Outcome:
+    async def send(self, job: _Job, may_send: Callable[[], bool]) -> transport.Outcome:
+        """The outcome of sending `job`; `may_send` is asked before each try (a retry after
+        a stall must not send what we may no longer hold)."""
         outcome = transport.Outcome("connection", None, "not connected")
         for _attempt in range(2):
+            if not may_send():
+                return _NOT_OURS
             reused = self.client is not None
             if not reused:
                 try:
@@ -600,22 +609,39 @@ class _Pipeline:
                 not self.queue.empty():
             return [], 0.0
         try:
-            jobs, wait = await self.db.run(self.e._claim, max(room, 1))
+            claimed = await self._unless_stopped(self.e._claim, max(room, 1))
         except Exception as exc:  # e.g. the database is briefly away: nothing was claimed
             self._db_failed("claiming deliveries", exc)
             return [], 1.0
+        if claimed is None:  # stopping: a claim still stuck in the database is left to it
+            return [], 0.0
         self.e._faults.ok("database", "the database answers again")
+        jobs, wait = claimed
         return jobs, wait
+
+    async def _unless_stopped(self, func: Callable[..., Any], *args: Any) -> Any:
+        """`func` on a database thread, or None if `stop` comes first (a stalled database
+        must not hold up stopping; the call may still finish on its thread)."""
+        call = asyncio.ensure_future(self.db.run(func, *args))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not call.done():
+            call.cancel()
+            return None
+        return call.result()
 
     async def _finish_if_idle(self) -> None:
         await self.flush()
         try:
-            due, _later = await self.db.run(self.e._work_left, self.campaign_ids)
+            left = await self._unless_stopped(self.e._work_left, self.campaign_ids)
         except Exception as exc:
             self._db_failed("counting the work left", exc)
             await _sleep(self.stop, 1.0)
             return
-        if due == 0 and not self.e._held:
+        if left is None:
+            return
+        if left[0] == 0 and not self.e._held:
             self.done.set()
             return
         await _sleep(self.stop, min(self.idle_seconds, 0.2))
@@ -646,9 +672,13 @@ class _Pipeline:
             return
         self.on_wire += 1
         try:
-            outcome = await connection.send(job)
+            outcome = await connection.send(job, lambda: e._still_ours(job))
         finally:
             self.on_wire -= 1
+        if outcome is _NOT_OURS:
+            e.stats.fenced += 1
+            e._hand_back(job)
+            return
         if outcome.kind == "connection":
             e._connection_failed(job, outcome.message)
             await _sleep(self.stop, e._backoff())
@@ -687,6 +717,12 @@ class _Pipeline:
             e._outcomes = {}
             try:
                 flushed = await self.db.run(e._flush, batches)
+            except asyncio.CancelledError:
+                # Stopping while the database stalls: keep them for the last try (writing a
+                # batch twice changes nothing: the fence needs the row still `sending`).
+                for batch in batches:
+                    e._outcomes[batch.worker] = _merge(batch, e._outcomes.get(batch.worker))
+                raise
             except Exception as exc:
                 # Keep the outcomes and write them with the next flush: dropping them would
                 # leave sent messages `sending`, to be sent again.
@@ -738,6 +774,7 @@ class _Pipeline:
         for task in late:
             task.cancel()
         self.done.set()
+        recorder.cancel()  # it may be waiting on a stalled database; the last flush is below
         await asyncio.gather(recorder, *senders, return_exceptions=True)
         deadline = time.monotonic() + self.settings.delivery.shutdown_seconds
         while self.e._pending() and time.monotonic() < deadline:
