@@ -420,7 +420,7 @@ def _lock_database(db_url: str) -> _Locker:
         return _Locker(conn.close)
     engine = create_engine(db_url)
     conn = engine.connect()
-    conn.execute(text("LOCK TABLE deliveries, campaigns IN ACCESS EXCLUSIVE MODE"))
+    conn.execute(text("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE"))
 
     def close() -> None:
         conn.rollback()

@@ -554,6 +554,7 @@ class _Pipeline:
         self.flush_lock = asyncio.Lock()
         self.flush_now = asyncio.Event()
         self.on_wire = 0
+        self.claim_interrupted = False
 
     async def run(self) -> None:
         try:
@@ -614,6 +615,7 @@ class _Pipeline:
             self._db_failed("claiming deliveries", exc)
             return [], 1.0
         if claimed is None:  # stopping: a claim still stuck in the database is left to it
+            self.claim_interrupted = True
             return [], 0.0
         self.e._faults.ok("database", "the database answers again")
         jobs, wait = claimed
@@ -781,8 +783,9 @@ class _Pipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.flush(), max(deadline - time.monotonic(), 0.1))
         self._report_left(len(late))
+        forget = not self.e.stats.unrecorded and not self.claim_interrupted
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.db.run(self.e._presence.close), 5)
+            await asyncio.wait_for(self.db.run(lambda: self.e._presence.close(forget=forget)), 5)
 
     def _report_left(self, cut_off: int) -> None:
         e = self.e

@@ -127,12 +127,15 @@ class WorkerPresence:
             return f"no heartbeat since {heartbeat:%H:%M:%S} UTC"
         return ""
 
-    def close(self) -> None:
-        """Unregister (best effort: a dead database forgets the lock with the connection)."""
-        if self.id is not None:
+    def close(self, *, forget: bool = True) -> None:
+        """Unregister: hand back any row still `sending` under our name (a send cut off at
+        shutdown) and delete our row, in one transaction. With `forget` False (outcomes left
+        unrecorded, a claim interrupted) the row stays, so the others see us dead once this
+        process and its lock are gone, and hand back what we left at once."""
+        if self.id is not None and forget:
             try:
                 with session_scope(self.sessions) as session:
-                    queries.drop_worker(session, self.id)
+                    queries.release_workers(session, [self.id], [self.name])
             except Exception as exc:
                 log.warning("could not unregister worker %s: %s", self.name,
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
