@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
@@ -77,6 +80,33 @@ def deliver_with_progress(
     click.echo(f"Delivered {stats.sent}, deferred {stats.deferred}, failed {stats.failed}, "
                f"skipped {stats.skipped}.")
     return stats
+
+
+def _run_bounded(main: Callable[[], Awaitable[EngineStats]]) -> EngineStats:
+    """Run the service's coroutine like asyncio.run, but without waiting at the end for
+    threads still stuck in a stalled database (asyncio.run joins them, without a time limit):
+    the service itself stops within its bounds and says what it left."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()  # gives up on the default executor's threads instead of joining them
+        _leave_stuck_threads()
+
+
+def _leave_stuck_threads() -> None:
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if stuck:
+        # Interpreter exit would join them (database calls that may never return).
+        click.echo(f"Leaving {len(stuck)} database call(s) that did not return.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(EXIT_UNRECORDED)
 
 
 def exit_status(
@@ -157,7 +187,7 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
 
     click.echo(f"GT Mailer service running (relay {app.settings.smtp.host}:"
                f"{app.settings.smtp.port}); Ctrl-C stops it.")
-    stats = asyncio.run(main())
+    stats = _run_bounded(main)
     click.echo(f"Stopped: delivered {stats.sent}, handed back {stats.requeued}.")
     if stats.unrecorded:
         click.echo(f"{stats.unrecorded} outcomes could not be recorded before stopping; those "
@@ -187,7 +217,7 @@ def worker(ctx: CliContext, until_idle: bool, verbose: bool) -> None:
         install_signal_handlers(stop)
         return await run_workers(app, stop, until_idle=until_idle)
 
-    stats = asyncio.run(main())
+    stats = _run_bounded(main)
     click.echo(f"Worker done: delivered {stats.sent}, deferred {stats.deferred}, "
                f"failed {stats.failed}.")
     if stats.unrecorded:
@@ -241,7 +271,7 @@ def demo(ctx: CliContext, delay: int) -> None:
     Example:
       mailer demo
     """
-    from mailer.service.demo import run_demo
+    from mailer.cli.demo import run_demo
 
     run_demo(ctx.settings, delay_seconds=delay, echo=click.echo)
 

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -61,11 +61,9 @@ _STATEMENT_SECONDS = 30.0
 # How often the campaigns in hand are checked for a pause (what `campaigns pause` waits for).
 _STATUS_EVERY = 0.25
 
-class FailureHook(Protocol):
-    """What the engine tells of messages that failed for good: (delivery_id, code, message),
-    in the transaction that records them. The composition root hands in the bounce policy's."""
-
-    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> Any: ...
+#: What the engine tells of messages that failed for good: (delivery_id, code, message), in
+#: the transaction that records them. The composition root hands in the bounce policy's.
+FailureHook = Callable[[Session, list[tuple[int, int, str]]], Any]
 
 
 @dataclass
