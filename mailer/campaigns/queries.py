@@ -529,7 +529,13 @@ def bound_statement_time(session: Session, seconds: float) -> None:
     """PostgreSQL: no statement of this transaction waits longer than `seconds` (a table locked
     by someone else, a stalled server), so the worker stays responsive and can stop."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
+        # And a transaction left open by a stalled worker (SIGSTOP, a frozen VM) is ended by
+        # the server, so the rows it locked do not stay locked for the others.
+        session.execute(
+            text("SELECT set_config('statement_timeout', :ms, true), "
+                 "set_config('idle_in_transaction_session_timeout', :ms, true)"),
+            {"ms": str(int(seconds * 1000))},
+        )
 
 
 def register_worker(
