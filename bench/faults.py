@@ -82,6 +82,7 @@ class Bench:
                     "MAILER_DATABASE_URL": self.url, "MAILER_SECRET_KEY": SECRET,
                     "PYTHONPATH": str(ROOT)}
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.campaign_id = 0
 
     def _fresh_database(self) -> str:
         if self.backend == "sqlite":
@@ -138,21 +139,25 @@ class Bench:
         finally:
             app.close()
         self.emails = {f"{slug}-{n}@gemeente.example.nl" for n in range(self.args.count)}
+        self.campaign_id = campaign_id
         return campaign_id
 
     def statuses(self) -> dict[str, str]:
         engine = create_engine(self.url)
         try:
             with engine.connect() as conn:
-                return dict(conn.execute(select(Delivery.email, Delivery.status)).all())
+                return dict(conn.execute(select(Delivery.email, Delivery.status).where(
+                    Delivery.campaign_id == self.campaign_id)).all())
         finally:
             engine.dispose()
 
     def count(self, status: str) -> int:
+        """Deliveries of the current campaign in `status`."""
         engine = create_engine(self.url)
         try:
             with engine.connect() as conn:
-                return int(conn.scalar(select(func.count()).where(Delivery.status == status)))
+                return int(conn.scalar(select(func.count()).where(
+                    Delivery.status == status, Delivery.campaign_id == self.campaign_id)))
         finally:
             engine.dispose()
 
