@@ -29,7 +29,6 @@ from sqlalchemy import create_engine, func, select, text
 from mailer.app import App, build_app
 from mailer.campaigns.models import Delivery
 from mailer.database.connect import session_scope
-from mailer.delivery.capture import free_port
 from mailer.delivery.engine import DeliveryEngine, EngineStats
 from mailer.delivery.failure_log import FailureLog
 from mailer.settings import Settings, load_settings
@@ -345,8 +344,9 @@ def test_pause_hands_back_what_is_queued_and_reports_the_wire(settings, relay, t
 # -- 9: exit codes for cron -------------------------------------------------------------------
 
 def test_run_once_exit_codes(settings, env, config_file, relay, tmp_path, run_cli):
-    dead = free_port()
-    set_config(config_file, smtp__port=dead, smtp__timeout_seconds=2.0)
+    # The relay is away (nothing listens on its port).
+    set_config(config_file, smtp__port=relay.port, smtp__timeout_seconds=2.0)
+    relay.down()
     app = build_app(load_settings())
     try:
         make_audience(app.sessions, 3)
@@ -356,7 +356,8 @@ def test_run_once_exit_codes(settings, env, config_file, relay, tmp_path, run_cl
         assert result.exit_code == 3, result.output
         assert f"Campaign {campaign_id} is paused" in result.output
         # The relay is back but answers 451: the campaign waits for its retry.
-        set_config(config_file, smtp__port=relay.port, delivery__retry_base_seconds=3600)
+        set_config(config_file, delivery__retry_base_seconds=3600)
+        relay.up()
         relay.refuse_all = (451, "4.3.2 try again later")
         run_cli("campaigns", "resume", str(campaign_id))
         result = run_cli("campaigns", "send", str(campaign_id), "--wait", ok=False)

@@ -97,7 +97,13 @@ def _run_bounded(main: Callable[[], Awaitable[EngineStats]]) -> EngineStats:
         _leave_stuck_threads()
 
 
-def _leave_stuck_threads() -> None:
+def _leave_stuck_threads(grace: float = 5.0) -> None:
+    """Idle pool threads (name look-ups, finished calls) end at once; give every thread a few
+    seconds, then leave those still inside a call."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(deadline - time.monotonic(), 0.0))
     stuck = [t for t in threading.enumerate()
              if t is not threading.main_thread() and not t.daemon and t.is_alive()]
     if stuck:
