@@ -46,7 +46,7 @@ from mailer.delivery.failure_log import FailureLog, one_line
 from mailer.delivery.presence import WorkerPresence
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
-from subscribers.models import utcnow
+from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -106,6 +106,8 @@ class _Outcomes:
     pause: dict[int, str] = field(default_factory=dict)
     outage: str = ""  # the relay is unreachable: pause outage_campaigns with this reason
     outage_campaigns: set[int] = field(default_factory=set)
+    # Failed here, not refused by the recipient's side (no SMTPUTF8 at our relay): not bounces.
+    local: set[int] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.deferred) + len(self.failed) + len(self.requeue)
@@ -325,9 +327,12 @@ class DeliveryEngine:
         queries.mark_sent(session, out.sent, now, worker=worker)
         queries.mark_deferred(session, out.deferred, worker=worker)
         queries.mark_failed(session, out.failed, now, worker=worker)
-        if out.failed and self.on_permanent_failures is not None:
+        # Failed here (e.g. no SMTPUTF8 at our relay), not refused by the recipient's side:
+        # not bounces.
+        bounced = [r for r in out.failed if r["b_id"] not in out.local]
+        if bounced and self.on_permanent_failures is not None:
             self.on_permanent_failures(
-                session, [(r["b_id"], r["b_code"], r["b_error"]) for r in out.failed]
+                session, [(r["b_id"], r["b_code"], r["b_error"]) for r in bounced]
             )
         queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1), worker=worker)
         for campaign_id, reason in out.pause.items():
@@ -377,6 +382,8 @@ class DeliveryEngine:
             out.sent.append(job.delivery_id)
             self.stats.sent += 1
             return
+        if outcome.local:
+            out.local.add(job.delivery_id)
         now = self.clock()
         first = job.first_attempt_at or now
         deadline = first + dt.timedelta(hours=self.settings.delivery.retry_deadline_hours)
@@ -813,6 +820,7 @@ def _merge(first: _Outcomes, second: _Outcomes | None) -> _Outcomes:
         pause={**first.pause, **second.pause},
         outage=second.outage or first.outage,
         outage_campaigns=first.outage_campaigns | second.outage_campaigns,
+        local=first.local | second.local,
     )
 
 

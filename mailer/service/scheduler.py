@@ -43,7 +43,7 @@ from mailer.database.connect import session_scope
 from mailer.delivery.db_threads import DbThreads
 from mailer.delivery.engine import EngineStats
 from mailer.delivery.failure_log import FailureLog, one_line
-from subscribers.models import utcnow
+from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App
