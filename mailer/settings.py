@@ -88,6 +88,12 @@ class DeliverySettings:
     lease_seconds: float = 600
     # How often `mailer run` looks for newly scheduled campaigns and other due work.
     poll_seconds: float = 5
+    # A campaign paused because the relay is unreachable is resumed by itself after this wait,
+    # doubled with each outage pause in a row, at most outage_retry_max_seconds.
+    outage_retry_seconds: float = 30
+    outage_retry_max_seconds: float = 600
+    # Stopping: how long to try recording the last outcomes before giving up (and saying so).
+    shutdown_seconds: float = 20
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ __all__ = [
     "Campaign",
     "Delivery",
     "DomainPause",
+    "DeliveryWorker",
     "CAMPAIGN_STATUSES",
     "DELIVERY_STATUSES",
     "CAMPAIGN_KINDS",
@@ -67,6 +68,11 @@ class Campaign(Base):
     event_id: Mapped[int | None] = mapped_column(Integer, index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     pause_reason: Mapped[str] = mapped_column(Text, default="")
+    # Set when the engine paused it because the relay was unreachable: it is resumed by itself
+    # at resume_at; relay_outages counts the pauses in a row (the backoff doubles with each).
+    resume_at: Mapped[dt.datetime | None]
+    outage_since: Mapped[dt.datetime | None]
+    relay_outages: Mapped[int] = mapped_column(default=0)
     scheduled_at: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
@@ -125,3 +131,21 @@ class DomainPause(Base):
     paused_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     resumed_at: Mapped[dt.datetime | None]
     resumed_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class DeliveryWorker(Base):
+    """A delivery worker that is running (or died without saying so).
+
+    Rows `sending` are claimed by a worker name; when the worker is found dead (PostgreSQL: its
+    session advisory lock on `id` is gone; one machine: its pid is gone; otherwise: no heartbeat
+    for a lease) its rows are handed back at once instead of waiting for their lease.
+    """
+
+    __tablename__ = "delivery_workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

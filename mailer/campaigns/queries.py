@@ -17,6 +17,8 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
+    delete,
     exists,
     func,
     insert,
@@ -31,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mailer.campaigns.models import Campaign, Delivery, DomainPause
+from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
 from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 
 __all__ = [
@@ -65,7 +67,22 @@ __all__ = [
     "work_left",
     "in_window",
     "lock_rate_window",
+    "bound_statement_time",
+    "register_worker",
+    "beat_worker",
+    "drop_worker",
+    "workers",
+    "held_worker_locks",
+    "release_workers",
+    "campaign_statuses",
+    "pause_for_outage",
+    "resume_after_outage",
+    "clear_outage",
 ]
+
+#: The PostgreSQL advisory lock class (first key) that delivery workers hold for their lifetime;
+#: the second key is the worker's delivery_workers.id.
+WORKER_LOCK_CLASS = 784513
 
 # Statuses a delivery can still leave (the campaign is not done while any remain).
 OPEN_STATUSES = ("queued", "sending", "deferred")
@@ -315,13 +332,24 @@ def recipient_rows(session: Session, delivery_ids: Sequence[int]) -> list[dict[s
     return rows
 
 
-def mark_sent(session: Session, delivery_ids: Sequence[int], now: dt.datetime) -> None:
+def _held_by(worker: str | None) -> list[Any]:
+    """The fence: a worker records only rows it still holds. Once another worker took a row
+    over (its lease ran out, or this worker was seen dead), the late outcome changes nothing."""
+    if worker is None:
+        return []
+    return [Delivery.status == "sending", Delivery.claimed_by == worker]
+
+
+def mark_sent(
+    session: Session, delivery_ids: Sequence[int], now: dt.datetime, *,
+    worker: str | None = None,
+) -> None:
     """Record accepted messages; a sent delivery is never claimed again."""
     if not delivery_ids:
         return
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)))
+        .where(Delivery.id.in_(list(delivery_ids)), *_held_by(worker))
         .values(
             status="sent",
             sent_at=now,
@@ -337,21 +365,29 @@ def mark_sent(session: Session, delivery_ids: Sequence[int], now: dt.datetime) -
     )
 
 
-def _executemany(session: Session, rows: Sequence[dict[str, Any]], **values: Any) -> None:
+def _executemany(
+    session: Session, rows: Sequence[dict[str, Any]], worker: str | None, **values: Any
+) -> None:
+    table = Delivery.__table__
+    fence = [] if worker is None else [table.c.status == "sending",
+                                       table.c.claimed_by == worker]
     stmt = (
-        update(Delivery.__table__)  # type: ignore[arg-type]
-        .where(Delivery.__table__.c.id == bindparam("b_id"))
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.id == bindparam("b_id"), *fence)
         .values(**values)
     )
     session.execute(stmt, list(rows))
 
 
-def mark_deferred(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def mark_deferred(
+    session: Session, rows: Sequence[dict[str, Any]], *, worker: str | None = None
+) -> None:
     """rows: b_id, b_code, b_error, b_next, b_first (first attempt time)."""
     if rows:
         _executemany(
             session,
             rows,
+            worker,
             status="deferred",
             attempts=Delivery.__table__.c.attempts + 1,
             last_code=bindparam("b_code"),
@@ -363,12 +399,16 @@ def mark_deferred(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def mark_failed(session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+def mark_failed(
+    session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime, *,
+    worker: str | None = None,
+) -> None:
     """rows: b_id, b_code, b_error, b_first. Permanent: never retried."""
     if rows:
         _executemany(
             session,
             rows,
+            worker,
             status="failed",
             attempts=Delivery.__table__.c.attempts + 1,
             last_code=bindparam("b_code"),
@@ -392,25 +432,33 @@ def mark_skipped(session: Session, delivery_ids: Sequence[int], reason: str) -> 
 
 def renew_lease(
     session: Session, worker: str, delivery_ids: Sequence[int], now: dt.datetime
-) -> None:
-    """Extend our claim on deliveries still in hand, so a slow but living worker keeps them."""
+) -> int:
+    """Extend our claim on deliveries still in hand, so a slow but living worker keeps them;
+    how many were still ours."""
     ids = list(delivery_ids)
+    renewed = 0
     for start in range(0, len(ids), 5000):
-        session.execute(
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Delivery)
             .where(Delivery.id.in_(ids[start : start + 5000]), Delivery.status == "sending",
                    Delivery.claimed_by == worker)
             .values(claimed_at=now)
             .execution_options(synchronize_session=False)
         )
+        renewed += int(result.rowcount or 0)
+    return renewed
 
 
-def requeue(session: Session, delivery_ids: Sequence[int], not_before: dt.datetime) -> None:
+def requeue(
+    session: Session, delivery_ids: Sequence[int], not_before: dt.datetime, *,
+    worker: str | None = None,
+) -> None:
     """Give claimed deliveries back untried (connection trouble, pause, shutdown)."""
     if delivery_ids:
         session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending",
+                   *_held_by(worker))
             .values(status="queued", claimed_by="", claimed_at=None, next_attempt_at=not_before)
             .execution_options(synchronize_session=False)
         )
@@ -463,17 +511,27 @@ def work_left(
     return int(session.scalar(due) or 0), int(session.scalar(deferred) or 0)
 
 
-def in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+def in_window(
+    session: Session, since: dt.datetime, lease_expired: dt.datetime | None = None
+) -> tuple[int, dt.datetime | None]:
     """Messages handed to the relay since `since` or in flight now (all campaigns, all
-    workers), and the oldest send time in the window; what the relay limits count."""
-    sent = select(func.count(), func.min(Delivery.sent_at)).where(
-        Delivery.status == "sent", Delivery.sent_at >= since
+    workers), and the oldest send time in the window; what the relay limits count.
+
+    One statement, so one snapshot: counted as two, a row that a recorder moved from `sending`
+    to `sent` between them was in neither count, and workers claimed past the limit. Rows
+    `sending` past their lease belong to no living worker and hold no budget.
+    """
+    is_sent = and_(Delivery.status == "sent", Delivery.sent_at >= since)
+    flying = Delivery.status == "sending"
+    if lease_expired is not None:
+        flying = and_(flying, Delivery.claimed_at >= lease_expired)
+    stmt = select(func.count(), func.min(case((is_sent, Delivery.sent_at)))).where(
+        or_(is_sent, flying)
     )
-    count, oldest = session.execute(sent).one()
-    flying = session.scalar(select(func.count()).where(Delivery.status == "sending")) or 0
+    count, oldest = session.execute(stmt).one()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count or 0) + int(flying), oldest
+    return int(count or 0), oldest
 
 
 def lock_rate_window(session: Session) -> None:
@@ -483,6 +541,140 @@ def lock_rate_window(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(784512)"))
+
+
+def bound_statement_time(session: Session, seconds: float) -> None:
+    """PostgreSQL: no statement of this transaction waits longer than `seconds` (a table locked
+    by someone else, a stalled server), so the worker stays responsive and can stop."""
+    if session.get_bind().dialect.name == "postgresql":
+        # And a transaction left open by a stalled worker (SIGSTOP, a frozen VM) is ended by
+        # the server, so the rows it locked do not stay locked for the others.
+        session.execute(
+            text("SELECT set_config('statement_timeout', :ms, true), "
+                 "set_config('idle_in_transaction_session_timeout', :ms, true)"),
+            {"ms": str(int(seconds * 1000))},
+        )
+
+
+def register_worker(
+    session: Session, name: str, host: str, pid: int, now: dt.datetime
+) -> int:
+    """A row for a starting worker; its id (the key of its PostgreSQL advisory lock)."""
+    worker = DeliveryWorker(name=name, host=host, pid=pid, started_at=now, heartbeat_at=now)
+    session.add(worker)
+    session.flush()
+    return worker.id
+
+
+def beat_worker(session: Session, worker_id: int, now: dt.datetime) -> bool:
+    """The worker is alive; False if its row is gone (another worker found it dead)."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(DeliveryWorker).where(DeliveryWorker.id == worker_id)
+        .values(heartbeat_at=now).execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def drop_worker(session: Session, worker_id: int) -> None:
+    session.execute(delete(DeliveryWorker).where(DeliveryWorker.id == worker_id))
+
+
+def workers(session: Session) -> list[tuple[int, str, str, int, dt.datetime]]:
+    """(id, name, host, pid, heartbeat_at) of every registered worker."""
+    stmt = select(DeliveryWorker.id, DeliveryWorker.name, DeliveryWorker.host,
+                  DeliveryWorker.pid, DeliveryWorker.heartbeat_at)
+    return [(i, n, h, p, b) for i, n, h, p, b in session.execute(stmt)]
+
+
+def held_worker_locks(session: Session) -> set[int] | None:
+    """PostgreSQL: ids of the workers whose session advisory lock is held now (a worker's lock
+    dies with its connection, so a killed worker drops out at once). None elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    rows = session.execute(text(
+        "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND classid = :cls AND objsubid = 2"
+    ), {"cls": WORKER_LOCK_CLASS})
+    return {int(r[0]) for r in rows}
+
+
+def release_workers(session: Session, ids: Collection[int], names: Collection[str]) -> int:
+    """Dead workers: hand their `sending` rows back to the queue, forget them; how many rows."""
+    released = 0
+    if names:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Delivery)
+            .where(Delivery.status == "sending", Delivery.claimed_by.in_(list(names)))
+            .values(status="queued", claimed_by="", claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        released = int(result.rowcount or 0)
+    if ids:
+        session.execute(delete(DeliveryWorker).where(DeliveryWorker.id.in_(list(ids))))
+    return released
+
+
+def campaign_statuses(session: Session, campaign_ids: Collection[int]) -> dict[int, str]:
+    if not campaign_ids:
+        return {}
+    stmt = select(Campaign.id, Campaign.status).where(Campaign.id.in_(list(campaign_ids)))
+    return {cid: status for cid, status in session.execute(stmt)}
+
+
+def pause_for_outage(
+    session: Session, campaign_ids: Collection[int], reason: str, now: dt.datetime,
+    first_wait: float, longest_wait: float,
+) -> dict[int, dt.datetime]:
+    """Pause running campaigns because the relay is unreachable, to be resumed by themselves
+    after a wait that doubles with each outage pause in a row; {campaign: resume time}."""
+    resumes: dict[int, dt.datetime] = {}
+    stmt = select(Campaign.id, Campaign.relay_outages, Campaign.outage_since).where(
+        Campaign.id.in_(list(campaign_ids)), Campaign.status == "running"
+    )
+    for campaign_id, outages, since in session.execute(stmt).all():
+        wait = min(first_wait * 2 ** (outages or 0), longest_wait)
+        at = now + dt.timedelta(seconds=wait)
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "running")
+            .values(status="paused", pause_reason=reason, resume_at=at,
+                    outage_since=since or now, relay_outages=(outages or 0) + 1,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        resumes[campaign_id] = at
+    return resumes
+
+
+def resume_after_outage(session: Session, now: dt.datetime) -> list[int]:
+    """Campaigns paused for a relay outage whose wait is over go back to `running`; their ids.
+    (A pause by an administrator has no resume_at and stays.)"""
+    ids = list(session.scalars(select(Campaign.id).where(
+        Campaign.status == "paused", Campaign.resume_at.is_not(None), Campaign.resume_at <= now
+    )))
+    if ids:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id.in_(ids), Campaign.status == "paused")
+            .values(status="running", resume_at=None, pause_reason="", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def clear_outage(session: Session, campaign_ids: Collection[int]) -> list[tuple[int, dt.datetime]]:
+    """The relay took mail again for these campaigns: forget their outage; (id, since) of those
+    that had one."""
+    stmt = select(Campaign.id, Campaign.outage_since).where(
+        Campaign.id.in_(list(campaign_ids)), Campaign.outage_since.is_not(None)
+    )
+    had = [(cid, since) for cid, since in session.execute(stmt) if since is not None]
+    if had:
+        session.execute(
+            update(Campaign).where(Campaign.id.in_([cid for cid, _ in had]))
+            .values(outage_since=None, relay_outages=0)
+            .execution_options(synchronize_session=False)
+        )
+    return had
 
 
 def deliveries_of_subscriber(

@@ -222,10 +222,17 @@ def start_due(session: Session, now: dt.datetime, grace: dt.timedelta) -> DueRes
 def pause(session: Session, campaign_id: int, reason: str = "paused by an administrator") -> None:
     campaign = get_campaign(session, campaign_id)
     if not queries.set_campaign_status(
-        session, campaign_id, "paused", from_statuses=("running", "scheduled"), pause_reason=reason
+        session, campaign_id, "paused", from_statuses=("running", "scheduled"), pause_reason=reason,
+        resume_at=None,  # an administrator's pause is never lifted by the engine
     ):
         raise CampaignError(f"campaign {campaign_id} is {campaign.status}; only a running or "
                             "scheduled campaign can be paused")
+
+
+def in_flight(session: Session, campaign_id: int) -> tuple[int, int]:
+    """(deliveries `sending`, deliveries sent) of a campaign: what a pause waits for."""
+    counts = queries.delivery_counts(session, campaign_id)
+    return counts.get("sending", 0), counts.get("sent", 0)
 
 
 def resume(session: Session, campaign_id: int, *, now: dt.datetime | None = None) -> str:
@@ -237,6 +244,7 @@ def resume(session: Session, campaign_id: int, *, now: dt.datetime | None = None
         raise CampaignError(
             f"campaign {campaign_id} is {campaign.status}; only a paused one can be resumed"
         )
+    campaign.resume_at = None
     if campaign.started_at is None and campaign.scheduled_at and campaign.scheduled_at > now:
         queries.set_campaign_status(
             session, campaign_id, "scheduled", from_statuses=("paused",), pause_reason=""
@@ -290,6 +298,9 @@ def campaign_status(
         "kind": campaign.kind,
         "status": campaign.status,
         "pause_reason": campaign.pause_reason,
+        # A relay outage: since when, and when the engine tries again by itself.
+        "outage_since": campaign.outage_since,
+        "resume_at": campaign.resume_at,
         "audience": campaign.audience,
         "scheduled_at": campaign.scheduled_at,
         "started_at": campaign.started_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -161,7 +162,8 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
 def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
     """Start sending a campaign now.
 
-    Without --wait the running service (`mailer run` or `mailer worker`) delivers it.
+    Without --wait the running service (`mailer run` or `mailer worker`) delivers it. With
+    --wait the exit code is that of `mailer run --once`: 0 finished, 3 paused, 4 not finished.
 
     \b
     Example:
@@ -174,24 +176,30 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
                    f"`mailer campaigns status {campaign_id}`.")
     if wait:
-        from mailer.cli.run import deliver_with_progress
+        from mailer.cli.run import deliver_with_progress, exit_after
 
-        deliver_with_progress(app, campaign_ids=[campaign_id], start=False)
+        stats = deliver_with_progress(app, campaign_ids=[campaign_id], start=False)
         _print_status(app, campaign_id, as_json=False)
+        exit_after(app, stats, [campaign_id])
 
 
 @group.command("pause")
 @click.argument("campaign_id", type=int)
 @pass_cli
 def pause(ctx: CliContext, campaign_id: int) -> None:
-    """Pause a running or scheduled campaign (messages in flight still finish).
+    """Pause a running or scheduled campaign: no worker claims more of it, and messages
+    queued inside a running worker are handed back. Waits (up to smtp.timeout_seconds + 5 s)
+    for the messages already on the wire and says how many there were.
 
     \b
     Example:
       mailer campaigns pause 1
     """
-    usecases.pause_campaign(ctx.app(), campaign_id, actor=current_actor())
-    click.echo(f"Campaign {campaign_id} paused.")
+    report = usecases.pause_campaign(ctx.app(), campaign_id, actor=current_actor())
+    click.echo(f"Campaign {campaign_id} paused; {report.on_wire} message(s) were already on the "
+               "wire and went out." + (
+                   f" {report.still_held} still in a worker's hands (it is not answering; they "
+                   "are handed back when it is seen dead)." if report.still_held else ""))
 
 
 @group.command("resume")
@@ -272,6 +280,15 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
     _print_status(ctx.app(), campaign_id, as_json=as_json)
 
 
+def _outage(info: dict[str, Any], app: App) -> str:
+    if not info.get("outage_since"):
+        return ""
+    text = f"relay unreachable since {_local(info['outage_since'], app)}"
+    if info["status"] == "paused" and info.get("resume_at"):
+        text += f"; tries again by itself at {_local(info['resume_at'], app)}"
+    return text
+
+
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     info = usecases.campaign_status(app, campaign_id)
     if as_json:
@@ -280,6 +297,7 @@ def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
     lines = [
         ("campaign", f"{info['id']}: {info['subject']}"),
         ("status", info["status"] + (f" — {info['pause_reason']}" if info["pause_reason"] else "")),
+        ("outage", _outage(info, app)),
         ("scheduled", _local(info["scheduled_at"], app)),
         ("started", _local(info["started_at"], app)),
         ("finished", _local(info["finished_at"], app)),

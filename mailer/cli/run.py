@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
@@ -14,7 +17,13 @@ from mailer.app import App
 from mailer.cli.context import CliContext, pass_cli
 from mailer.delivery.engine import EngineStats
 
-__all__ = ["commands", "deliver_with_progress"]
+__all__ = ["commands", "deliver_with_progress", "exit_status", "EXIT_PAUSED",
+           "EXIT_NOT_FINISHED", "EXIT_UNRECORDED", "exit_after"]
+
+#: Exit codes of `run --once` and `campaigns send --wait`, for cron and systemd timers (README).
+EXIT_PAUSED = 3  # a campaign is paused (relay unreachable, broken template): needs a look
+EXIT_NOT_FINISHED = 4  # still running: deferred messages wait for a retry; run again later
+EXIT_UNRECORDED = 5  # stopped before every outcome was recorded (database away, or a signal)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -73,6 +82,81 @@ def deliver_with_progress(
     return stats
 
 
+def _run_bounded(main: Callable[[], Awaitable[EngineStats]]) -> EngineStats:
+    """Run the service's coroutine like asyncio.run, but without waiting at the end for
+    threads still stuck in a stalled database (asyncio.run joins them, without a time limit):
+    the service itself stops within its bounds and says what it left."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()  # gives up on the default executor's threads instead of joining them
+        _leave_stuck_threads()
+
+
+def _leave_stuck_threads(grace: float = 5.0) -> None:
+    """Idle pool threads (name look-ups, finished calls) end at once; give every thread a few
+    seconds, then leave those still inside a call."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if stuck:
+        # Interpreter exit would join them (database calls that may never return).
+        click.echo(f"Leaving {len(stuck)} database call(s) that did not return.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(EXIT_UNRECORDED)
+
+
+def exit_status(
+    app: App, stats: EngineStats, campaign_ids: list[int] | None = None
+) -> tuple[int, list[str]]:
+    """The exit code after delivering, and a line for each campaign that caused it.
+
+    Looks at the given campaigns, or else at those running now and those this run (or a
+    relay outage) paused; a pause by an administrator is not a failure of this run.
+    """
+    from mailer.campaigns import queries
+    from mailer.database.connect import session_scope
+
+    with session_scope(app.sessions) as session:
+        if campaign_ids is not None:
+            found = [c for c in (queries.campaign_by_id(session, i) for i in campaign_ids) if c]
+        else:
+            found = [c for c in queries.campaigns_list(session, ("running", "paused"))
+                     if c.status == "running" or c.id in stats.paused or c.resume_at]
+        states = [(c.id, c.status, c.pause_reason) for c in found]
+    lines: list[str] = []
+    code = 0
+    if stats.unrecorded:
+        code = EXIT_UNRECORDED
+        lines.append(f"{stats.unrecorded} outcomes could not be recorded before stopping.")
+    for campaign_id, state, reason in states:
+        if state == "paused":
+            code = code or EXIT_PAUSED
+            lines.append(f"Campaign {campaign_id} is paused: {reason or 'by an administrator'}")
+        elif state not in ("finished", "cancelled"):
+            code = code or EXIT_NOT_FINISHED
+            lines.append(f"Campaign {campaign_id} is not finished ({state}); the next run "
+                         "continues it.")
+    return code, lines
+
+
+def exit_after(app: App, stats: EngineStats, campaign_ids: list[int] | None = None) -> None:
+    code, lines = exit_status(app, stats, campaign_ids)
+    for line in lines:
+        click.echo(line, err=True)
+    if code:
+        raise SystemExit(code)
+
+
 @click.command("run")
 @click.option("--once", is_flag=True,
               help="Do what is due now, wait until it is delivered or deferred, then exit.")
@@ -85,6 +169,9 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
     is started if within delivery.misfire_grace_minutes, else marked `missed` and reported.
     Stop it with Ctrl-C or SIGTERM: messages in hand are finished and recorded.
 
+    With --once the exit code says how it went: 0 all finished, 3 a campaign is paused, 4 a
+    campaign is not finished yet (deferred retries), 5 outcomes could not be recorded.
+
     \b
     Example:
       mailer run
@@ -93,19 +180,25 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
     _setup_logging(verbose)
     app = ctx.app()
     if once:
-        deliver_with_progress(app)
+        stats = deliver_with_progress(app)
+        exit_after(app, stats)
         return
 
     from mailer.service.scheduler import install_signal_handlers, run_forever
 
-    async def main() -> None:
+    async def main() -> EngineStats:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await run_forever(app, stop, report=click.echo)
+        return (await run_forever(app, stop, report=click.echo)).stats
 
     click.echo(f"GT Mailer service running (relay {app.settings.smtp.host}:"
                f"{app.settings.smtp.port}); Ctrl-C stops it.")
-    asyncio.run(main())
+    stats = _run_bounded(main)
+    click.echo(f"Stopped: delivered {stats.sent}, handed back {stats.requeued}.")
+    if stats.unrecorded:
+        click.echo(f"{stats.unrecorded} outcomes could not be recorded before stopping; those "
+                   "deliveries are sent again once this worker is seen gone.", err=True)
+        raise SystemExit(EXIT_UNRECORDED)
 
 
 @click.command("worker")
@@ -130,9 +223,13 @@ def worker(ctx: CliContext, until_idle: bool, verbose: bool) -> None:
         install_signal_handlers(stop)
         return await run_workers(app, stop, until_idle=until_idle)
 
-    stats = asyncio.run(main())
+    stats = _run_bounded(main)
     click.echo(f"Worker done: delivered {stats.sent}, deferred {stats.deferred}, "
                f"failed {stats.failed}.")
+    if stats.unrecorded:
+        click.echo(f"{stats.unrecorded} outcomes could not be recorded before stopping.",
+                   err=True)
+        raise SystemExit(EXIT_UNRECORDED)
 
 
 @click.command("capture")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
-from mailer.campaigns.models import Campaign, Delivery, DomainPause
+from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
 from mailer.delivery.models import OutboxMail
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
@@ -25,6 +25,7 @@ __all__ = [
     "Campaign",
     "ConsentEvent",
     "Delivery",
+    "DeliveryWorker",
     "DomainPause",
     "Event",
     "EventMail",

@@ -21,18 +21,19 @@ a lock (PostgreSQL advisory lock; SQLite's single writer), and claims only what 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailer.campaigns import queries
@@ -40,16 +41,25 @@ from mailer.campaigns.models import Campaign
 from mailer.compose import Recipient, RendererFactory
 from mailer.database.connect import session_scope
 from mailer.delivery import transport
+from mailer.delivery.db_threads import DbThreads
+from mailer.delivery.failure_log import FailureLog, one_line
+from mailer.delivery.presence import WorkerPresence
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App
+    from mailer.settings import Settings
 
 __all__ = ["DeliveryEngine", "EngineStats", "FailureHook"]
 
 log = logging.getLogger("mailer.delivery")
+
+# No statement of the engine waits longer than this (a locked table, a stalled server).
+_STATEMENT_SECONDS = 30.0
+# How often the campaigns in hand are checked for a pause (what `campaigns pause` waits for).
+_STATUS_EVERY = 0.25
 
 #: What the engine tells of messages that failed for good: (delivery_id, code, message), in
 #: the transaction that records them. The composition root hands in the bounce policy's.
@@ -67,6 +77,10 @@ class EngineStats:
     skipped: int = 0
     requeued: int = 0
     paused: list[int] = field(default_factory=list)
+    # Jobs not sent because our hold on them could have lapsed (stalled past the lease).
+    fenced: int = 0
+    # Outcomes that could not be recorded before stopping (database away), or cut off.
+    unrecorded: int = 0
 
 
 @dataclass(slots=True)
@@ -78,24 +92,37 @@ class _Job:
     data: bytes
     attempts: int
     first_attempt_at: dt.datetime | None
+    worker: str  # the name it was claimed under: the fencing token its outcome is written with
+    claimed_mono: float  # time.monotonic() before the claim began
 
 
 @dataclass
 class _Outcomes:
+    worker: str
     sent: list[int] = field(default_factory=list)
     deferred: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     requeue: list[int] = field(default_factory=list)
     pause: dict[int, str] = field(default_factory=dict)
+    outage: str = ""  # the relay is unreachable: pause outage_campaigns with this reason
+    outage_campaigns: set[int] = field(default_factory=set)
     # Failed here, not refused by the recipient's side (no SMTPUTF8 at our relay): not bounces.
     local: set[int] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.deferred) + len(self.failed) + len(self.requeue)
 
+    def ids(self) -> list[int]:
+        return [*self.sent, *self.requeue, *(r["b_id"] for r in self.deferred),
+                *(r["b_id"] for r in self.failed)]
+
 
 class DeliveryEngine:
-    """One delivery worker. `await engine.run(stop)` until `stop` is set (or idle, if asked)."""
+    """One delivery worker. `await engine.run(stop)` until `stop` is set (or idle, if asked).
+
+    The engine keeps what one worker knows (what it holds, its lease, its standing among the
+    workers) and does the database work on a thread; `_Pipeline` runs the asyncio tasks.
+    """
 
     def __init__(
         self,
@@ -108,32 +135,98 @@ class DeliveryEngine:
     ) -> None:
         self.app = app
         self.settings = app.settings
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._base_name = worker_id or \
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._incarnation = 0
+        self.worker_id = self._base_name
         self.renderer_factory = renderer_factory or app.renderer_factory
         self.on_permanent_failures = on_permanent_failures
         self.clock = clock
         self.stats = EngineStats()
         self._renderers: dict[int, Any] = {}
-        self._outcomes = _Outcomes()
+        self._outcomes: dict[str, _Outcomes] = {}
         # Deliveries claimed by us and not yet recorded, with their campaign.
         self._held: dict[int, int] = {}
         self._connection_failures = 0
-        self._last_connection_error = ""
-        self._draining: set[int] = set()  # campaigns being paused: hand their jobs back
-        self._renewed = clock()  # when we last extended the lease on what we hold
+        self._draining: set[int] = set()  # campaigns paused: hand their jobs back
         self._budget = RelayBudget(self.settings.smtp)
+        self._faults = FailureLog(log)
+        lease = self.settings.delivery.lease_seconds
+        self._lease = lease
+        # Fencing on this side: a job is sent only while our lease on it surely holds (its
+        # claim or our last renewal, plus the lease, minus the time one send may take).
+        self._margin = min(self.settings.smtp.timeout_seconds, lease / 2)
+        self._renewed_mono = 0.0
+        self._void_before = 0.0  # jobs claimed before this may be someone else's now
+        self._next = {"beat": 0.0, "renew": 0.0, "status": 0.0, "reap": 0.0}
+        self._presence = WorkerPresence(app.engine, app.sessions, self.worker_id, lease)
 
-    # -- database work, run on a thread ----------------------------------------------------
+    # -- standing among the workers (database work, on a thread) ---------------------------
+
+    def _register(self) -> None:
+        self._presence.register(self.clock())
+        self._next["beat"] = time.monotonic() + self._beat_every()
+
+    def _beat_every(self) -> float:
+        return max(min(self._lease / 4, 10.0), 0.05)
+
+    def _beat(self) -> None:
+        """Heartbeat; if we lost our standing, what we hold is void and we start afresh under a
+        new name (a new fencing token: late records of the old one cannot touch new claims)."""
+        self._next["beat"] = time.monotonic() + self._beat_every()
+        if self._presence.beat(self.clock()):
+            return
+        self._void_before = time.monotonic()
+        self._incarnation += 1
+        old = self.worker_id
+        self.worker_id = f"{self._base_name}#{self._incarnation}"
+        self._faults.failed("standing", f"worker {old} lost its registration (its database "
+                            f"connection broke or it was taken for dead); what it held is "
+                            f"handed over, continuing as {self.worker_id}")
+        self._presence.close()
+        self._presence = WorkerPresence(self.app.engine, self.app.sessions, self.worker_id,
+                                        self._lease)
+        self._presence.register(self.clock())
+
+    def _still_ours(self, job: _Job) -> bool:
+        if job.claimed_mono < self._void_before:
+            return False
+        held_since = max(job.claimed_mono, self._renewed_mono)
+        return time.monotonic() < held_since + self._lease - self._margin
+
+    def _housekeeping(self, session: Session, now: dt.datetime) -> None:
+        """In the claim's transaction, at most once a second: hand back the rows of dead
+        workers, and resume campaigns whose relay-outage pause is over."""
+        mono = time.monotonic()
+        if mono < self._next["reap"]:
+            return
+        self._next["reap"] = mono + 1.0
+        for name, count, why in self._presence.release_dead(session, now):
+            log.warning("worker %s is dead (%s): %d deliveries it held are handed back",
+                        name, why, count)
+        for campaign_id in queries.resume_after_outage(session, now):
+            self._faults.failed(f"resume:{campaign_id}", f"campaign {campaign_id}: trying the "
+                                "relay again after an outage pause", level=logging.INFO)
+
+    # -- claiming (database work, on a thread) ---------------------------------------------
 
     def _claim(self, room: int) -> tuple[list[_Job], float]:
         """Claim and render up to `room` deliveries; (jobs, seconds to wait if rate-limited)."""
-        now = self.clock()
+        mono = time.monotonic()
         delivery = self.settings.delivery
-        lease_expired = now - dt.timedelta(seconds=delivery.lease_seconds)
         with session_scope(self.app.sessions) as session:
-            limit, wait = self._budget.room(session, now, min(room, delivery.batch_size))
+            queries.bound_statement_time(session, _STATEMENT_SECONDS)
+            self._budget.lock(session)
+            now = self.clock()
+            lease_expired = now - dt.timedelta(seconds=delivery.lease_seconds)
+            self._housekeeping(session, now)
+            limit, wait = self._budget.room(session, now, min(room, delivery.batch_size),
+                                            lease_expired)
             if limit <= 0:
+                self._faults.failed("budget", f"nothing claimed: {self._budget.full}; "
+                                    "waiting for the window to move", level=logging.INFO)
                 return [], wait
+            self._faults.ok("budget", None)
             ids = queries.claim_batch(session, self.worker_id, limit, now, lease_expired)
             # Rows whose lease ran out while we still hold them (a stalled flush): never ours
             # to send twice.
@@ -143,14 +236,15 @@ class DeliveryEngine:
             rows = queries.recipient_rows(session, ids)
             skipped = [r["delivery_id"] for r in rows if not r["eligible"]]
             queries.mark_skipped(session, skipped, "no longer subscribed, suppressed or erased")
-            jobs = self._render(session, [r for r in rows if r["eligible"]], now)
+            jobs = self._render(session, [r for r in rows if r["eligible"]], now, mono)
         self.stats.claimed += len(ids)
         self.stats.skipped += len(skipped)
         self._held.update((job.delivery_id, job.campaign_id) for job in jobs)
         return jobs, 0.0
 
     def _render(
-        self, session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime
+        self, session: Session, rows: Sequence[dict[str, Any]], now: dt.datetime,
+        claimed_mono: float,
     ) -> list[_Job]:
         """Build each claimed message. A campaign whose templates no longer compile is paused
         (its rows handed back); a message that cannot be built for one person fails alone."""
@@ -159,36 +253,12 @@ class DeliveryEngine:
         handed_back: list[int] = []
         unbuildable: list[dict[str, Any]] = []
         for row in rows:
-            campaign_id = row["campaign_id"]
-            if campaign_id in broken:
+            renderer = self._renderer(session, row["campaign_id"], broken)
+            if renderer is None:
                 handed_back.append(row["delivery_id"])
                 continue
-            renderer = self._renderers.get(campaign_id)
-            if renderer is None:
-                campaign = session.get(Campaign, campaign_id)
-                assert campaign is not None
-                try:
-                    renderer = self.renderer_factory(
-                        session, campaign, self.settings, self.app.signer
-                    )
-                except Exception as exc:  # e.g. an override template changed since creation
-                    broken[campaign_id] = f"cannot render the campaign: {exc}"[:1000]
-                    handed_back.append(row["delivery_id"])
-                    continue
-                self._renderers[campaign_id] = renderer
-            recipient = Recipient(
-                subscriber_id=row["subscriber_id"],
-                public_id=row["public_id"],
-                email=row["email"],
-                name=row["name"] or "",
-                organisation=row["organisation"] or "",
-                job_title=row["job_title"] or "",
-                region=row["region"] or "",
-                language=row["language"] or "nl",
-                attributes=MappingProxyType(row["attributes"] or {}),
-                delivery_id=row["delivery_id"],
-            )
             try:
+                recipient = _recipient(row)
                 sender = renderer.envelope_sender(recipient)
                 data = renderer.message_bytes(recipient)
             except Exception as exc:
@@ -196,17 +266,9 @@ class DeliveryEngine:
                                     "b_error": f"cannot build the message: {exc}"[:1000],
                                     "b_first": now})
                 continue
-            jobs.append(
-                _Job(
-                    delivery_id=row["delivery_id"],
-                    campaign_id=campaign_id,
-                    rcpt=row["email"],
-                    sender=sender,
-                    data=data,
-                    attempts=row["attempts"] or 0,
-                    first_attempt_at=row["first_attempt_at"],
-                )
-            )
+            jobs.append(_Job(row["delivery_id"], row["campaign_id"], row["email"], sender, data,
+                             row["attempts"] or 0, row["first_attempt_at"], self.worker_id,
+                             claimed_mono))
         if broken or handed_back:
             queries.requeue(session, handed_back, now)
             for campaign_id, reason in broken.items():
@@ -218,45 +280,107 @@ class DeliveryEngine:
             self.stats.failed += len(unbuildable)
         return jobs
 
-    def _flush(self, out: _Outcomes) -> list[int]:
-        """Write a batch of outcomes in one transaction; ids of campaigns that finished."""
+    def _renderer(self, session: Session, campaign_id: int, broken: dict[int, str]) -> Any:
+        """The campaign's renderer, built once; None (and the reason in `broken`) if its
+        templates no longer compile (e.g. an override template changed since creation)."""
+        if campaign_id in broken:
+            return None
+        renderer = self._renderers.get(campaign_id)
+        if renderer is None:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            try:
+                renderer = self.renderer_factory(session, campaign, self.settings,
+                                                 self.app.signer)
+            except Exception as exc:
+                broken[campaign_id] = f"cannot render the campaign: {exc}"[:1000]
+                return None
+            self._renderers[campaign_id] = renderer
+        return renderer
+
+    # -- recording (database work, on a thread) --------------------------------------------
+
+    def _flush(self, batches: list[_Outcomes]) -> _Flushed:
+        """Write batches of outcomes in one transaction, renew our lease, pause what must be
+        paused, and read the state of the campaigns we hold."""
+        mono = time.monotonic()
         now = self.clock()
+        flushed = _Flushed()
         with session_scope(self.app.sessions) as session:
-            queries.mark_sent(session, out.sent, now)
-            queries.mark_deferred(session, out.deferred)
-            queries.mark_failed(session, out.failed, now)
-            bounced = [r for r in out.failed if r["b_id"] not in out.local]
-            if bounced and self.on_permanent_failures is not None:
-                self.on_permanent_failures(
-                    session, [(r["b_id"], r["b_code"], r["b_error"]) for r in bounced]
-                )
-            queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1))
-            lease = self.settings.delivery.lease_seconds
-            if self._held and (now - self._renewed).total_seconds() > lease / 4:
-                queries.renew_lease(session, self.worker_id, list(self._held), now)
-                self._renewed = now
-            for campaign_id, reason in out.pause.items():
-                queries.set_campaign_status(
-                    session, campaign_id, "paused", from_statuses=("running",),
-                    pause_reason=reason,
-                )
-            return queries.finish_done_campaigns(session, now)
+            queries.bound_statement_time(session, _STATEMENT_SECONDS)
+            written: set[int] = set()
+            for out in batches:
+                self._write(session, out, now, flushed)
+                written.update(out.ids())
+            if self._held and mono >= self._next["renew"]:
+                self._renew(session, [i for i in self._held if i not in written], now, mono)
+            if self._held and mono >= self._next["status"]:
+                self._next["status"] = mono + _STATUS_EVERY
+                statuses = queries.campaign_statuses(session, set(self._held.values()))
+                flushed.stopped = {cid for cid, st in statuses.items() if st != "running"}
+            flushed.finished = queries.finish_done_campaigns(session, now)
+        return flushed
+
+    def _write(self, session: Session, out: _Outcomes, now: dt.datetime,
+               flushed: _Flushed) -> None:
+        worker = out.worker  # the fence: only rows this worker name still holds change
+        queries.mark_sent(session, out.sent, now, worker=worker)
+        queries.mark_deferred(session, out.deferred, worker=worker)
+        queries.mark_failed(session, out.failed, now, worker=worker)
+        # Failed here (e.g. no SMTPUTF8 at our relay), not refused by the recipient's side:
+        # not bounces.
+        bounced = [r for r in out.failed if r["b_id"] not in out.local]
+        if bounced and self.on_permanent_failures is not None:
+            self.on_permanent_failures(
+                session, [(r["b_id"], r["b_code"], r["b_error"]) for r in bounced]
+            )
+        queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1), worker=worker)
+        for campaign_id, reason in out.pause.items():
+            queries.set_campaign_status(session, campaign_id, "paused",
+                                        from_statuses=("running",), pause_reason=reason)
+        if out.outage:
+            delivery = self.settings.delivery
+            resumes = queries.pause_for_outage(
+                session, out.outage_campaigns, out.outage, now,
+                delivery.outage_retry_seconds, delivery.outage_retry_max_seconds)
+            flushed.outage_paused.update(resumes)
+        sent_campaigns = {self._held[i] for i in out.sent if i in self._held}
+        flushed.outage_over.extend(queries.clear_outage(session, sent_campaigns))
+
+    def _renew(self, session: Session, held: list[int], now: dt.datetime, mono: float) -> None:
+        self._next["renew"] = mono + self._lease / 4
+        renewed = queries.renew_lease(session, self.worker_id, held, now)
+        if renewed == len(held):
+            self._renewed_mono = mono
+        else:
+            # Some rows are no longer ours (taken over, or handed back as a dead worker's): we
+            # cannot tell which, so none of what we hold is sent; the fence keeps records off.
+            self._void_before = mono
+            log.warning("worker %s: %d of %d deliveries it held were taken over; it sends none "
+                        "of them", self.worker_id, len(held) - renewed, len(held))
 
     def _work_left(self, campaign_ids: Sequence[int] | None) -> tuple[int, int]:
         with session_scope(self.app.sessions) as session:
             return queries.work_left(session, self.clock(), campaign_ids)
 
-    # -- outcomes --------------------------------------------------------------------------
+    # -- outcomes (on the event loop) ------------------------------------------------------
+
+    def _out(self, job: _Job) -> _Outcomes:
+        out = self._outcomes.get(job.worker)
+        if out is None:
+            out = self._outcomes[job.worker] = _Outcomes(job.worker)
+        return out
+
+    def _hand_back(self, job: _Job) -> None:
+        """Back to the queue untried (pause, shutdown, connection trouble, lease gone)."""
+        self._out(job).requeue.append(job.delivery_id)
+        self.stats.requeued += 1
 
     def _record(self, job: _Job, outcome: transport.Outcome) -> None:
-        out = self._outcomes
+        out = self._out(job)
         if outcome.kind == "sent":
             out.sent.append(job.delivery_id)
             self.stats.sent += 1
-            return
-        if outcome.kind == "connection":
-            out.requeue.append(job.delivery_id)
-            self.stats.requeued += 1
             return
         if outcome.local:
             out.local.add(job.delivery_id)
@@ -280,7 +404,40 @@ class DeliveryEngine:
                            "b_first": first})
         self.stats.failed += 1
 
-    # -- the pipeline ----------------------------------------------------------------------
+    def _pending(self) -> int:
+        return sum(len(out) + len(out.pause) + bool(out.outage)
+                   for out in self._outcomes.values())
+
+    def _backoff(self) -> float:
+        return min(0.1 * 2 ** max(self._connection_failures - 1, 0), 5.0)
+
+    def _connection_ok(self) -> None:
+        if self._connection_failures or self._faults.active("relay"):
+            self._connection_failures = 0
+            self._faults.ok("relay", "the relay takes mail again")
+
+    def _connection_failed(self, job: _Job, reason: str) -> None:
+        """Hand the message back untried; after too many failures in a row, pause the
+        campaigns in hand (they resume by themselves, with backoff)."""
+        self._connection_failures += 1
+        self._hand_back(job)
+        smtp = self.settings.smtp
+        self._faults.failed("relay", f"cannot reach the relay {smtp.host}:{smtp.port}: "
+                            f"{reason}; messages are handed back untried")
+        limit = self.settings.delivery.max_connection_failures
+        if self._connection_failures < limit:
+            return
+        campaigns = {job.campaign_id, *self._held.values()} - self._draining
+        if campaigns:
+            out = self._out(job)
+            out.outage = (f"relay unreachable: {self._connection_failures} connection "
+                          f"failures in a row to {smtp.host}:{smtp.port}: {reason}")
+            out.outage_campaigns |= campaigns
+            self._draining |= campaigns
+            self.stats.paused.extend(sorted(campaigns))
+        self._connection_failures = 0
+
+    # -- running ---------------------------------------------------------------------------
 
     async def run(
         self,
@@ -292,190 +449,382 @@ class DeliveryEngine:
         progress: Callable[[EngineStats], None] | None = None,
     ) -> EngineStats:
         """Deliver until `stop` is set; with `until_idle`, also return once nothing is due
-        (deferred messages waiting for a later retry do not count)."""
-        connections = max(1, min(self.settings.smtp.max_connections,
-                                 self.settings.delivery.concurrency))
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(
-            maxsize=max(self.settings.delivery.batch_size, 2 * connections)
-        )
-        done = asyncio.Event()
-        busy = [0]
-        # Two threads for database work (a claim and a flush can overlap), reused for the whole
-        # run: a fresh pool thread per call would each grow its own malloc arena.
-        db_threads = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="delivery-db")
-        loop = asyncio.get_running_loop()
-
-        async def in_db(func: Callable[..., Any], *args: Any) -> Any:
-            return await loop.run_in_executor(db_threads, func, *args)
-
-        async def producer() -> None:
-            while not stop.is_set() and not done.is_set():
-                room = queue.maxsize - queue.qsize()
-                jobs: list[_Job] = []
-                wait = 0.0
-                if room >= min(queue.maxsize // 2, self.settings.delivery.batch_size) or \
-                        queue.empty():
-                    try:
-                        jobs, wait = await in_db(self._claim, max(room, 1))
-                    except Exception:  # e.g. the database is briefly away: nothing was claimed
-                        log.exception("claiming deliveries failed; trying again")
-                        await _sleep(stop, 1.0)
-                        continue
-                for job in jobs:
-                    await queue.put(job)
-                if jobs:
-                    continue
-                if wait:
-                    await _sleep(stop, wait)
-                    continue
-                if not queue.empty() or busy[0]:
-                    await _sleep(stop, 0.02)
-                    continue
-                if until_idle:
-                    await flush()
-                    due, _later = await in_db(self._work_left, campaign_ids)
-                    if due == 0 and not self._held:
-                        done.set()
-                        return
-                    await _sleep(stop, min(idle_seconds, 0.2))
-                else:
-                    await _sleep(stop, idle_seconds)
-
-        async def sender(number: int) -> None:
-            client: Any = None
-            try:
-                while True:
-                    job = await queue.get()
-                    if job is None:
-                        return
-                    busy[0] += 1
-                    try:
-                        if job.campaign_id in self._draining:
-                            self._record(job, transport.Outcome("connection"))
-                            continue
-                        if client is None:
-                            try:
-                                client = await transport.connect(self.settings)
-                            except DeliveryError as exc:
-                                self._connection_failed(job, str(exc))
-                                await _sleep(stop, self._backoff())
-                                continue
-                        try:
-                            outcome = await transport.send_one(
-                                client, job.sender, job.rcpt, job.data
-                            )
-                        except Exception as exc:  # a bug or a surprise: never lose the job
-                            log.exception("sending delivery %s failed", job.delivery_id)
-                            outcome = transport.Outcome("connection", None, repr(exc))
-                        if outcome.kind == "connection":
-                            client.close()
-                            client = None
-                            self._connection_failed(job, outcome.message)
-                            await _sleep(stop, self._backoff())
-                            continue
-                        self._connection_failures = 0
-                        self._record(job, outcome)
-                        if len(self._outcomes) >= 500:
-                            flush_now.set()
-                    finally:
-                        busy[0] -= 1
-            finally:
-                if client is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(client.quit(), 2)
-                    client.close()
-
-        flush_lock = asyncio.Lock()
-        flush_now = asyncio.Event()
-
-        async def flush() -> None:
-            async with flush_lock:
-                if not len(self._outcomes) and not self._outcomes.pause:
-                    return
-                out, self._outcomes = self._outcomes, _Outcomes()
-                try:
-                    finished = await in_db(self._flush, out)
-                except Exception:
-                    # Keep the outcomes and write them with the next flush: dropping them would
-                    # leave sent messages `sending`, to be sent again after the lease.
-                    log.exception("recording %d outcomes failed; trying again", len(out))
-                    self._outcomes = _merge(out, self._outcomes)
-                    await _sleep(stop, 0.5)
-                    return
-                for ids in (out.sent, out.requeue, [r["b_id"] for r in out.deferred],
-                            [r["b_id"] for r in out.failed]):
-                    for delivery_id in ids:
-                        self._held.pop(delivery_id, None)
-                if self._draining:
-                    # A paused campaign's jobs are all handed back: it may be claimed again
-                    # once resumed.
-                    still = set(self._held.values())
-                    self._draining.intersection_update(still)
-                for campaign_id in finished:
-                    self._renderers.pop(campaign_id, None)
-                    log.info("campaign %s finished", campaign_id)
-                if progress is not None:
-                    progress(self.stats)
-
-        async def recorder() -> None:
-            while not (stop.is_set() or done.is_set()):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(flush_now.wait(), 0.1)
-                flush_now.clear()
-                await flush()
-
-        senders = [asyncio.create_task(sender(n)) for n in range(connections)]
-        recorder_task = asyncio.create_task(recorder())
-        try:
-            await producer()
-        finally:
-            # Hand back what is still queued, let senders finish the message in hand, record all.
-            while not queue.empty():
-                job = queue.get_nowait()
-                if job is not None:
-                    self._outcomes.requeue.append(job.delivery_id)
-            for _ in senders:
-                await queue.put(None)
-            await asyncio.gather(*senders, return_exceptions=True)
-            done.set()
-            await recorder_task
-            await flush()
-            db_threads.shutdown(wait=True)
+        (deferred messages waiting for a later retry, and paused campaigns, do not count)."""
+        pipeline = _Pipeline(self, stop, until_idle=until_idle, campaign_ids=campaign_ids,
+                             idle_seconds=idle_seconds, progress=progress)
+        await pipeline.run()
         return self.stats
 
-    def _backoff(self) -> float:
-        return min(0.1 * 2 ** max(self._connection_failures - 1, 0), 5.0)
 
-    def _connection_failed(self, job: _Job, reason: str) -> None:
-        """Hand the message back untried; after too many failures in a row, pause campaigns."""
-        self._connection_failures += 1
-        self._last_connection_error = reason
-        self._outcomes.requeue.append(job.delivery_id)
-        self.stats.requeued += 1
-        limit = self.settings.delivery.max_connection_failures
-        log.warning("connection to the relay failed (%d/%d): %s",
-                    self._connection_failures, limit, reason)
-        if self._connection_failures >= limit:
-            smtp = self.settings.smtp
-            why = (f"{self._connection_failures} connection failures in a row to "
-                   f"{smtp.host}:{smtp.port}: {reason}")
-            self._outcomes.pause[job.campaign_id] = why
-            self._draining.add(job.campaign_id)
-            self.stats.paused.append(job.campaign_id)
-            self._connection_failures = 0
+@dataclass
+class _Flushed:
+    finished: list[int] = field(default_factory=list)
+    stopped: set[int] = field(default_factory=set)  # held campaigns no longer running
+    outage_paused: dict[int, dt.datetime] = field(default_factory=dict)
+    outage_over: list[tuple[int, dt.datetime]] = field(default_factory=list)
 
 
-def _merge(first: _Outcomes, second: _Outcomes) -> _Outcomes:
+def _recipient(row: dict[str, Any]) -> Recipient:
+    return Recipient(
+        subscriber_id=row["subscriber_id"],
+        public_id=row["public_id"],
+        email=row["email"],
+        name=row["name"] or "",
+        organisation=row["organisation"] or "",
+        job_title=row["job_title"] or "",
+        region=row["region"] or "",
+        language=row["language"] or "nl",
+        attributes=MappingProxyType(row["attributes"] or {}),
+        delivery_id=row["delivery_id"],
+    )
+
+
+# What `_PooledConnection.send` answers when the fence says no before a retry.
+_NOT_OURS = transport.Outcome("not-ours")
+
+
+class _PooledConnection:
+    """One sender's connection to the relay, reused from message to message.
+
+    A relay drops connections that sit idle (Exchange Online, Postfix after its timeout): a
+    reused connection that turns out dead is reconnected and the message tried once more on
+    the fresh one; only a failure on a fresh connection counts as the relay failing.
+    """
+
+    def __init__(self, settings: Settings, faults: FailureLog) -> None:
+        self.settings = settings
+        self.faults = faults
+        self.client: Any = None
+
+    async def send(self, job: _Job, may_send: Callable[[], bool]) -> transport.Outcome:
+        """The outcome of sending `job`; `may_send` is asked before each try (a retry after
+        a stall must not send what we may no longer hold)."""
+        outcome = transport.Outcome("connection", None, "not connected")
+        for _attempt in range(2):
+            if not may_send():
+                return _NOT_OURS
+            reused = self.client is not None
+            if not reused:
+                try:
+                    self.client = await transport.connect(self.settings)
+                except DeliveryError as exc:
+                    return transport.Outcome("connection", None, str(exc))
+            outcome = await self._send_on(self.client, job)
+            if outcome.kind != "connection":
+                return outcome
+            self.client.close()
+            self.client = None
+            if not reused:
+                return outcome
+        return outcome
+
+    async def _send_on(self, client: Any, job: _Job) -> transport.Outcome:
+        try:
+            return await transport.send_one(client, job.sender, job.rcpt, job.data)
+        except Exception as exc:  # a bug or a surprise: never lose the job
+            self.faults.failed(f"send:{type(exc).__name__}",
+                               f"sending delivery {job.delivery_id} failed unexpectedly: "
+                               f"{one_line(exc)}", level=logging.ERROR, exc=exc)
+            return transport.Outcome("connection", None, repr(exc))
+
+    async def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.quit(), 2)
+            self.client.close()
+            self.client = None
+
+
+class _Pipeline:
+    """The asyncio side of one run: a producer (claims), senders (one per connection) and a
+    recorder (flushes outcomes), sharing one bounded queue."""
+
+    def __init__(self, engine: DeliveryEngine, stop: asyncio.Event, *, until_idle: bool,
+                 campaign_ids: Sequence[int] | None, idle_seconds: float,
+                 progress: Callable[[EngineStats], None] | None) -> None:
+        self.e = engine
+        self.settings = engine.settings
+        self.stop = stop
+        self.until_idle = until_idle
+        self.campaign_ids = campaign_ids
+        self.idle_seconds = idle_seconds
+        self.progress = progress
+        self.connections = max(1, min(self.settings.smtp.max_connections,
+                                      self.settings.delivery.concurrency))
+        self.queue: asyncio.Queue[_Job | None] = asyncio.Queue(
+            maxsize=max(self.settings.delivery.batch_size, 2 * self.connections)
+        )
+        self.done = asyncio.Event()
+        self.busy = 0
+        self.db = DbThreads(2)
+        self.flush_lock = asyncio.Lock()
+        self.flush_now = asyncio.Event()
+        self.on_wire = 0
+        self.claim_interrupted = False
+
+    async def run(self) -> None:
+        try:
+            if not await self._register():
+                return
+            senders = [asyncio.create_task(self.send_loop()) for _ in range(self.connections)]
+            recorder = asyncio.create_task(self.record_loop())
+            try:
+                await self.produce()
+            finally:
+                await self.shutdown(senders, recorder)
+        finally:
+            self.db.close()
+
+    async def _register(self) -> bool:
+        while not self.stop.is_set():
+            try:
+                await self.db.run(self.e._register)
+                self.e._faults.ok("database", "the database answers again")
+                return True
+            except Exception as exc:
+                self._db_failed("registering the worker", exc)
+                await _sleep(self.stop, 1.0)
+        return False
+
+    def _db_failed(self, doing: str, exc: Exception) -> None:
+        expected = isinstance(exc, (DBAPIError, OSError))
+        self.e._faults.failed("database", f"{doing} failed: {one_line(exc)}; trying again",
+                              level=logging.WARNING if expected else logging.ERROR,
+                              exc=None if expected else exc)
+
+    # -- producer --------------------------------------------------------------------------
+
+    async def produce(self) -> None:
+        while not self.stop.is_set() and not self.done.is_set():
+            jobs, wait = await self._claim_if_room()
+            for job in jobs:
+                await self.queue.put(job)
+            if jobs:
+                continue
+            if wait:
+                await _sleep(self.stop, wait)
+            elif not self.queue.empty() or self.busy:
+                await _sleep(self.stop, 0.02)
+            elif self.until_idle:
+                await self._finish_if_idle()
+            else:
+                await _sleep(self.stop, self.idle_seconds)
+
+    async def _claim_if_room(self) -> tuple[list[_Job], float]:
+        room = self.queue.maxsize - self.queue.qsize()
+        if room < min(self.queue.maxsize // 2, self.settings.delivery.batch_size) and \
+                not self.queue.empty():
+            return [], 0.0
+        try:
+            claimed = await self._unless_stopped(self.e._claim, max(room, 1))
+        except Exception as exc:  # e.g. the database is briefly away: nothing was claimed
+            self._db_failed("claiming deliveries", exc)
+            return [], 1.0
+        if claimed is None:  # stopping: a claim still stuck in the database is left to it
+            self.claim_interrupted = True
+            return [], 0.0
+        self.e._faults.ok("database", "the database answers again")
+        jobs, wait = claimed
+        return jobs, wait
+
+    async def _unless_stopped(self, func: Callable[..., Any], *args: Any) -> Any:
+        """`func` on a database thread, or None if `stop` comes first (a stalled database
+        must not hold up stopping; the call may still finish on its thread)."""
+        call = asyncio.ensure_future(self.db.run(func, *args))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not call.done():
+            call.cancel()
+            return None
+        return call.result()
+
+    async def _finish_if_idle(self) -> None:
+        await self.flush()
+        try:
+            left = await self._unless_stopped(self.e._work_left, self.campaign_ids)
+        except Exception as exc:
+            self._db_failed("counting the work left", exc)
+            await _sleep(self.stop, 1.0)
+            return
+        if left is None:
+            return
+        if left[0] == 0 and not self.e._held:
+            self.done.set()
+            return
+        await _sleep(self.stop, min(self.idle_seconds, 0.2))
+
+    # -- senders ---------------------------------------------------------------------------
+
+    async def send_loop(self) -> None:
+        connection = _PooledConnection(self.settings, self.e._faults)
+        try:
+            while (job := await self.queue.get()) is not None:
+                self.busy += 1
+                try:
+                    await self._deliver(connection, job)
+                finally:
+                    self.busy -= 1
+        finally:
+            await connection.close()
+
+    async def _deliver(self, connection: _PooledConnection, job: _Job) -> None:
+        e = self.e
+        if job.campaign_id in e._draining or self.stop.is_set():
+            e._hand_back(job)
+            return
+        if not e._still_ours(job):
+            # Our lease may have run out (we were stalled) and another worker may have it.
+            e.stats.fenced += 1
+            e._hand_back(job)
+            return
+        self.on_wire += 1
+        try:
+            outcome = await connection.send(job, lambda: e._still_ours(job))
+        finally:
+            self.on_wire -= 1
+        if outcome is _NOT_OURS:
+            e.stats.fenced += 1
+            e._hand_back(job)
+            return
+        if outcome.kind == "connection":
+            e._connection_failed(job, outcome.message)
+            await _sleep(self.stop, e._backoff())
+            return
+        e._connection_ok()
+        e._record(job, outcome)
+        if e._pending() >= 500:
+            self.flush_now.set()
+
+    # -- recorder --------------------------------------------------------------------------
+
+    async def record_loop(self) -> None:
+        while not self.done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush_now.wait(), 0.1)
+            self.flush_now.clear()
+            await self._beat_if_due()
+            await self.flush()
+
+    async def _beat_if_due(self) -> None:
+        if time.monotonic() < self.e._next["beat"]:
+            return
+        try:
+            await self.db.run(self.e._beat)
+        except Exception as exc:
+            self._db_failed("the worker heartbeat", exc)
+
+    async def flush(self) -> bool:
+        """Write what is pending; False if the database did not take it (kept for later)."""
+        e = self.e
+        async with self.flush_lock:
+            due = any(time.monotonic() >= e._next[k] for k in ("renew", "status"))
+            if not e._pending() and not (e._held and due):
+                return True
+            batches = list(e._outcomes.values())
+            e._outcomes = {}
+            try:
+                flushed = await self.db.run(e._flush, batches)
+            except asyncio.CancelledError:
+                # Stopping while the database stalls: keep them for the last try (writing a
+                # batch twice changes nothing: the fence needs the row still `sending`).
+                for batch in batches:
+                    e._outcomes[batch.worker] = _merge(batch, e._outcomes.get(batch.worker))
+                raise
+            except Exception as exc:
+                # Keep the outcomes and write them with the next flush: dropping them would
+                # leave sent messages `sending`, to be sent again.
+                self._db_failed(f"recording {sum(len(b) for b in batches)} outcomes", exc)
+                for batch in batches:
+                    e._outcomes[batch.worker] = _merge(batch, e._outcomes.get(batch.worker))
+                await _sleep(self.stop, 0.5)
+                return False
+            e._faults.ok("database", "the database answers again")
+            self._after_flush(batches, flushed)
+            return True
+
+    def _after_flush(self, batches: list[_Outcomes], flushed: _Flushed) -> None:
+        e = self.e
+        for batch in batches:
+            for delivery_id in batch.ids():
+                e._held.pop(delivery_id, None)
+        e._draining |= flushed.stopped
+        if e._draining:
+            # A paused campaign's jobs are all handed back: it may be claimed again once
+            # resumed.
+            e._draining.intersection_update(set(e._held.values()))
+        for campaign_id, at in sorted(flushed.outage_paused.items()):
+            log.warning("campaign %s paused: the relay is unreachable; it tries again by "
+                        "itself at %s UTC", campaign_id, f"{at:%H:%M:%S}")
+        for campaign_id, since in flushed.outage_over:
+            log.warning("campaign %s: the relay takes mail again (unreachable since %s UTC)",
+                        campaign_id, f"{since:%H:%M:%S}")
+        for campaign_id in flushed.finished:
+            e._renderers.pop(campaign_id, None)
+            log.info("campaign %s finished", campaign_id)
+        if self.progress is not None:
+            self.progress(e.stats)
+
+    # -- stopping --------------------------------------------------------------------------
+
+    async def shutdown(self, senders: list[asyncio.Task[None]],
+                       recorder: asyncio.Task[None]) -> None:
+        """Hand back what is queued, let senders finish the message in hand (bounded by the
+        SMTP timeout), record everything (bounded by delivery.shutdown_seconds), and say what
+        could not be recorded."""
+        while not self.queue.empty():
+            job = self.queue.get_nowait()
+            if job is not None:
+                self.e._hand_back(job)
+        for _ in senders:
+            await self.queue.put(None)
+        _done, late = await asyncio.wait(senders, timeout=self.settings.smtp.timeout_seconds + 2)
+        for task in late:
+            task.cancel()
+        self.done.set()
+        recorder.cancel()  # it may be waiting on a stalled database; the last flush is below
+        await asyncio.gather(recorder, *senders, return_exceptions=True)
+        deadline = time.monotonic() + self.settings.delivery.shutdown_seconds
+        while self.e._pending() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), max(deadline - time.monotonic(), 0.1))
+        self._report_left(len(late))
+        forget = not self.e.stats.unrecorded and not self.claim_interrupted
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.db.run(lambda: self.e._presence.close(forget=forget)), 5)
+
+    def _report_left(self, cut_off: int) -> None:
+        e = self.e
+        unrecorded = sum(len(out) for out in e._outcomes.values())
+        e.stats.unrecorded = unrecorded + cut_off
+        if unrecorded:
+            sent = sum(len(out.sent) for out in e._outcomes.values())
+            log.error("stopping with %d outcomes not recorded (%d of them sent): the database "
+                      "did not answer within %s s; those deliveries stay `sending` until this "
+                      "worker is seen gone, then are sent again", unrecorded, sent,
+                      self.settings.delivery.shutdown_seconds)
+        if cut_off:
+            log.error("stopping: %d messages were cut off on the wire (the relay did not "
+                      "answer in time); they are sent again once this worker is seen gone",
+                      cut_off)
+
+
+def _merge(first: _Outcomes, second: _Outcomes | None) -> _Outcomes:
+    if second is None:
+        return first
     return _Outcomes(
+        worker=first.worker,
         sent=first.sent + second.sent,
         deferred=first.deferred + second.deferred,
         failed=first.failed + second.failed,
         requeue=first.requeue + second.requeue,
         pause={**first.pause, **second.pause},
+        outage=second.outage or first.outage,
+        outage_campaigns=first.outage_campaigns | second.outage_campaigns,
+        local=first.local | second.local,
     )
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    and_,
+    case,
     delete,
     exists,
     func,
@@ -385,14 +387,15 @@ def claim_mails(
 def mails_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
     """Meeting mails handed to the relay since `since` or in flight now, and the oldest send
     time among them: their share of the relay's limits."""
-    sent = select(func.count(), func.min(EventMail.sent_at)).where(
-        EventMail.status == "sent", EventMail.sent_at >= since
+    # One statement, one snapshot: a mail recorded between two counts would be in neither.
+    is_sent = and_(EventMail.status == "sent", EventMail.sent_at >= since)
+    stmt = select(func.count(), func.min(case((is_sent, EventMail.sent_at)))).where(
+        or_(is_sent, EventMail.status == "sending")
     )
-    count, oldest = session.execute(sent).one()
-    flying = session.scalar(select(func.count()).where(EventMail.status == "sending")) or 0
+    count, oldest = session.execute(stmt).one()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count or 0) + int(flying), oldest
+    return int(count or 0), oldest
 
 
 def mails_with_people(

@@ -14,6 +14,11 @@ which then starts due campaigns with a conditional UPDATE (never twice). On ever
 3. does the due work the composition root lists (App.due_work: meeting reminders, owed mail).
 
 The delivery engine runs beside it all the time and sends whatever is running.
+
+Nothing here blocks the event loop on the database: the polls run on a daemon thread, and
+APScheduler runs as a BackgroundScheduler on its own thread (its job store is in the database);
+a stored job only sets the service's wake-up event through the loop. So a stalled database
+stalls neither sending already claimed work nor SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
+from mailer.delivery.db_threads import DbThreads
 from mailer.delivery.engine import EngineStats
+from mailer.delivery.failure_log import FailureLog, one_line
 from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
@@ -62,13 +69,14 @@ JOB_TABLE = "apscheduler_jobs"
 _ACTIVE: list[Service] = []
 
 
-async def wake(reason: str = "") -> None:
-    """The function every stored job runs: wake the service so it does what is due now."""
-    for service in _ACTIVE:
-        service.wake_up.set()
+def wake(reason: str = "") -> None:
+    """The function every stored job runs (on APScheduler's thread): wake the service so it
+    does what is due now."""
+    for service in list(_ACTIVE):
+        service.wake_from_thread()
 
 
-def schedule_wakeup(scheduler: AsyncIOScheduler, job_id: str, when: dt.datetime) -> None:
+def schedule_wakeup(scheduler: BackgroundScheduler, job_id: str, when: dt.datetime) -> None:
     """Keep a wake-up at `when` in the persistent job store (replaces one with the same id)."""
     scheduler.add_job(
         "mailer.service.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
@@ -91,7 +99,15 @@ class Service:
         self.report = report or (lambda line: log.info("%s", line))
         self.wake_up = asyncio.Event()
         self.result = RunReport()
-        self.scheduler: AsyncIOScheduler | None = None
+        self.scheduler: BackgroundScheduler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._faults = FailureLog(log)
+
+    def wake_from_thread(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
+                loop.call_soon_threadsafe(self.wake_up.set)
 
     # -- the work of one poll --------------------------------------------------------------
 
@@ -139,39 +155,58 @@ class Service:
 
     # -- running ---------------------------------------------------------------------------
 
+    def poll(self) -> None:
+        """One poll, on a thread: the job store, then what is due."""
+        self.sync_jobs()
+        self.start_due()
+
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.app.settings
         grace = settings.delivery.misfire_grace_minutes * 60
-        scheduler = AsyncIOScheduler(
+        scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=self.app.engine, tablename=JOB_TABLE),
                 "memory": MemoryJobStore(),
             },
             job_defaults={"misfire_grace_time": max(grace, 1), "coalesce": True},
             timezone=dt.UTC,
+            daemon=True,
         )
         self.scheduler = scheduler
+        self._loop = asyncio.get_running_loop()
         _ACTIVE.append(self)
-        scheduler.start()
+        db = DbThreads(1, name="scheduler-db")
         try:
+            await db.run(scheduler.start)
             while not stop.is_set():
-                try:
-                    self.sync_jobs()
-                    await asyncio.to_thread(self.start_due)
-                except Exception:  # e.g. the database is briefly away: try again next poll
-                    log.exception("scheduler poll failed; retrying in %s s",
-                                  settings.delivery.poll_seconds)
-                self.wake_up.clear()
-                waiters = [asyncio.ensure_future(stop.wait()),
-                           asyncio.ensure_future(self.wake_up.wait())]
-                await asyncio.wait(waiters, timeout=settings.delivery.poll_seconds,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+                await self._poll_once(db, stop)
         finally:
             _ACTIVE.remove(self)
-            scheduler.shutdown(wait=False)
+            db.run_detached(lambda: scheduler.shutdown(wait=False))
+            db.close()
             self.scheduler = None
+
+    async def _poll_once(self, db: DbThreads, stop: asyncio.Event) -> None:
+        poll_seconds = self.app.settings.delivery.poll_seconds
+        poll = asyncio.ensure_future(db.run(self.poll))
+        # Wait for the poll, but never past a stop: a stalled database must not hold SIGTERM.
+        await asyncio.wait([poll, asyncio.ensure_future(stop.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not poll.done():
+            poll.cancel()
+            return
+        exc = poll.exception()
+        if exc is not None:  # e.g. the database is briefly away: try again next poll
+            self._faults.failed("poll", f"scheduler poll failed: {one_line(exc)}; retrying "
+                                f"every {poll_seconds} s")
+        else:
+            self._faults.ok("poll", "scheduler poll works again")
+        self.wake_up.clear()
+        waiters = [asyncio.ensure_future(stop.wait()),
+                   asyncio.ensure_future(self.wake_up.wait())]
+        await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def run_once(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "send_test",
     "schedule_campaign",
     "start_campaign",
+    "PauseReport",
     "pause_campaign",
     "resume_campaign",
     "cancel_campaign",
@@ -170,10 +172,27 @@ def start_campaign(app: App, campaign_id: int, *, actor: str) -> int:
     return count
 
 
-def pause_campaign(app: App, campaign_id: int, *, actor: str) -> None:
+@dataclass(frozen=True)
+class PauseReport:
+    on_wire: int  # messages a worker was already sending: they went out
+    still_held: int  # deliveries still `sending` when the wait ended (a worker not answering)
+
+
+def pause_campaign(app: App, campaign_id: int, *, actor: str) -> PauseReport:
+    """Pause: no worker claims more, running workers hand back what they queued (within a
+    quarter of a second). Waits, at most smtp.timeout_seconds + 5 s, for the messages on the
+    wire, and says how many there were."""
     with session_scope(app.sessions) as session:
         campaigns.pause(session, campaign_id)
+        _flying, sent_before = campaigns.in_flight(session, campaign_id)
     log.info("%s paused campaign %d", actor, campaign_id)
+    deadline = time.monotonic() + app.settings.smtp.timeout_seconds + 5
+    while True:
+        with session_scope(app.sessions) as session:
+            flying, sent = campaigns.in_flight(session, campaign_id)
+        if not flying or time.monotonic() > deadline:
+            return PauseReport(on_wire=sent - sent_before, still_held=flying)
+        time.sleep(0.1)  # the workers write their hand-back; the database has no notification
 
 
 def resume_campaign(app: App, campaign_id: int, *, actor: str) -> str:
