@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from mailer.app import App
+from mailer.compose.environment import sandboxed
 from mailer.db import session_scope
 from mailer.errors import TokenError
 from mailer.links import Links
@@ -54,7 +55,8 @@ class Pages:
             override = app.settings.resolve_path(app.settings.templates.override_dir) / "web"
             loaders.append(jinja2.FileSystemLoader(str(override)))
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
-        self.env = jinja2.Environment(
+        # Override templates are staff-written: the same sandbox as mail templates.
+        self.env = sandboxed(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
