@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from subscribers import queries
+from subscribers.csvcells import restore
 from subscribers.errors import ImportFileError, SubscriberError
 from subscribers.models import utcnow
 from subscribers.service import SubscriberData, clean_data, email_hash, email_key, get_lists
@@ -268,7 +269,7 @@ class _Importer:
                     line, previous_end = previous_end + 1, reader.line_num
                     if line <= layout.header_line:
                         continue
-                    cells = [cell.strip() for cell in raw]
+                    cells = [restore(cell.strip()) for cell in raw]
                     if not any(cells):
                         continue  # blank line, or a line of only delimiters
                     if len(cells) > width and any(cells[width:]):

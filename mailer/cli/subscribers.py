@@ -7,7 +7,6 @@ JSON for scripts. Errors are the domain's, turned into one line by the `mailer` 
 
 from __future__ import annotations
 
-import csv
 import getpass
 import os
 import sys
@@ -24,6 +23,7 @@ from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table, to_jsonable
 from mailer.db import session_scope
 from subscribers import queries, service
+from subscribers.csvcells import SafeWriter
 from subscribers.errors import InvalidValueError
 from subscribers.exporter import FORMATS, write_export
 from subscribers.importer import ImportResult, Reject, import_file
@@ -426,7 +426,7 @@ def import_(
     with _output(rejects_path, "utf-8-sig") if rejects_path else _nothing() as fh:
         # Rejects go straight to the file (same columns as the input, after line and reason),
         # so the file can be fixed in Excel and imported again.
-        rejects_out = csv.writer(fh, delimiter=";", lineterminator="\r\n") if fh else None
+        rejects_out = SafeWriter(fh, delimiter=";", lineterminator="\r\n") if fh else None
         header_written = False
 
         def on_reject(reject: Reject) -> None:
