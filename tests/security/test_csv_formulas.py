@@ -100,6 +100,7 @@ def test_attendee_list_holds_no_live_formula(run_cli):
 
 
 def test_cells_round_trip():
-    for value in [*FORMULAS.values(), "\t=1+1", "\r=2", "'=already quoted", "gewoon", "", "'", "O'Brien"]:
+    for value in [*FORMULAS.values(), "\t=1+1", "\r=2", "'=already quoted", "gewoon", "", "'",
+                  "O'Brien"]:
         assert restore(neutralise(value)) == value
     assert neutralise(3) == 3 and neutralise("3") == "3"
