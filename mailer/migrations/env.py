@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine GT Mailer hands it (see mailer.db)."""
+"""Alembic environment: runs migrations on the engine GT Mailer hands it (mailer.database)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from alembic import context
 
-import mailer.models  # noqa: F401  (registers every table on Base.metadata)
+import mailer.database.tables  # noqa: F401  (registers every table on Base.metadata)
 from subscribers.models import Base, UTCDateTime
 
 

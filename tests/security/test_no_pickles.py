@@ -21,7 +21,7 @@ from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Unicode, ins
 
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
-from mailer.db import make_engine, session_scope, upgrade_schema
+from mailer.database.connect import make_engine, session_scope, upgrade_schema
 from mailer.settings import load_settings
 
 

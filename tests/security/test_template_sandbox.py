@@ -13,8 +13,8 @@ from web_support import BASE
 
 from mailer.app import build_app
 from mailer.campaigns.models import Campaign
-from mailer.db import session_scope
-from mailer.links import Links
+from mailer.database.connect import session_scope
+from mailer.kernel.links import Links
 from mailer.settings import load_settings
 
 SHELL = "touch {marker}"

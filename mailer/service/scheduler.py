@@ -12,7 +12,7 @@ On every poll (delivery.poll_seconds) and every wake-up the service:
 2. starts every scheduled campaign whose time has come, if at most delivery.misfire_grace_minutes
    late, else marks it `missed` and reports it (a send whose time passed while the service was
    down is never silently dropped, never sent twice);
-3. calls the due-work hooks of mailer/service_parts.py.
+3. calls the due-work hooks of mailer/service/parts.py.
 
 The delivery engine runs beside it all the time and sends whatever is running.
 """
@@ -32,12 +32,12 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailer import service_parts
 from mailer.app import App
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.engine import DeliveryEngine, EngineStats, default_failure_hook
+from mailer.service import parts as service_parts
 from subscribers.models import utcnow
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
     "install_signal_handlers",
 ]
 
-log = logging.getLogger("mailer.scheduler")
+log = logging.getLogger("mailer.service.scheduler")
 
 # The running service of this process, for job wake-ups (the job names its function by import
 # path, as APScheduler's job stores expect, so it cannot carry the service object itself).
@@ -66,7 +66,7 @@ async def wake(reason: str = "") -> None:
 def schedule_wakeup(scheduler: AsyncIOScheduler, job_id: str, when: dt.datetime) -> None:
     """Keep a wake-up at `when` in the in-memory job store (replaces one with the same id)."""
     scheduler.add_job(
-        "mailer.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
+        "mailer.service.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
         replace_existing=True, jobstore="default",
     )
 
