@@ -14,7 +14,28 @@ from mailer.app import App
 from mailer.cli.context import CliContext, pass_cli
 from mailer.delivery.engine import EngineStats
 
-__all__ = ["commands", "deliver_with_progress"]
+__all__ = ["commands", "deliver_with_progress", "warn_if_generated_key"]
+
+log = logging.getLogger("mailer.cli")
+
+
+def warn_if_generated_key(app: App) -> None:
+    """Say loudly when a service runs on the key generated for the demo.
+
+    That key lives in the data folder: whoever can read the folder can forge unsubscribe and
+    RSVP links, and a second machine (a `mailer worker`) would sign with a different key.
+    """
+    from mailer.settings import uses_generated_key
+
+    if not uses_generated_key(app.settings):
+        return
+    message = (
+        f"WARNING: running on a generated secret key ({app.settings.data_dir / 'secret.key'}); "
+        "set MAILER_SECRET_KEY (at least 32 characters, the same for every process) for "
+        "production."
+    )
+    click.secho(message, fg="red", bold=True, err=True)
+    log.warning("%s", message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -92,6 +113,7 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
     """
     _setup_logging(verbose)
     app = ctx.app()
+    warn_if_generated_key(app)
     if once:
         deliver_with_progress(app)
         return

@@ -18,6 +18,7 @@ from typing import Any, Final
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from mailer.errors import TokenError
+from mailer.kernel.keys import MIN_SECRET_LENGTH, derive
 
 __all__ = [
     "Signer",
@@ -53,18 +54,29 @@ def _base36(number: int) -> str:
 
 
 class Signer:
-    """Makes and checks every token GT Mailer puts in a link or an envelope sender."""
+    """Makes and checks every token GT Mailer puts in a link or an envelope sender.
+
+    Links are signed with the derived "links" key and VERP addresses with the "verp" key
+    (kernel.keys). Tokens and VERP addresses made before keys were derived (signed with the
+    secret key itself) are still accepted, so links in mail already sent keep working; nothing
+    new is signed that way.
+    """
 
     def __init__(self, secret_key: str) -> None:
-        if len(secret_key) < 16:
-            raise TokenError("the secret key is too short (at least 16 characters)")
-        self._secret = secret_key.encode()
+        if len(secret_key) < MIN_SECRET_LENGTH:
+            raise TokenError(
+                f"the secret key is too short (at least {MIN_SECRET_LENGTH} characters)"
+            )
+        self._links_key = derive(secret_key, "links")
+        self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
+        self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         if purpose not in self._serializers:
+            # itsdangerous signs with the last key and accepts any of them.
             self._serializers[purpose] = URLSafeTimedSerializer(
-                self._secret, salt=f"gt-mailer/{purpose}"
+                [self._legacy, self._links_key], salt=f"gt-mailer/{purpose}"
             )
         return self._serializers[purpose]
 
@@ -94,8 +106,9 @@ class Signer:
 
     # -- VERP --------------------------------------------------------------------------------
 
-    def _verp_mac(self, delivery_id: int) -> str:
-        digest = hmac.new(self._secret, f"verp:{delivery_id}".encode(), hashlib.sha256).digest()
+    def _verp_mac(self, delivery_id: int, key: bytes | None = None) -> str:
+        key = self._verp_keys[0] if key is None else key
+        digest = hmac.new(key, f"verp:{delivery_id}".encode(), hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode().lower()
 
     def verp_address(self, delivery_id: int, domain: str, prefix: str = "bounces") -> str:
@@ -109,6 +122,7 @@ class Signer:
         if match is None:
             raise TokenError(f"not a VERP address: {address[:100]!r}")
         delivery_id = int(match["id"], 36)
-        if not hmac.compare_digest(match["mac"], self._verp_mac(delivery_id)):
+        if not any(hmac.compare_digest(match["mac"], self._verp_mac(delivery_id, key))
+                   for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
