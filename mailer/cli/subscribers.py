@@ -19,7 +19,7 @@ import click
 from sqlalchemy.orm import Session
 
 from mailer.cli.context import CliContext, pass_cli
-from mailer.cli.output import print_json, print_table, to_jsonable
+from mailer.cli.output import print_json, print_table, to_jsonable, visible
 from mailer.database.connect import session_scope
 from mailer.usecases import privacy
 from subscribers import queries, service
@@ -235,9 +235,9 @@ def _print_record(record: dict[str, Any]) -> None:
     plain["consent"] = " / ".join(str(to_jsonable(v)) for v in consent.values() if v)
     plain["lists"] = " ".join(record.get("lists", [])) or "-"
     for key, value in plain.items():
-        click.echo(f"{key + ':':<14}{to_jsonable(value)}")
+        click.echo(f"{key + ':':<14}{visible(to_jsonable(value))}")
     for key, value in (record.get("attributes") or {}).items():
-        click.echo(f"{'  ' + key + ':':<14}{value}")
+        click.echo(f"{'  ' + visible(key) + ':':<14}{visible(value)}")
     tables = [(k, v) for k, v in record.items() if isinstance(v, list) and k != "lists"]
     for title, rows in tables:
         if not rows:
