@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from subscribers import queries
+from subscribers.controls import strip_controls
 from subscribers.csvcells import restore
 from subscribers.errors import ImportFileError, SubscriberError
 from subscribers.models import utcnow
@@ -326,7 +327,7 @@ class _Importer:
             "language": clean.language if language_cell else "",
         }
         attributes = {
-            title: cells[index]
+            strip_controls(title): strip_controls(cells[index])
             for title, index in self.layout.attributes.items()
             if index < len(cells) and cells[index]
         }
