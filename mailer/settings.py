@@ -14,17 +14,19 @@ import secrets
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailer.errors import ConfigError
-from mailer.kernel.files import private_folder
-from mailer.kernel.keys import MIN_SECRET_LENGTH
+from mailer.files import private_folder
 
 __all__ = ["Settings", "load_settings", "DEFAULT_CONFIG", "uses_generated_key"]
+
+#: The shortest MAILER_SECRET_KEY accepted (32 characters: 192 bits and more when random).
+MIN_SECRET_LENGTH = 32
 
 #: The config.toml beside the package, used when neither --config nor MAILER_CONFIG names one.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
@@ -262,43 +264,72 @@ def _coerce(hint: Any, value: Any, path: Path, name: str) -> Any:
     if origin in (types.UnionType, typing.Union):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     try:
-        if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if hint is int:
-            if isinstance(value, bool | float):
-                raise ValueError
-            return int(value)
-        if hint is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if hint is Path:
-            return Path(str(value))
-        if hint is str:
-            if not isinstance(value, str):
-                raise ValueError
-            return value
+        return _scalar(hint, value)
     except ValueError:
         pass
-    else:
-        raise ConfigError(f"{path}: {name}: unsupported setting type")  # pragma: no cover
     kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
     raise ConfigError(f"{path}: {name}: must be {kind}, got {value!r}")
 
 
+def _scalar(hint: Any, value: Any) -> Any:
+    """One value of a scalar setting type; ValueError if it is not one."""
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+    if hint is int:
+        if isinstance(value, bool | float):
+            raise ValueError
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    if hint is Path:
+        return Path(str(value))
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    raise TypeError(f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
 def _finish(settings: Settings, path: Path) -> Settings:
     """Cross-field checks, path resolution and the generated secret key."""
+    _check(settings, path)
+    _check_bounces(settings.bounces, path)
+    data_dir = settings.resolve_path(settings.data_dir)
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///").split("?", 1)
+        if relative[0] and relative[0] != ":memory:":
+            absolute = settings.resolve_path(relative[0])
+            url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
+    secret = _secret(settings, data_dir)
+    return dataclasses.replace(
+        settings,
+        data_dir=data_dir,
+        secret_key=secret,
+        database=dataclasses.replace(settings.database, url=url),
+    )
 
+
+def _failer(path: Path) -> Callable[[str, str], typing.NoReturn]:
     def fail(key: str, why: str) -> typing.NoReturn:
         raise ConfigError(f"{path}: {key}: {why}")
+
+    return fail
+
+
+def _check(settings: Settings, path: Path) -> None:
+    """The checks across fields a type cannot express; the first problem is the error."""
+    fail = _failer(path)
 
     try:
         ZoneInfo(settings.timezone)
@@ -325,9 +356,14 @@ def _finish(settings: Settings, path: Path) -> Settings:
             fail("web.trusted_proxies", f"not an IP address or network: {proxy!r}")
     if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
         fail("delivery", "batch_size and concurrency must be at least 1")
-    if settings.bounces.receiver_protocol not in ("smtp", "lmtp"):
+    if "@" not in settings.sender.address:
+        fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
+
+
+def _check_bounces(bounces: BounceSettings, path: Path) -> None:
+    fail = _failer(path)
+    if bounces.receiver_protocol not in ("smtp", "lmtp"):
         fail("bounces.receiver_protocol", "must be smtp or lmtp")
-    bounces = settings.bounces
     if bounces.imap_auth not in ("password", "xoauth2"):
         fail("bounces.imap_auth", f"must be password or xoauth2, got {bounces.imap_auth!r}")
     if bounces.imap_auth == "xoauth2" and not (
@@ -339,16 +375,10 @@ def _finish(settings: Settings, path: Path) -> Settings:
             fail(f"bounces.{key}", "must be at least 1")
     if not 0 <= bounces.receiver_port < 65536 or not 0 < bounces.imap_port < 65536:
         fail("bounces", "receiver_port must be 0 (off) to 65535 and imap_port 1 to 65535")
-    if "@" not in settings.sender.address:
-        fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
 
-    data_dir = settings.resolve_path(settings.data_dir)
-    url = settings.database.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        relative = url.removeprefix("sqlite:///").split("?", 1)
-        if relative[0] and relative[0] != ":memory:":
-            absolute = settings.resolve_path(relative[0])
-            url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
+
+def _secret(settings: Settings, data_dir: Path) -> str:
+    """MAILER_SECRET_KEY, if long enough, else the key generated into the data folder."""
     if settings.secret_key and len(settings.secret_key) < MIN_SECRET_LENGTH:
         raise ConfigError(
             f"MAILER_SECRET_KEY: too short ({len(settings.secret_key)} characters, at least "
@@ -361,12 +391,7 @@ def _finish(settings: Settings, path: Path) -> Settings:
             f"{data_dir / 'secret.key'}: the key in it is too short (at least "
             f"{MIN_SECRET_LENGTH} characters); delete the file to have a new one made"
         )
-    return dataclasses.replace(
-        settings,
-        data_dir=data_dir,
-        secret_key=secret,
-        database=dataclasses.replace(settings.database, url=url),
-    )
+    return secret
 
 
 def uses_generated_key(settings: Settings) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import ConfigError, SchemaError
-from mailer.kernel.files import private_file
+from mailer.files import private_file
 
 __all__ = [
     "shown_url",

@@ -19,7 +19,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailer.kernel.files import private_folder, write_private
+from mailer.files import private_folder, write_private
 
 __all__ = ["CaptureServer", "free_port", "port_is_free"]
 

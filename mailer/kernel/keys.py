@@ -14,10 +14,10 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from mailer.settings import MIN_SECRET_LENGTH
+
 __all__ = ["MIN_SECRET_LENGTH", "PURPOSES", "derive"]
 
-#: The shortest MAILER_SECRET_KEY accepted (32 characters: 192 bits and more when random).
-MIN_SECRET_LENGTH: Final = 32
 
 #: Every purpose a key is derived for; a new part adds its own name here.
 PURPOSES: Final = frozenset({"links", "verp", "csrf", "rate-limit", "sessions"})
