@@ -102,3 +102,14 @@ def test_a_nul_in_a_url_is_a_400(client, people, url):
     answer = client.get(url)
     assert answer.status_code == 400
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_event_fields_from_the_cli_lose_controls(run_cli):
+    eid = run_cli(
+        "events", "create", "--title", "Regio\x1b]0;pwned\x07 Noord", "--region", "noord",
+        "--starts", "2099-04-14 13:30", "--ends", "2099-04-14 16:00",
+        "--venue", "Provinciehuis\x1b[2J", "--address", "Martinikerkhof 12\x00, Groningen",
+    ).stdout.strip()
+    shown = run_cli("events", "show", eid)
+    no_controls(shown.output)
+    assert "Regio]0;pwned Noord" in shown.output and "Provinciehuis[2J" in shown.output
