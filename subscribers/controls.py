@@ -14,12 +14,10 @@ __all__ = ["strip_controls", "CONTROLS"]
 
 #: C0 controls, DEL and C1 controls.
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def strip_controls(text: str, *, multiline: bool = False) -> str:
-    """`text` without control characters; with `multiline`, tabs and line breaks stay
-    (a CR LF or lone CR becomes LF)."""
-    if multiline:
-        return _CONTROLS_BUT_LINES.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return CONTROLS.sub("", text)
+    """`text` without control characters; with `multiline`, tab, LF and CR (line breaks as
+    written, CR LF included) stay."""
+    return (_CONTROLS_BUT_LINES if multiline else CONTROLS).sub("", text)

@@ -327,7 +327,7 @@ class _Importer:
             "language": clean.language if language_cell else "",
         }
         attributes = {
-            strip_controls(title): strip_controls(cells[index])
+            strip_controls(title): strip_controls(cells[index], multiline=True)
             for title, index in self.layout.attributes.items()
             if index < len(cells) and cells[index]
         }

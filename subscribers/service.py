@@ -141,7 +141,9 @@ def clean_data(data: SubscriberData, regions: Sequence[str] | None) -> Subscribe
         region=_canonical_region(data.region, regions),
         language=validate_language(data.language),
         attributes={
-            strip_controls(str(key)): strip_controls(value) if isinstance(value, str) else value
+            # Attribute values may be several lines long (notes): their line breaks stay.
+            strip_controls(str(key)): strip_controls(value, multiline=True)
+            if isinstance(value, str) else value
             for key, value in data.attributes.items()
         },
     )
