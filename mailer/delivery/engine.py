@@ -42,7 +42,7 @@ from mailer.database.connect import session_scope
 from mailer.delivery import transport
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
-from subscribers.models import utcnow
+from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App

@@ -36,7 +36,7 @@ from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
 from mailer.delivery.engine import EngineStats
-from subscribers.models import utcnow
+from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App

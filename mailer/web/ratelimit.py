@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from mailer.kernel.clock import utcnow
 from mailer.kernel.keys import derive
 from mailer.web import queries
-from subscribers.models import utcnow
 
 __all__ = ["Limit", "RateLimited", "RateLimiter"]
 
