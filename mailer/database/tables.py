@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
+from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
     Base,
@@ -20,6 +20,7 @@ __all__ = [
     "Bounce",
     "BounceMessage",
     "BounceScore",
+    "CalendarReply",
     "Campaign",
     "ConsentEvent",
     "Delivery",

@@ -88,7 +88,7 @@ class CaptureServer:
         private_folder(self.folder)
         self._controller = Controller(
             self.handler, hostname=self.host, port=self.port, data_size_limit=50 * 1024 * 1024,
-            decode_data=False,
+            decode_data=False, enable_SMTPUTF8=True,  # addresses with accents (RFC 6531)
         )
         self._controller.start()
         return self
