@@ -72,6 +72,7 @@ class Signer:
             )
         self._links_key = derive(secret_key, "links")
         self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
+        self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -132,9 +133,10 @@ class Signer:
 
     # -- calendar replies ---------------------------------------------------------------------
 
-    def _reply_mac(self, subscriber_id: int, event_id: int) -> str:
+    def _reply_mac(self, subscriber_id: int, event_id: int, key: bytes | None = None) -> str:
         message = f"itip-reply:{subscriber_id}:{event_id}".encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        key = self._reply_keys[0] if key is None else key
+        digest = hmac.new(key, message, hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode().lower()
 
     def reply_address(
@@ -156,6 +158,7 @@ class Signer:
         if match is None:
             raise TokenError(f"not a reply address: {address[:100]!r}")
         subscriber_id, event_id = int(match["s"], 36), int(match["e"], 36)
-        if not hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id)):
+        if not any(hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id, key))
+                   for key in self._reply_keys):
             raise TokenError(f"reply address signature does not match: {address[:100]!r}")
         return subscriber_id, event_id
