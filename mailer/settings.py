@@ -127,6 +127,12 @@ class BounceSettings:
     imap_folder: str = "INBOX"
     imap_processed_folder: str = "Processed"
     imap_poll_seconds: int = 300
+    # The brake on mass failure: pause a receiving domain when at least brake_recipients of its
+    # recipients, and brake_share of those mailed there, were refused for one message- or
+    # sender-level reason within brake_window_minutes.
+    brake_recipients: int = 20
+    brake_share: float = 0.05
+    brake_window_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -374,9 +380,12 @@ def _check_bounces(bounces: BounceSettings, path: Path) -> None:
         bounces.imap_oauth_token_url and bounces.imap_oauth_client_id
     ):
         fail("bounces.imap_auth", "xoauth2 needs imap_oauth_token_url and imap_oauth_client_id")
-    for key in ("soft_threshold", "stale_days", "retention_days"):
+    for key in ("soft_threshold", "stale_days", "retention_days", "brake_recipients",
+                "brake_window_minutes"):
         if getattr(bounces, key) < 1:
             fail(f"bounces.{key}", "must be at least 1")
+    if not 0 < bounces.brake_share <= 1:
+        fail("bounces.brake_share", "must be a fraction above 0 and at most 1")
     if not 0 <= bounces.receiver_port < 65536 or not 0 < bounces.imap_port < 65536:
         fail("bounces", "receiver_port must be 0 (off) to 65535 and imap_port 1 to 65535")
 

@@ -49,3 +49,25 @@ def sample(name: str, verp: str = "") -> bytes:
 
 def verp_for(signer: Signer, delivery: Delivery, domain: str = "bounces.gt.example.nl") -> str:
     return signer.verp_address(delivery.id, domain)
+
+
+def dsn(verp: str, recipient: str, status: str, diagnostic: str, *, action: str = "failed",
+        reporter: str = "mx.ontvanger.nl", message_id: str = "") -> bytes:
+    """A minimal RFC 3464 report to `verp` about `recipient`, as a receiving MTA writes it."""
+    boundary = "DSN-BOUNDARY"
+    mid = message_id or f"<dsn-{abs(hash((verp, recipient, diagnostic)))}@{reporter}>"
+    text = (
+        f"Return-Path: <>\r\nTo: {verp}\r\nFrom: Mail Delivery System <MAILER-DAEMON@{reporter}>"
+        f"\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: {mid}\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status;"
+        f" boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\nContent-Type: text/plain\r\n\r\n"
+        f"Your message could not be delivered to one or more recipients.\r\n\r\n"
+        f"<{recipient}>: {diagnostic}\r\n\r\n--{boundary}\r\n"
+        f"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; {reporter}\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n--{boundary}\r\n"
+        f"Content-Type: text/rfc822-headers\r\n\r\nReturn-Path: <{verp}>\r\n"
+        f"From: GT <nieuwsbrief@gt.example.nl>\r\nTo: {recipient}\r\n"
+        f"Subject: GT Nieuwsbrief\r\n\r\n--{boundary}--\r\n"
+    )
+    return text.encode()

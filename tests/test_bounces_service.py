@@ -115,13 +115,19 @@ def test_forged_token_is_recorded_unmatched_and_does_nothing(session, app):
     assert session.get(Delivery, delivery.id).status == "sent"
 
 
-def test_without_token_the_reported_recipient_is_matched(session, app):
+def test_without_token_the_report_is_held_until_an_admin_applies_it(session, app):
     sent_delivery(session)
     raw = sample("handmade_hard_511.eml").replace(b"VERP_ADDRESS", b"bounces@gt.example.nl")
     (bounce,) = ingest(session, app, raw).bounces
-    assert (bounce.matched_by, bounce.token_valid) == ("recipient", None)
+    assert (bounce.matched_by, bounce.token_valid, bounce.held) == ("recipient", None, True)
     assert bounce.delivery_id is None and bounce.subscriber_id is not None
-    assert status_of(session) == "bounced"
+    assert status_of(session) == "active"
+    assert [b["id"] for b in service.held_for_review(session)] == [bounce.id]
+    service.apply_held(session, bounce.id, settings=app.settings.bounces, actor="admin")
+    assert status_of(session) == "bounced" and not bounce.held
+    assert bounce.outcome.startswith("applied by admin")
+    with pytest.raises(BounceError, match="not held"):
+        service.apply_held(session, bounce.id, settings=app.settings.bounces)
 
 
 def test_non_standard_bounce_goes_through_flufl(session, app):
@@ -131,11 +137,11 @@ def test_non_standard_bounce_goes_through_flufl(session, app):
     assert (bounce.kind, bounce.status, bounce.recipient) == ("hard", "5.1.1", ANNA)
 
 
-def test_mail_to_unsubscribe_address_unsubscribes_the_sender(session, app):
+def test_mail_to_the_plain_unsubscribe_address_trusts_no_from_header(session, app):
     sent_delivery(session)
     (bounce,) = ingest(session, app, sample("handmade_unsubscribe_mail.eml")).bounces
-    assert (bounce.kind, bounce.matched_by) == ("unsubscribe", "recipient")
-    assert status_of(session) == "unsubscribed"
+    assert (bounce.kind, bounce.matched_by, bounce.held) == ("unsubscribe", "recipient", True)
+    assert status_of(session) == "active"
     stranger = sample("handmade_unsubscribe_mail.eml").replace(
         ANNA.encode(), b"nobody@elders.nl").replace(b"unsub-1", b"unsub-2")
     (other,) = ingest(session, app, stranger).bounces
@@ -219,11 +225,50 @@ def test_send_failure_hook_uses_the_configured_threshold(session, app):
     assert status_of(session) == "bounced"
 
 
-def test_report_without_token_acts_only_on_people_mailed_lately(session, app):
+def test_mail_to_the_signed_unsubscribe_address_unsubscribes_exactly_that_person(session, app):
     delivery = sent_delivery(session)
-    session.get(Delivery, delivery.id).sent_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
-    session.flush()
-    raw = sample("handmade_hard_511.eml").replace(b"VERP_ADDRESS", b"bounces@gt.example.nl")
+    other = sent_delivery(session, "piet@gemeente-b.nl")
+    token = app.signer.mailto_token(delivery.subscriber_id)
+    # Sent "from" someone else: the From header is never trusted, the token decides.
+    raw = sample("handmade_unsubscribe_mail.eml").replace(
+        b"afmelden@", f"afmelden+{token}@".encode()).replace(ANNA.encode(), other.email.encode())
     (bounce,) = ingest(session, app, raw).bounces
-    assert bounce.matched_by == "recipient" and "no action" in bounce.outcome
-    assert status_of(session) == "active"
+    assert (bounce.kind, bounce.matched_by, bounce.subscriber_id) == (
+        "unsubscribe", "token", delivery.subscriber_id)
+    assert status_of(session) == "unsubscribed"
+    assert status_of(session, other.email) == "active"
+    forged = raw.replace(token.encode(), token[:-4].encode() + b"aaaa")
+    forged = forged.replace(b"unsub-1", b"unsub-9")
+    (held,) = ingest(session, app, forged).bounces
+    assert held.held and status_of(session, other.email) == "active"
+
+
+def test_a_complaint_acts_through_the_signed_mailto_in_the_returned_original(session, app):
+    delivery = sent_delivery(session)
+    other = sent_delivery(session, "piet@gemeente-b.nl")
+    token = app.signer.mailto_token(delivery.subscriber_id)
+    # No VERP address anywhere (a provider that rewrites it), but the original's headers keep
+    # our List-Unsubscribe, whose mailto names Anna.
+    raw = sample("handmade_arf_complaint.eml").replace(
+        b"Return-Path: <VERP_ADDRESS>",
+        f"List-Unsubscribe: <https://gt.example.nl/u/x>,\r\n <mailto:afmelden+{token}"
+        f"@bounces.gt.example.nl?subject=afmelden>".encode()).replace(
+        b"Original-Mail-From: <VERP_ADDRESS>", b"Original-Mail-From: <bounces@gt.example.nl>")
+    (bounce,) = ingest(session, app, raw).bounces
+    assert (bounce.kind, bounce.matched_by, bounce.held) == ("complaint", "token", False)
+    assert status_of(session) == "complained"
+    assert status_of(session, other.email) == "active"
+
+
+def test_our_verp_in_the_returned_original_is_a_token_too(session, app):
+    delivery = sent_delivery(session)
+    verp = verp_for(app.signer, delivery)
+    # Sent to the plain bounce mailbox; only the returned headers carry the VERP address.
+    raw = sample("handmade_hard_511.eml").replace(
+        b"Delivered-To: VERP_ADDRESS", b"Delivered-To: bounces@bounces.gt.example.nl").replace(
+        b"To: VERP_ADDRESS", b"To: bounces@bounces.gt.example.nl").replace(
+        b"X-Postfix-Sender: rfc822; VERP_ADDRESS", b"X-Postfix-Sender: rfc822; x@y.nl").replace(
+        b"VERP_ADDRESS", verp.encode())
+    (bounce,) = ingest(session, app, raw).bounces
+    assert (bounce.matched_by, bounce.delivery_id, bounce.held) == ("verp", delivery.id, False)
+    assert status_of(session) == "bounced"

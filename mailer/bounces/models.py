@@ -1,4 +1,5 @@
-"""Tables for received bounce messages, the bounces found in them, and soft-bounce scores."""
+"""Tables for received bounce messages, the bounces found in them, soft-bounce scores, and
+the receiving domains whose delivery is paused after a mass failure."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,10 +31,14 @@ __all__ = [
     "MATCHED_BY",
 ]
 
-#: What a bounce record can be. Only the first three lead to action; the rest are kept for
-#: review: `unknown` (could not be understood), `delayed` (an `Action: delayed` warning),
-#: `autoreply` (out-of-office, RFC 3834) and `unsubscribe` (mail to the unsubscribe address).
-KINDS = ("hard", "soft", "complaint", "unknown", "delayed", "autoreply", "unsubscribe")
+#: What a bounce record can be. Only the first three act on an address; `refused` (the message
+#: or the sender was refused: spam, blocklist, size, authentication, rate) is the campaign's
+#: problem, shown as an alert and counted by the domain brake; the rest are kept for review:
+#: `unknown` (could not be understood), `delayed` (an `Action: delayed` warning), `autoreply`
+#: (out-of-office, RFC 3834), `challenge` (a challenge-response system) and `unsubscribe` (mail
+#: to the unsubscribe address).
+KINDS = ("hard", "soft", "complaint", "refused", "unknown", "delayed", "autoreply", "challenge",
+         "unsubscribe")
 COUNTED_KINDS = ("hard", "soft", "complaint")
 SOURCES = ("file", "smtp", "lmtp", "imap", "send-time")
 MATCHED_BY = ("verp", "delivery", "recipient", "none")  # delivery: a send-time failure
@@ -76,6 +82,8 @@ class Bounce(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     source: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
+    # Why (mailer.bounces.reasons.REASONS): user-unknown, blocked, too-large, ...
+    reason: Mapped[str] = mapped_column(String(32), default="unknown", server_default="unknown")
     action: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(16), default="")
     diagnostic: Mapped[str] = mapped_column(Text, default="")
@@ -97,11 +105,15 @@ class Bounce(Base):
     token_valid: Mapped[bool | None] = mapped_column(Boolean)
     # What the policy did, for people reading `bounces show` (e.g. "subscriber bounced").
     outcome: Mapped[str] = mapped_column(Text, default="")
+    # Kept for review: a report that would act on someone but carried no valid token of ours
+    # (anyone can send one). `bounces apply ID` acts on it; until then it changes nothing.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
 
     __table_args__ = (
         Index("ix_bounces_campaign_kind", "campaign_id", "kind"),
         Index("ix_bounces_kind_received", "kind", "received_at"),
+        Index("ix_bounces_reason_received", "reason", "received_at"),
     )
 
 

@@ -1,10 +1,13 @@
 """Read one arrived message and say what it reports, per recipient; never raises.
 
-Understood, in this order: RFC 5965 ARF complaints, RFC 3464 delivery status notifications
-(every per-recipient block), auto-replies (RFC 3834 `Auto-Submitted`, `X-Autoreply`, vacation
-subjects), the many non-standard formats of real MTAs through flufl.bounce, and mail to the
-unsubscribe address. Whatever is left is `unknown`, kept for review. The message is read up to
-MAX_BYTES; anything beyond is cut off (and flagged), never parsed or stored.
+Understood, in this order: RFC 5965 ARF complaints, challenge-response requests and
+auto-replies (RFC 3834 `Auto-Submitted`, `X-Autoreply`, Dutch and English vacation subjects and
+words; even when shaped as a DSN), RFC 3464 and RFC 6533 delivery status notifications (every
+per-recipient block, whatever part type the sender gave them), mail to the unsubscribe address,
+the many non-standard formats of real MTAs through flufl.bounce, and text-only notices. Every
+failure gets a reason (see mailer.bounces.reasons). Whatever is left is `unknown`, kept for
+review. The message is read up to MAX_BYTES; anything beyond is cut off (and flagged), never
+parsed or stored.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 from flufl.bounce import all_failures
 
-from mailer.bounces.classify import classify, status_from_text
+from mailer.bounces import reasons
+from mailer.bounces.classify import smtp_code_from_text, status_from_text
 from subscribers.controls import strip_controls
 
 __all__ = ["MAX_BYTES", "Finding", "Report", "parse_message", "fingerprint", "clean_text"]
@@ -48,10 +52,25 @@ _TARGET_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-T
 _VERP_SHAPE = re.compile(r"^[a-z0-9._-]+\+[0-9a-z]{1,13}-[a-z2-7]{16}$")
 _VACATION_SUBJECT = re.compile(
     r"^\s*(auto(matic|matisch)?[ -]?(reply|response|antwoord|respons)|out of (the )?office|"
-    r"afwezig|vacation|vakantie|away from|niet aanwezig|abwesen|autoreply)",
+    r"afwezig|vacation|vakantie|away from|niet aanwezig|abwesen|autoreply|absence|"
+    r"automatische? (reply|antwoord|antwort)|auto:|i am away|i'm away|ik ben (afwezig|er niet)|"
+    r"r[ée]ponse automatique|respuesta autom[aá]tica|risposta automatica|"
+    r"resposta autom[aá]tica|autosvar|automatisk svar|fuera de la oficina|absent du bureau|"
+    r"ooo\b|on leave|on holiday|holiday|urlaub|congé)",
     re.IGNORECASE,
 )
-_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mdaemon)@", re.IGNORECASE)
+# The same words anywhere in the subject ("Re: Nieuwsbrief (Out of Office)"): for mail that is
+# not shaped as a DSN only, since a DSN's subject may quote our newsletter's.
+_VACATION_ANYWHERE = re.compile(
+    r"out of (the )?office|automatic reply|auto[- ]?reply|autoreply|auto[- ]response|"
+    r"automatisch antwoord|afwezig|abwesenheit|r[ée]ponse automatique|respuesta autom[aá]tica|"
+    r"risposta automatica|vacation reply|away from (the )?office",
+    re.IGNORECASE,
+)
+_DAEMON = re.compile(
+    r"^(mailer-daemon|postmaster|mail-daemon|mdaemon|microsoftexchange[0-9a-f]*|"
+    r"mail\.delivery\.system|maildelivery|mail-delivery|bounce[sd]?|nobody|root)@",
+    re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 # flufl.bounce logs a traceback when one of its detectors chokes on odd input; we catch that
@@ -63,12 +82,13 @@ logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 class Finding:
     """What the message says about one recipient."""
 
-    kind: str  # hard, soft, complaint, unknown, delayed, autoreply, unsubscribe
+    kind: str  # see mailer.bounces.models.KINDS
     recipient: str = ""
     alternates: tuple[str, ...] = ()  # other addresses the report names for that recipient
     action: str = ""
     status: str = ""
     diagnostic: str = ""
+    reason: str = ""  # see mailer.bounces.reasons.REASONS
 
 
 @dataclass
@@ -85,6 +105,8 @@ class Report:
     envelope_from: str = ""
     envelope_to: tuple[str, ...] = ()
     token_candidates: list[str] = field(default_factory=list)
+    # Our signed List-Unsubscribe mailto local parts, addressed or in the returned original.
+    unsubscribe_candidates: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     problem: str = ""  # why parsing gave up, if it did
 
@@ -138,12 +160,24 @@ def _addresses(values: Iterable[str]) -> list[str]:
     return found
 
 
+_FIELD_ADDRESS = re.compile(r"""<?['"]?([^\s<>'"(),;]+@[^\s<>'"(),;]+?)['"]?>?\.?(?:\s|$)""")
+
+
+def _char(code: str) -> str:
+    number = int(code, 16)
+    return chr(number) if 0 < number < 0x110000 else ""
+
+
 def _field_address(value: str) -> str:
     """`rfc822; anna@example.nl` -> `anna@example.nl`."""
-    value = clean_text(value, 400)
+    value = " ".join(clean_text(value, 400).split())
     if ";" in value:
         value = value.split(";", 1)[1]
-    return value.strip().strip("<>").strip()
+    # RFC 6533 utf-8-addr-xtext: \x{EB} for a character outside ASCII.
+    value = re.sub(r"\\x\{([0-9A-Fa-f]{1,6})\}", lambda m: _char(m.group(1)), value).strip()
+    # "anna@example.nl (Anna)", "<anna@example.nl>", "'anna@example.nl'": the addr-spec only.
+    found = _FIELD_ADDRESS.search(value)
+    return found.group(1) if found else value.strip("<>").strip()
 
 
 def _diagnostic(value: str) -> str:
@@ -164,26 +198,48 @@ def _parts(msg: email.message.Message, content_type: str) -> list[email.message.
     return [p for p in msg.walk() if p.get_content_type() == content_type]
 
 
-def _blocks(part: email.message.Message) -> list[email.message.Message]:
-    """The field blocks of a message/delivery-status or message/feedback-report part."""
+def _is_status_part(part: email.message.Message) -> bool:
+    """RFC 3464's message/delivery-status, RFC 6533's message/global-delivery-status, and the
+    types some MTAs use instead (text/delivery-status, message/x-delivery-status, ...)."""
+    ctype = part.get_content_type()
+    return ctype.endswith("delivery-status") and part.get_content_maintype() in ("message", "text")
+
+
+def _part_text(part: email.message.Message) -> str:
     payload = part.get_payload()
-    if isinstance(payload, list):
+    if isinstance(payload, list):  # parsed as message/*: put the blocks back together
+        return "\n\n".join(p.as_bytes().decode("utf-8", "replace") for p in payload
+                             if isinstance(p, email.message.Message))
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return payload if isinstance(payload, str) else ""
+
+
+def _blocks(part: email.message.Message) -> list[email.message.Message]:
+    """The field blocks of a delivery-status or message/feedback-report part."""
+    payload = part.get_payload()
+    if part.get_content_type() in ("message/delivery-status", "message/feedback-report") and \
+            isinstance(payload, list):
         return [p for p in payload if isinstance(p, email.message.Message)]
-    text = payload if isinstance(payload, str) else ""
+    text = _part_text(part)
     return [email.message_from_string(block.strip() + "\n")
             for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if block.strip()]
 
 
-def _original_headers(msg: email.message.Message) -> email.message.Message | None:
-    """The headers of the returned original message (message/rfc822 or text/rfc822-headers)."""
+def _original(msg: email.message.Message) -> email.message.Message | None:
+    """The returned original message (message/rfc822, text/rfc822-headers, message/global)."""
     for part in msg.walk():
         ctype = part.get_content_type()
-        if ctype == "message/rfc822":
+        if ctype in ("message/rfc822", "message/global", "message/global-headers"):
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(
                 payload[0], email.message.Message
             ):
                 return payload[0]
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                return email.message_from_bytes(data)
         if ctype == "text/rfc822-headers":
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
@@ -191,23 +247,111 @@ def _original_headers(msg: email.message.Message) -> email.message.Message | Non
     return None
 
 
-def _dsn_findings(msg: email.message.Message) -> list[Finding]:
-    findings = []
-    for part in _parts(msg, "message/delivery-status"):
+def _original_headers(msg: email.message.Message) -> email.message.Message | None:
+    return _original(msg)
+
+
+def _human_text(msg: email.message.Message, limit: int = 20_000) -> str:
+    """The notice's own words: text parts outside the returned original, which (being our
+    newsletter) may say anything."""
+    chunks: list[str] = []
+
+    def visit(part: email.message.Message) -> None:
+        ctype = part.get_content_type()
+        if part.get_content_maintype() == "message" or _is_status_part(part) or \
+                ctype == "text/rfc822-headers":
+            return
+        if part.is_multipart():
+            for sub in part.get_payload() or []:
+                if isinstance(sub, email.message.Message):
+                    visit(sub)
+            return
+        if part.get_content_maintype() == "text":
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                text = data[:limit].decode(part.get_content_charset() or "utf-8", "replace") \
+                    if _known_charset(part.get_content_charset()) else \
+                    data[:limit].decode("utf-8", "replace")
+                if ctype == "text/html":
+                    text = re.sub(r"<[^>]{0,2000}>", " ", text)
+                chunks.append(text)
+
+    visit(msg)
+    text = "\n".join(chunks)[:limit]
+    cut = _COPY_MARKER.search(text)  # an original quoted inline, not the notice's own words
+    return text[:cut.start()] if cut and cut.start() > 0 else text
+
+
+def _known_charset(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        "".encode(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _near(text: str, address: str, lines: int = 4) -> str:
+    """The lines of `text` from the one naming `address`, where notices explain its failure."""
+    if not address:
+        return ""
+    found = text.lower().split("\n")
+    for index, line in enumerate(found):
+        if address.lower() in line:
+            return "\n".join(text.split("\n")[index:index + lines])
+    return ""
+
+
+def _single_address(values: Iterable[str]) -> str:
+    found = list(dict.fromkeys(a.lower() for a in _addresses(values)))
+    return found[0] if len(found) == 1 else ""
+
+
+def _failure(action: str, status: str, diagnostic: str, context: str = "",
+             rest: str = "") -> tuple[str, str]:
+    """(kind, reason) for one per-recipient failure: its diagnostic, the words next to it, the
+    rest of the notice, in that order of weight."""
+    reason = reasons.reason_for(status, smtp_code_from_text(diagnostic or context), diagnostic,
+                                action, context=context, rest=rest)
+    if action == "delayed" and reason in (reasons.EXPIRED,):
+        reason = reasons.SYSTEM
+    return reasons.kind_for_reason(reason, action, status), reason
+
+
+def _dsn_findings(msg: email.message.Message, human: str,
+                  original: email.message.Message | None) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    to_original = _single_address(original.get_all("To") or []) if original is not None else ""
+    for part in msg.walk():
+        if not _is_status_part(part):
+            continue
         for block in _blocks(part)[1:]:  # the first block is about the message, not a recipient
             final = _field_address(block.get("Final-Recipient", ""))
-            original = _field_address(block.get("Original-Recipient", ""))
-            if not (final or original):
+            original_rcpt = _field_address(block.get("Original-Recipient", ""))
+            if not (final or original_rcpt):
                 continue
             action = clean_text(block.get("Action", ""), 32).lower()
             status = status_from_text(clean_text(block.get("Status", ""), 100))
             diagnostic = _diagnostic(block.get("Diagnostic-Code", ""))
-            recipient = original or final
-            alternates = tuple(a for a in (final,) if a and a.lower() != recipient.lower())
+            recipient = original_rcpt if "@" in original_rcpt else final
+            if "@" not in recipient:
+                # Only a display name (Exchange does this): the returned message's To says who.
+                recipient = to_original
+            alternates = tuple(a for a in (final, original_rcpt)
+                               if "@" in a and a.lower() != recipient.lower())
+            key = (recipient.lower(), action, status, diagnostic)
+            if key in seen:
+                continue  # identical per-recipient blocks (some MTAs repeat them): one record
+            seen.add(key)
+            kind, reason = _failure(action, status, diagnostic, _near(human, recipient),
+                                    human[:4000] if not findings else "")
             findings.append(Finding(
-                kind=classify(action, status, diagnostic), recipient=recipient,
-                alternates=alternates, action=action, status=status, diagnostic=diagnostic,
+                kind=kind, recipient=recipient, alternates=alternates, action=action,
+                status=status, diagnostic=diagnostic, reason=reason,
             ))
+    # A human text that names one reason for a multi-block report is not known to apply to each.
     return findings
 
 
@@ -227,20 +371,65 @@ def _arf_findings(msg: email.message.Message) -> tuple[list[Finding], list[str]]
         if not recipients:
             recipients = _addresses(original.get_all("To") or [])
     diagnostic = f"feedback report: {feedback_type or 'abuse'}"
-    findings = [Finding(kind="complaint", recipient=r, diagnostic=diagnostic)
+    findings = [Finding(kind="complaint", recipient=r, diagnostic=diagnostic,
+                        reason=reasons.COMPLAINT)
                 for r in dict.fromkeys(recipients)]
-    return findings or [Finding(kind="complaint", diagnostic=diagnostic)], candidates
+    return findings or [Finding(kind="complaint", diagnostic=diagnostic,
+                                reason=reasons.COMPLAINT)], candidates
 
 
-def _is_autoreply(msg: email.message.Message, from_address: str, subject: str) -> bool:
-    if any(msg.get(h) for h in ("X-Autoreply", "X-Autorespond", "X-Vacation")):
+_CHALLENGE_HEADERS = ("X-Boxbe-Challenge", "X-ChoiceMail-Registration-Request",
+                      "X-Spam-Arrest-Challenge", "X-Challenge", "X-Mailblocks",
+                      "X-Sender-Verification")
+
+
+def _is_challenge(msg: email.message.Message, subject: str, human: str) -> bool:
+    if any(msg.get(h) for h in _CHALLENGE_HEADERS) or any(
+            k.lower().startswith("x-boxbe") for k in msg):
+        return True
+    return reasons.is_challenge_text(subject) or reasons.is_challenge_text(human[:4000])
+
+
+def _is_autoreply(msg: email.message.Message, from_address: str, subject: str,
+                  human: str = "", dsn: bool = False) -> bool:
+    if any(msg.get(h) for h in ("X-Autoreply", "X-Autorespond", "X-Vacation", "X-Autoresponse")):
         return True
     if _header(msg, "Precedence").lower() == "auto_reply":
         return True
-    if _DAEMON.match(from_address) or not from_address:
+    if _VACATION_SUBJECT.match(subject):
+        return True
+    if _DAEMON.match(from_address) or not from_address or dsn:
         return False  # bounces come from the mail system, replies from people
+    if _FAILURE_SUBJECT.search(subject):
+        return False  # a text-only failure notice (they carry Auto-Submitted too)
+    if _VACATION_ANYWHERE.search(subject) or _header(msg, "X-Auto-Response-Suppress"):
+        return True
     auto = _header(msg, "Auto-Submitted").lower()
-    return bool((auto and not auto.startswith("no")) or _VACATION_SUBJECT.match(subject))
+    if auto and not auto.startswith("no"):
+        return True
+    return reasons.is_autoreply_text(human[:2000])
+
+
+_FAILURE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (status|failure|has failed|notification|problem)|"
+    r"returned mail|mail delivery|failure notice|non[- ]?delivery|not delivered|"
+    r"could not be delivered|delivery failed|niet bezorgd|onbestelbaar|kan niet worden bezorgd|"
+    r"bezorging mislukt|onbezorgbaar|rejected|bounce|warning: could not|returned|"
+    r"nondeliverable|non-deliverable|delivery (report|error|notice|notification)|"
+    r"mail (system )?error|error sending|permanent (delivery )?(failure|error)|"
+    r"could not deliver|unable to deliver|failed delivery|postmaster notif|delayed mail|"
+    r"unzustellbar|nicht zugestellt|non remis|no entregado|non recapitato|"
+    r"配信|エラー|不能|退信|未送达|失败|投递",
+    re.IGNORECASE,
+)
+# A notice that only warns: the sender is still trying.
+_WARNING = re.compile(
+    r"warning message only|do not need to resend|not need to re-?send|will (continue to )?(be )?"
+    r"retr(y|ied)|still (being )?retr|delivery attempts will continue|has been delayed|"
+    r"delayed mail|has not yet been delivered|no action is required|will keep trying|"
+    r"nog niet (kunnen worden )?bezorgd|wordt opnieuw geprobeerd",
+    re.IGNORECASE,
+)
 
 
 def _text_of(msg: email.message.Message, limit: int = 200_000) -> str:
@@ -253,27 +442,75 @@ def _text_of(msg: email.message.Message, limit: int = 200_000) -> str:
     return "\n".join(chunks)
 
 
-def _flufl_findings(msg: email.message.Message) -> list[Finding]:
+def _flufl_findings(msg: email.message.Message, human: str) -> list[Finding]:
     try:
         temporary, permanent = all_failures(msg)
     except Exception as exc:  # a detector choking on odd input must not stop the intake
         log.info("flufl.bounce failed on a message: %s", exc)
         return []
-    text = _text_of(msg)
+    text = human or _text_of(msg)
     findings = []
-    for kind, found in (("hard", permanent), ("delayed", temporary - permanent)):
+    for action, found in (("failed", permanent), ("delayed", temporary - permanent)):
         for item in sorted(found):
             address = clean_text(item.decode("utf-8", "replace") if isinstance(item, bytes)
                                  else item, 320).strip("<>")
-            line = next((ln.strip() for ln in text.splitlines() if address.lower() in ln.lower()
-                         and len(ln.strip()) > len(address)), "")
-            status = status_from_text(line) or status_from_text(text)
-            # flufl says "permanent"; a status code naming a full mailbox still makes it soft.
-            real = classify("failed", status, line) if status and kind == "hard" else kind
-            findings.append(Finding(kind=real if real != "unknown" else kind, recipient=address,
-                                    action="failed" if kind == "hard" else "delayed",
-                                    status=status, diagnostic=clean_text(line, 1000)))
+            if "@" not in address:
+                continue
+            context = _near(text, address, 6)
+            status = status_from_text(context) or status_from_text(text)
+            line = next((ln.strip() for ln in context.splitlines()
+                         if len(ln.strip()) > len(address) + 3), "")
+            kind, reason = _failure(action, status, line, context, text[:4000])
+            findings.append(Finding(kind=kind, recipient=address, action=action, status=status,
+                                    diagnostic=clean_text(line or context, 1000), reason=reason))
     return findings
+
+
+_TEXT_ADDRESS = re.compile(r"<?([A-Za-z0-9._%+'=-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63})>?")
+
+
+# Where a text-only notice starts quoting the returned message (whose addresses are not failures).
+_COPY_MARKER = re.compile(
+    r"^\W*(this is a copy of the message|the header of the original message|original message "
+    r"(follows|headers)|below this line is a copy|-+ ?original message ?-+|returned message|"
+    r"undelivered message (headers|follows)|the original message (follows|is attached|headers)|"
+    r"headers of the original)|^return-path:|^received:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FAILED_WORDS = re.compile(
+    r"could not be delivered|couldn'?t be delivered|not delivered|undeliverable|permanent error|"
+    r"failed|failure|wasn'?t able to deliver|unable to deliver|aborted|niet (worden )?bezorgd|"
+    r"onbestelbaar|mislukt", re.IGNORECASE)
+
+
+def _text_findings(msg: email.message.Message, human: str, from_address: str,
+                   subject: str, skip: Iterable[str]) -> list[Finding]:
+    # Exim (and others) name the failed addresses in a header: those, and only those.
+    named = _addresses(msg.get_all("X-Failed-Recipients") or [])
+    """A notice with no DSN part that flufl.bounce did not read: the addresses its own words
+    name (before it quotes the returned message) in a failure notice. A failure subject or a
+    mail-system sender is needed, so a person's letter never counts."""
+    if not (_FAILURE_SUBJECT.search(subject) or _DAEMON.match(from_address) or named):
+        return []
+    cut = _COPY_MARKER.search(human)
+    notice = human[:cut.start()] if cut else human
+    if not named and not any(p.search(t) for p in (_FAILED_WORDS, _WARNING)
+                             for t in (notice, subject)):
+        return []
+    ignore = {a.lower() for a in skip} | {from_address.lower()}
+    action = "delayed" if _WARNING.search(notice) or _WARNING.search(subject) else "failed"
+    findings: list[Finding] = []
+    candidates = named or [m.group(1) for m in _TEXT_ADDRESS.finditer(notice)]
+    for address in dict.fromkeys(candidates):
+        if address.lower() in ignore or _DAEMON.match(address) or \
+                _VERP_SHAPE.match(address.rsplit("@", 1)[0].lower()):
+            continue
+        context = _near(notice, address, 4)
+        status = status_from_text(context)
+        kind, reason = _failure(action, status, "", context, notice[:4000])
+        findings.append(Finding(kind=kind, recipient=address, action=action, status=status,
+                                diagnostic=clean_text(context, 1000), reason=reason))
+    return findings[:20]
 
 
 def _verp_like(addresses: Iterable[str]) -> list[str]:
@@ -285,6 +522,16 @@ def _target_addresses(msg: email.message.Message, envelope_to: Sequence[str]) ->
     if envelope_to:
         return list(envelope_to)
     return _addresses(v for h in _TARGET_HEADERS for v in (msg.get_all(h) or []))
+
+
+def _mailto_tokens(values: Iterable[str], unsubscribe_address: str) -> list[str]:
+    """Local parts `afmelden+<token>` of our unsubscribe address among `values`."""
+    local, _, domain = unsubscribe_address.strip().lower().rpartition("@")
+    if not local:
+        return []
+    pattern = re.compile(rf"(?<![\w.+-]){re.escape(local)}\+([0-9a-z]{{1,13}}-[a-z2-7]{{16}})@"
+                         rf"{re.escape(domain)}", re.IGNORECASE)
+    return list(dict.fromkeys(m.group(1).lower() for v in values for m in pattern.finditer(v)))
 
 
 def parse_message(
@@ -308,7 +555,8 @@ def parse_message(
     except Exception as exc:  # garbled beyond what the parser copes with: keep it for review
         log.info("unparseable message kept for review: %s", exc)
         report.problem = clean_text(f"unparseable: {type(exc).__name__}: {exc}", 500)
-        report.findings = [Finding(kind="unknown", diagnostic=report.problem)]
+        report.findings = [Finding(kind="unknown", diagnostic=report.problem,
+                                   reason=reasons.UNKNOWN)]
     return report
 
 
@@ -318,32 +566,71 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
     report.from_address = parseaddr(report.from_header)[1].strip()
     report.subject = _header(msg, "Subject")
     targets = _target_addresses(msg, report.envelope_to)
-    report.token_candidates = _verp_like(targets)
+    original = _original(msg)
+    # Our tokens: the VERP address it was sent to, or one in the returned original's headers.
+    returned = ([v for h in ("Return-Path", "Sender", "Errors-To")
+                 for v in (original.get_all(h) or [])] if original is not None else [])
+    report.token_candidates = _verp_like([*targets, *_addresses(returned)])
+    unsubscribe_local = unsubscribe_address.strip().lower().rpartition("@")[0]
+    if unsubscribe_local:  # afmelden+<token>: our mailto token, not a VERP address
+        report.token_candidates = [a for a in report.token_candidates
+                                   if not a.lower().startswith(unsubscribe_local + "+")]
+    report.unsubscribe_candidates = _mailto_tokens(
+        [*targets, *(original.get_all("List-Unsubscribe") or [] if original is not None else [])],
+        unsubscribe_address)
+    human = _human_text(msg)
 
     if _is_report(msg, "feedback-report") or _parts(msg, "message/feedback-report"):
         findings, candidates = _arf_findings(msg)
         report.findings = findings
-        report.token_candidates = _verp_like([*targets, *candidates])
+        report.token_candidates = [a for a in _verp_like([*targets, *_addresses(returned),
+                                                          *candidates])
+                                   if not unsubscribe_local
+                                   or not a.lower().startswith(unsubscribe_local + "+")]
         return
-    findings = _dsn_findings(msg)
+    dsn_shaped = any(_is_status_part(p) for p in msg.walk())
+    if _is_challenge(msg, report.subject, human):
+        report.findings = [Finding(kind="challenge", recipient=report.from_address,
+                                   diagnostic=clean_text(report.subject, 500),
+                                   reason=reasons.CHALLENGE)]
+        return
+    if _is_autoreply(msg, report.from_address, report.subject, human, dsn=dsn_shaped):
+        report.findings = [Finding(kind="autoreply", recipient=report.from_address,
+                                   diagnostic=clean_text(report.subject, 500),
+                                   reason=reasons.AUTOREPLY)]
+        return
+    findings = [f for f in _dsn_findings(msg, human, original) if "@" in f.recipient
+                or report.token_candidates]
     if findings:
         report.findings = findings
         return
-    if _is_autoreply(msg, report.from_address, report.subject):
-        report.findings = [Finding(kind="autoreply", recipient=report.from_address,
-                                   diagnostic=clean_text(report.subject, 500))]
-        return
     # Checked before flufl's heuristics: a person's words must not read as a bounce.
     wanted = unsubscribe_address.strip().lower()
-    if wanted and any(a.lower() == wanted for a in targets):
+    local, _, domain = wanted.rpartition("@")
+    if wanted and any(a.lower() == wanted or (a.lower().startswith(local + "+")
+                                              and a.lower().endswith("@" + domain))
+                      for a in targets):
         report.findings = [Finding(kind="unsubscribe", recipient=report.from_address,
                                    diagnostic=clean_text(report.subject, 500))]
         return
     head = msg if len(report.raw) <= _HEURISTIC_BYTES else email.message_from_bytes(
         report.raw[:_HEURISTIC_BYTES])
-    findings = _flufl_findings(head)
+    findings = _flufl_findings(head, human)
+    if not findings:
+        findings = _text_findings(msg, human, report.from_address, report.subject, targets)
     if findings:
-        report.findings = findings
+        report.findings = _fold(findings)
         return
     why = "not a bounce, complaint or reply that could be understood"
-    report.findings = [Finding(kind="unknown", diagnostic=why)]
+    report.findings = [Finding(kind="unknown", diagnostic=why, reason=reasons.UNKNOWN)]
+
+
+def _fold(findings: list[Finding]) -> list[Finding]:
+    """One finding per recipient (the first; a permanent failure before a warning)."""
+    by_recipient: dict[str, Finding] = {}
+    for finding in findings:
+        key = finding.recipient.lower()
+        if key not in by_recipient or (by_recipient[key].action == "delayed"
+                                       and finding.action == "failed"):
+            by_recipient[key] = finding
+    return list(by_recipient.values())

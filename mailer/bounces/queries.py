@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy import delete, distinct, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
@@ -28,7 +28,15 @@ __all__ = [
     "bounces_of_subscriber",
     "purge_raw",
     "delete_score",
+    "delete_scores",
     "forget_subscriber",
+    "refusals_since",
+    "attempts_at",
+    "counts_by_reason",
+    "recipients_by_reason",
+    "held_bounces",
+    "bounce_by_id",
+    "bounced_by_reason",
 ]
 
 
@@ -85,9 +93,12 @@ def list_bounces(
     campaign_id: int | None = None,
     kind: str | None = None,
     subscriber_id: int | None = None,
+    reason: str | None = None,
     limit: int = 200,
 ) -> list[Bounce]:
     query = select(Bounce).order_by(Bounce.id.desc()).limit(limit)
+    if reason is not None:
+        query = query.where(Bounce.reason == reason)
     if campaign_id is not None:
         query = query.where(Bounce.campaign_id == campaign_id)
     if kind is not None:
@@ -127,6 +138,7 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
             per_kind("hard").label("hard"),
             per_kind("soft").label("soft"),
             per_kind("complaint").label("complaints"),
+            per_kind("refused").label("refused"),
         )
         .where(Bounce.campaign_id.is_not(None))
         .group_by(Bounce.campaign_id)
@@ -140,6 +152,7 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
             func.coalesce(kinds.c.hard, 0),
             func.coalesce(kinds.c.soft, 0),
             func.coalesce(kinds.c.complaints, 0),
+            func.coalesce(kinds.c.refused, 0),
         )
         .outerjoin(sent, sent.c.campaign_id == Campaign.id)
         .outerjoin(kinds, kinds.c.campaign_id == Campaign.id)
@@ -149,8 +162,8 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
         query = query.where(Campaign.id == campaign_id)
     return [
         {"campaign_id": cid, "subject": subject, "sent": int(s), "hard": int(h),
-         "soft": int(so), "complaints": int(c)}
-        for cid, subject, s, h, so, c in session.execute(query)
+         "soft": int(so), "complaints": int(c), "refused": int(r)}
+        for cid, subject, s, h, so, c, r in session.execute(query)
     ]
 
 
@@ -173,6 +186,12 @@ def delete_score(session: Session, subscriber_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def delete_scores(session: Session, subscriber_ids: Collection[int]) -> None:
+    if subscriber_ids:
+        session.execute(delete(BounceScore).where(
+            BounceScore.subscriber_id.in_(list(subscriber_ids))))
+
+
 def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:
     """Erasure: the raw messages and addresses of a person's bounces go; the counts stay.
 
@@ -192,3 +211,90 @@ def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> N
         .execution_options(synchronize_session=False)
     )
     delete_score(session, subscriber_id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+
+
+def refusals_since(session: Session, since: dt.datetime) -> list[tuple[str, str]]:
+    """(recipient, reason) of verified message- or sender-level refusals since `since`: the
+    brake's input. Reports without a valid token (anyone can send those) are left out."""
+    rows = session.execute(
+        select(Bounce.recipient, Bounce.reason).distinct().where(
+            Bounce.kind == "refused", Bounce.received_at >= since, Bounce.held.is_(False),
+            or_(Bounce.token_valid.is_(True), Bounce.source == "send-time"))
+    )
+    return [(r, reason) for r, reason in rows]
+
+
+def attempts_at(session: Session, domain: str, since: dt.datetime) -> int:
+    """Deliveries to `domain` that went out, or were tried, since `since` (for the brake; asked
+    only for the few domains that already passed its recipient count)."""
+    return int(session.scalar(
+        select(func.count(Delivery.id)).where(
+            or_(Delivery.sent_at >= since, Delivery.claimed_at >= since),
+            func.lower(Delivery.email).like(f"%@{_escape_like(domain)}", escape="\\"))
+    ) or 0)
+
+
+
+
+
+
+
+
+
+
+
+
+def counts_by_reason(session: Session, campaign_id: int | None = None,
+                     since: dt.datetime | None = None) -> list[tuple[str, str, int]]:
+    """(reason, kind, records) for `bounces stats --by reason`."""
+    query = select(Bounce.reason, Bounce.kind, func.count()).group_by(Bounce.reason, Bounce.kind)
+    if campaign_id is not None:
+        query = query.where(Bounce.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    return [(r, k, int(n)) for r, k, n in session.execute(query)]
+
+
+def recipients_by_reason(session: Session, campaign_id: int | None = None,
+                         since: dt.datetime | None = None) -> list[tuple[str, str, str]]:
+    """(recipient, reason, kind) of every record, for `--by domain` (grouped by the caller)."""
+    query = select(Bounce.recipient, Bounce.reason, Bounce.kind)
+    if campaign_id is not None:
+        query = query.where(Bounce.campaign_id == campaign_id)
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    return [(r, reason, k) for r, reason, k in session.execute(query)]
+
+
+def held_bounces(session: Session, limit: int = 200) -> list[Bounce]:
+    return list(session.scalars(select(Bounce).where(Bounce.held.is_(True))
+                                .order_by(Bounce.id.desc()).limit(limit)))
+
+
+def bounce_by_id(session: Session, bounce_id: int) -> Bounce | None:
+    return session.get(Bounce, bounce_id)
+
+
+def bounced_by_reason(
+    session: Session, *, reasons: Collection[str] | None, since: dt.datetime | None,
+    domain: str | None,
+) -> list[tuple[int, str]]:
+    """(subscriber id, recipient) of bounce records that acted on someone, filtered; for
+    `subscribers reactivate --reason/--since/--domain` (the caller checks who is bounced now)."""
+    query = select(Bounce.subscriber_id, Bounce.recipient).distinct().where(
+        Bounce.subscriber_id.is_not(None), Bounce.kind.in_(("hard", "soft", "refused",
+                                                             "unknown")))
+    if reasons:
+        query = query.where(Bounce.reason.in_(list(reasons)))
+    if since is not None:
+        query = query.where(Bounce.received_at >= since)
+    if domain:
+        query = query.where(func.lower(Bounce.recipient).like(
+            f"%@{_escape_like(domain.lower())}", escape="\\"))
+    return [(int(s), r) for s, r in session.execute(query) if s is not None]

@@ -10,7 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.models import Base, utcnow
 
-__all__ = ["Campaign", "Delivery", "CAMPAIGN_STATUSES", "DELIVERY_STATUSES", "CAMPAIGN_KINDS"]
+__all__ = [
+    "Campaign",
+    "Delivery",
+    "DomainPause",
+    "CAMPAIGN_STATUSES",
+    "DELIVERY_STATUSES",
+    "CAMPAIGN_KINDS",
+]
 
 CAMPAIGN_KINDS = ("newsletter", "invitation", "update", "cancellation", "reminder", "nudge")
 CAMPAIGN_STATUSES = (
@@ -97,3 +104,21 @@ class Delivery(Base):
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
         Index("ix_deliveries_campaign_status", "campaign_id", "status", "id"),
     )
+
+
+class DomainPause(Base):
+    """Delivery to one receiving domain is paused: many recipients there were refused for one
+    message- or sender-level reason in a short window. Deliveries to it wait (stay queued or
+    deferred, never failed) until an admin resumes it (`resumed_at` set)."""
+
+    __tablename__ = "domain_pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    attempted: Mapped[int] = mapped_column(Integer, default=0)
+    paused_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resumed_at: Mapped[dt.datetime | None]
+    resumed_by: Mapped[str] = mapped_column(String(320), default="")

@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Select,
     Table,
@@ -30,10 +31,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns.models import Campaign, Delivery, DomainPause
 from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 
 __all__ = [
+    "active_pauses",
+    "add_pauses",
+    "resume_pause",
+    "not_paused",
+    "waiting_by_paused_domain",
     "campaign_by_id",
     "campaigns_list",
     "campaigns_by_ids",
@@ -249,7 +255,9 @@ def claim_batch(
                 break
             pick = (
                 select(Delivery.id)
-                .where(Delivery.campaign_id == campaign_id, status_clause, extra)
+                .where(Delivery.campaign_id == campaign_id, status_clause, extra,
+                       # the brake on mass failure: mail to a paused domain waits
+                       not_paused(Delivery.email))
                 .order_by(Delivery.id)
                 .limit(want)
             )
@@ -448,7 +456,9 @@ def work_left(
     if campaign_ids is not None:
         base.append(Delivery.campaign_id.in_(list(campaign_ids)))
     later = and_(Delivery.status == "deferred", Delivery.next_attempt_at > now)
-    due = select(func.count()).where(*base, Delivery.status.in_(OPEN_STATUSES), ~later)
+    # Mail to a paused receiving domain is not due: it waits for an admin (the brake).
+    due = select(func.count()).where(*base, Delivery.status.in_(OPEN_STATUSES), ~later,
+                                     not_paused(Delivery.email))
     deferred = select(func.count()).where(*base, later)
     return int(session.scalar(due) or 0), int(session.scalar(deferred) or 0)
 
@@ -505,3 +515,53 @@ def forget_recipient(session: Session, subscriber_id: int) -> None:
         .values(email="")
         .execution_options(synchronize_session=False)
     )
+
+
+def _domain_match(email_column: Any) -> ColumnElement[bool]:
+    """email_column's domain is a paused domain (both stored lower case)."""
+    return func.lower(email_column).like(literal("%@").concat(DomainPause.domain))
+
+
+def active_pauses(session: Session) -> dict[str, DomainPause]:
+    rows = session.scalars(select(DomainPause).where(DomainPause.resumed_at.is_(None))
+                           .order_by(DomainPause.id))
+    return {p.domain: p for p in rows}
+
+
+def add_pauses(session: Session, pauses: Collection[DomainPause]) -> None:
+    session.add_all(pauses)
+    session.flush()
+
+
+def resume_pause(session: Session, domain: str, actor: str, now: dt.datetime) -> int:
+    """End the active pause of `domain`; how many were ended (0 or 1)."""
+    result = session.execute(
+        update(DomainPause)
+        .where(DomainPause.domain == domain, DomainPause.resumed_at.is_(None))
+        .values(resumed_at=now, resumed_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def not_paused(email_column: Any) -> ColumnElement[bool]:
+    """A WHERE clause for the delivery claim: the address is not at a paused domain."""
+    return ~exists(select(DomainPause.id).where(DomainPause.resumed_at.is_(None),
+                                                _domain_match(email_column)))
+
+
+def waiting_by_paused_domain(session: Session, campaign_id: int | None = None
+                             ) -> list[dict[str, Any]]:
+    """Each active pause, with how many unsent deliveries (of the campaign) wait for it."""
+    conditions = [Delivery.status.in_(("queued", "deferred", "sending")),
+                  _domain_match(Delivery.email)]
+    if campaign_id is not None:
+        conditions.append(Delivery.campaign_id == campaign_id)
+    waiting = (select(func.count(Delivery.id)).where(*conditions).correlate(DomainPause)
+               .scalar_subquery())
+    rows = session.execute(
+        select(DomainPause, waiting).where(DomainPause.resumed_at.is_(None))
+        .order_by(DomainPause.id)
+    )
+    return [{"domain": p.domain, "reason": p.reason, "detail": p.detail,
+             "paused_at": p.paused_at, "waiting": int(n or 0)} for p, n in rows]

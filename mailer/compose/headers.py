@@ -19,6 +19,7 @@ __all__ = [
     "check_address",
     "display_name",
     "format_address",
+    "unsubscribe_mailto",
 ]
 
 # C0 controls (CR and LF among them), DEL and C1 controls: none may reach a header or a body
@@ -136,3 +137,13 @@ def format_address(name: str, address: str) -> str:
     last = phrase.rpartition("\n")[2]
     fold = "\r\n" if len(last) + len(address) > 62 else ""
     return f"{phrase}{fold} <{address}>"
+
+
+def unsubscribe_mailto(address: str, token: str = "") -> str:
+    """The `mailto:` of List-Unsubscribe: the unsubscribe address with the person's signed
+    token after a `+` (afmelden+<token>@domain), so the mail that arrives names its sender."""
+    address = check_address(address)
+    if token:
+        local, _, domain = address.rpartition("@")
+        address = f"{local}+{token}@{domain}"
+    return f"mailto:{address}?subject=afmelden"

@@ -32,6 +32,7 @@ from mailer.compose.headers import (
     display_name,
     encode_unstructured,
     format_address,
+    unsubscribe_mailto,
 )
 from mailer.compose.linktokens import fast_links
 from mailer.compose.mime import CalendarBody, EncodedPart, Skeleton, encode_qp
@@ -422,6 +423,12 @@ class CampaignRenderer:
         """Subject, HTML (CSS inlined) and text for one recipient: preview and "view online"."""
         return self.render_person(self.person(recipient))
 
+    def _person_mailto(self, recipient: Recipient) -> str:
+        if not recipient.subscriber_id:
+            return self._mailto
+        token = self._signer.mailto_token(recipient.subscriber_id)
+        return unsubscribe_mailto(self.settings.sender.unsubscribe_address, token)
+
     def envelope_sender(self, recipient: Recipient) -> str:
         """The SMTP MAIL FROM: the signed VERP address of the delivery, or the bounce mailbox."""
         domain = self.settings.sender.bounce_domain
@@ -475,7 +482,8 @@ class CampaignRenderer:
         personal = "".join((
             "To: ", format_address(person.fields["name"], recipient.email), "\r\n",
             "Message-ID: ", self.message_id(recipient), "\r\n",
-            "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <", self._mailto, ">\r\n",
+            "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <",
+            self._person_mailto(recipient), ">\r\n",
         )).encode("utf-8")  # ASCII except an address with accents before the @ (RFC 6532)
         calendar = None
         if self._calendar is not None:

@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mailer.compose.environment import environments_for, template_error
-from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
+from mailer.compose.headers import (
+    check_address,
+    clean,
+    encode_unstructured,
+    format_address,
+    unsubscribe_mailto,
+)
 from mailer.compose.mime import CalendarBody, Skeleton
 from mailer.compose.model import Attachment, SenderView
 from mailer.compose.renderer import inline_css, pick_language
@@ -87,7 +93,8 @@ def build_transactional(
     ]
     unsubscribe = ctx.get("unsubscribe_url")
     if unsubscribe:
-        mailto = f"mailto:{check_address(sender.unsubscribe_address)}?subject=afmelden"
+        mailto = unsubscribe_mailto(sender.unsubscribe_address,
+                                    str(ctx.get("unsubscribe_mailto_token") or ""))
         fixed.append(f"List-Unsubscribe: <{clean(unsubscribe).strip()}>, <{mailto}>")
         fixed.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     personal = "\r\n".join((

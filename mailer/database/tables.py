@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
-from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns.models import Campaign, Delivery, DomainPause
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
@@ -24,6 +24,7 @@ __all__ = [
     "Campaign",
     "ConsentEvent",
     "Delivery",
+    "DomainPause",
     "Event",
     "EventMail",
     "MailingList",

@@ -45,7 +45,11 @@ class BounceHandler:
 
     def accepts(self, address: str) -> bool:
         address = address.strip().strip("<>").lower()
-        return address == self.unsubscribe or address.rsplit("@", 1)[-1] in self.domains
+        local, _, domain = address.rpartition("@")
+        wanted_local, _, wanted_domain = self.unsubscribe.rpartition("@")
+        # afmelden+<signed token>@...: a person's own List-Unsubscribe mailto
+        personal = domain == wanted_domain and local.startswith(wanted_local + "+")
+        return address == self.unsubscribe or personal or domain in self.domains
 
     async def handle_RCPT(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str,

@@ -21,7 +21,8 @@ __all__ = ["MIN_SECRET_LENGTH", "PURPOSES", "derive"]
 
 #: Every purpose a key is derived for; a new part adds its own name here.
 PURPOSES: Final = frozenset(
-    {"links", "verp", "calendar-replies", "csrf", "rate-limit", "sessions"}
+    {"links", "verp", "calendar-replies", "unsubscribe-mailto", "csrf", "rate-limit",
+     "sessions"}
 )
 
 _SALT: Final = b"gt-mailer key derivation v1"

@@ -39,6 +39,7 @@ CONFIRM: Final = "confirm"
 DATA_EXPORT: Final = "data-export"
 
 _VERP_RE = re.compile(r"^(?P<prefix>[a-z0-9._-]+)\+(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
+_MAILTO_RE = re.compile(r"^(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _REPLY_RE = re.compile(
     r"^(?P<prefix>[a-z0-9._-]+)\+(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$"
@@ -73,6 +74,7 @@ class Signer:
         self._links_key = derive(secret_key, "links")
         self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
         self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
+        self._mailto_keys = (derive(secret_key, "unsubscribe-mailto"), secret_key.encode())
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -130,6 +132,31 @@ class Signer:
                    for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
+
+    # -- List-Unsubscribe mailto -------------------------------------------------------------
+
+    def _mailto_mac(self, subscriber_id: int, key: bytes | None = None) -> str:
+        key = self._mailto_keys[0] if key is None else key
+        digest = hmac.new(key, f"unsubscribe-mailto:{subscriber_id}".encode(),
+                          hashlib.sha256).digest()
+        return base64.b32encode(digest[:10]).decode().lower()
+
+    def mailto_token(self, subscriber_id: int) -> str:
+        """The signed `<id>-<mac>` that follows `afmelden+` in a person's List-Unsubscribe
+        mailto, so mail to it names exactly that person (its From is never trusted). Its own
+        purpose: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
+        return f"{_base36(subscriber_id)}-{self._mailto_mac(subscriber_id)}"
+
+    def parse_mailto_token(self, token: str) -> int:
+        """The subscriber id a mailto token names; TokenError if it is not one of ours."""
+        match = _MAILTO_RE.match(token.strip().lower())
+        if match is None:
+            raise TokenError(f"not an unsubscribe token: {token[:100]!r}")
+        subscriber_id = int(match["id"], 36)
+        if not any(hmac.compare_digest(match["mac"], self._mailto_mac(subscriber_id, key))
+                   for key in self._mailto_keys):
+            raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
+        return subscriber_id
 
     # -- calendar replies ---------------------------------------------------------------------
 

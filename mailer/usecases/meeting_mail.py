@@ -129,6 +129,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
             if mail.kind in ("reminder", "nudge"):
                 # Not asked for one by one: these carry List-Unsubscribe, like a campaign.
                 context["unsubscribe_url"] = links.unsubscribe(person.id)
+                context["unsubscribe_mailto_token"] = app.signer.mailto_token(person.id)
             calendar = None
             if mail.kind in _WITH_CALENDAR:
                 # These go to people who said yes: their calendar shows them as accepted.

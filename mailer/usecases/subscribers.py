@@ -6,6 +6,7 @@ What the CLI and the staff console do with people, each one transaction on `app.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,17 @@ def reactivate(app: App, email: str, reason: str, *, actor: str) -> Subscriber:
     """Undo what bounces did to a person: status active, bounce score cleared."""
     with session_scope(app.sessions) as session:
         return bounces.reactivate(session, email, reason, actor=actor)
+
+
+def reactivate_matching(
+    app: App, *, reasons: Sequence[str] = (), since: dt.datetime | None = None,
+    domain: str | None = None, note: str, actor: str, dry_run: bool = False,
+) -> list[str]:
+    """Undo a mass event: everyone bounced by a bounce matching the filter becomes active
+    again (the addresses; with dry_run only listed)."""
+    with session_scope(app.sessions) as session:
+        return bounces.reactivate_matching(session, reasons_=reasons, since=since, domain=domain,
+                                           note=note, actor=actor, dry_run=dry_run)
 
 
 def import_subscribers(app: App, path: str | Path, *, lists: Sequence[str] = (),

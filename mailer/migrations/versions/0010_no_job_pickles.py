@@ -1,7 +1,7 @@
 """drop APScheduler's job table: the schedule is rebuilt from campaign rows, and its rows were pickles
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0009"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
