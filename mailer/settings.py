@@ -8,6 +8,7 @@ start-up with one line naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -20,8 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailer.errors import ConfigError
+from mailer.files import private_folder
 
-__all__ = ["Settings", "load_settings", "DEFAULT_CONFIG"]
+__all__ = ["Settings", "load_settings", "DEFAULT_CONFIG", "uses_generated_key"]
+
+#: The shortest MAILER_SECRET_KEY accepted (32 characters: 192 bits and more when random).
+MIN_SECRET_LENGTH = 32
 
 #: The config.toml beside the package, used when neither --config nor MAILER_CONFIG names one.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
@@ -29,7 +34,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = "sqlite:///var/mailer.db"
+    url: str = field(default="sqlite:///var/mailer.db", repr=False)  # may hold a password
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class WebSettings:
     # Proof of work on the sign-up form: hashes a browser tries, max_number/2 on average; 0 off.
     pow_max_number: int = 100000
     confirm_link_hours: int = 72
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); empty: none.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -338,7 +345,7 @@ def _finish(settings: Settings, path: Path) -> Settings:
         if relative[0] and relative[0] != ":memory:":
             absolute = settings.resolve_path(relative[0])
             url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
-    secret = settings.secret_key or _generated_secret(data_dir)
+    secret = _secret(settings, data_dir)
     return dataclasses.replace(
         settings,
         data_dir=data_dir,
@@ -376,6 +383,11 @@ def _check(settings: Settings, path: Path) -> None:
             fail(f"smtp.{key}", "must be 0 (unlimited) or more")
     if not settings.web.base_url.startswith(("http://", "https://")):
         fail("web.base_url", "must start with http:// or https://")
+    for proxy in settings.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            fail("web.trusted_proxies", f"not an IP address or network: {proxy!r}")
     if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
         fail("delivery", "batch_size and concurrency must be at least 1")
     if "@" not in settings.sender.address:
@@ -403,6 +415,32 @@ def _check_bounces(bounces: BounceSettings, path: Path) -> None:
         fail("bounces", "receiver_port must be 0 (off) to 65535 and imap_port 1 to 65535")
 
 
+def _secret(settings: Settings, data_dir: Path) -> str:
+    """MAILER_SECRET_KEY, if long enough, else the key generated into the data folder."""
+    if settings.secret_key and len(settings.secret_key) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"MAILER_SECRET_KEY: too short ({len(settings.secret_key)} characters, at least "
+            f"{MIN_SECRET_LENGTH} are needed); make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    secret = settings.secret_key or _generated_secret(data_dir)
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{data_dir / 'secret.key'}: the key in it is too short (at least "
+            f"{MIN_SECRET_LENGTH} characters); delete the file to have a new one made"
+        )
+    return secret
+
+
+def uses_generated_key(settings: Settings) -> bool:
+    """Whether these settings run on the key generated into data_dir (no MAILER_SECRET_KEY)."""
+    try:
+        stored = (settings.data_dir / "secret.key").read_text(encoding="ascii").strip()
+    except OSError:
+        return False
+    return stored == settings.secret_key
+
+
 def _generated_secret(data_dir: Path) -> str:
     """A random key kept in the data folder, so a demo works without setting MAILER_SECRET_KEY.
 
@@ -413,7 +451,7 @@ def _generated_secret(data_dir: Path) -> str:
         return key_file.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -7,7 +7,6 @@ an export can be edited in a spreadsheet and imported again.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -15,6 +14,7 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from subscribers import queries
+from subscribers.csvcells import SafeWriter
 from subscribers.queries import SubscriberFilter
 
 __all__ = ["EXPORT_FIELDS", "FORMATS", "export_records", "write_export"]
@@ -80,7 +80,7 @@ def write_export(
         for attributes in queries.attribute_maps(session, flt):
             keys.update(dict.fromkeys(attributes))
         attribute_keys = [k for k in keys if k not in EXPORT_FIELDS]
-        writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+        writer = SafeWriter(out, delimiter=delimiter, lineterminator="\r\n")
         writer.writerow([*EXPORT_FIELDS, *attribute_keys])
         for record in export_records(session, flt):
             attributes = record["attributes"]

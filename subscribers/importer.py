@@ -30,6 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from subscribers import queries
+from subscribers.controls import strip_controls
+from subscribers.csvcells import restore
 from subscribers.errors import ImportFileError, SubscriberError
 from subscribers.models import new_public_id, utcnow
 from subscribers.service import SubscriberData, clean_data, email_hash, email_key, get_lists
@@ -270,7 +272,7 @@ class _Importer:
                         continue
                     if reader.line_num > line:
                         self.check_multiline(line, raw)
-                    cells = [cell.strip() for cell in raw]
+                    cells = [restore(cell.strip()) for cell in raw]
                     if not any(cells):
                         continue  # blank line, or a line of only delimiters
                     if len(cells) > width and any(cells[width:]):
@@ -345,7 +347,7 @@ class _Importer:
             "language": clean.language if language_cell else "",
         }
         attributes = {
-            title: cells[index]
+            strip_controls(title): strip_controls(cells[index], multiline=True)
             for title, index in self.layout.attributes.items()
             if index < len(cells) and cells[index]
         }

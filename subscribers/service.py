@@ -18,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from subscribers import queries
+from subscribers.controls import strip_controls
 from subscribers.errors import (
     DuplicateError,
     InvalidEmailError,
@@ -114,7 +115,9 @@ def validate_language(value: str) -> str:
 
 
 def _clean(value: str | None, what: str) -> str:
-    text = " ".join((value or "").split())  # no line breaks can reach a header via a name
+    # Whitespace (line breaks too: none can reach a header via a name) becomes one space;
+    # other controls go (subscribers.controls).
+    text = strip_controls(" ".join((value or "").split()))
     if len(text) > _MAX_FIELD:
         raise InvalidValueError(f"{what} is longer than {_MAX_FIELD} characters")
     return text
@@ -139,7 +142,12 @@ def clean_data(data: SubscriberData, regions: Sequence[str] | None) -> Subscribe
         job_title=_clean(data.job_title, "job title"),
         region=_canonical_region(data.region, regions),
         language=validate_language(data.language),
-        attributes=dict(data.attributes),
+        attributes={
+            # Attribute values may be several lines long (notes): their line breaks stay.
+            strip_controls(str(key)): strip_controls(value, multiline=True)
+            if isinstance(value, str) else value
+            for key, value in data.attributes.items()
+        },
     )
 
 

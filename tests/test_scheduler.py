@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from delivery_support import create_campaign, make_audience, set_config, start, status
 from smtp_support import SmtpServer
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import inspect, select, update
 
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
@@ -50,6 +50,23 @@ def _wait(predicate, timeout: float = 30, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> bool:
+    """Read the process's output line by line until a line holds `needle` (or it ends)."""
+    import threading
+
+    found = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if needle in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.wait(timeout)
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -106,23 +123,18 @@ def test_restart_with_a_pending_schedule(svc_app, relay, tmp_path):
     with session_scope(svc_app.sessions) as session:
         campaigns.schedule(session, campaign_id, at)
 
-    def stored_job() -> bool:
-        with svc_app.engine.connect() as conn:
-            if "apscheduler_jobs" not in inspect(conn).get_table_names():
-                return False
-            return bool(conn.execute(
-                text("SELECT count(*) FROM apscheduler_jobs WHERE id = :id"),
-                {"id": f"campaign:{campaign_id}"}).scalar())
-
     first = subprocess.Popen([*MAILER, "run"], env=os.environ.copy(),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait(stored_job, what="the job in the job store")
+        # The wake-up is rebuilt from the campaign row when the service starts.
+        seen = _read_until(first, f"Campaign {campaign_id} waits for")
     finally:
         first.send_signal(signal.SIGTERM)
         first_out, _ = first.communicate(timeout=20)
+    assert seen, first_out
     assert relay.received == [], first_out
-    assert stored_job(), first_out  # the wake-up survives the service
+    with svc_app.engine.connect() as conn:  # nothing of the schedule is kept as pickles
+        assert "apscheduler_jobs" not in inspect(conn).get_table_names()
     assert status(svc_app, campaign_id)["status"] == "scheduled"
     # While the service is down, the editor moves the send to a moment from now.
     with session_scope(svc_app.sessions) as session:

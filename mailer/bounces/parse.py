@@ -27,6 +27,7 @@ from flufl.bounce import all_failures
 
 from mailer.bounces import reasons
 from mailer.bounces.classify import smtp_code_from_text, status_from_text
+from subscribers.controls import strip_controls
 
 __all__ = ["MAX_BYTES", "Finding", "Report", "parse_message", "fingerprint", "clean_text"]
 
@@ -111,10 +112,11 @@ class Report:
 
 
 def clean_text(value: Any, limit: int = 2000) -> str:
-    """Text safe for any database column: no NULs, no lone surrogates, bounded length."""
+    """Text safe for any database column and any terminal: no NULs or other controls (tab and
+    line breaks stay), no lone surrogates, bounded length."""
     text = str(value or "")
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text.replace("\x00", "")[:limit].strip()
+    return strip_controls(text, multiline=True)[:limit].strip()
 
 
 def fingerprint(raw: bytes) -> str:

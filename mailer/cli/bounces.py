@@ -12,7 +12,7 @@ from mailer.bounces import service
 from mailer.bounces.models import KINDS
 from mailer.bounces.reasons import REASONS
 from mailer.cli.context import CliContext, pass_cli
-from mailer.cli.output import print_json, print_table
+from mailer.cli.output import print_json, print_table, visible
 from mailer.cli.subscribers import group as subscribers_group
 from mailer.database.connect import session_scope
 from mailer.intake import files as intake
@@ -200,19 +200,19 @@ def show(ctx: CliContext, bounce_id: int, as_json: bool) -> None:
         return
     message = record.pop("message")
     for key, value in record.items():
-        click.echo(f"{key + ':':<14}{'' if value is None else value}")
+        click.echo(f"{key + ':':<14}{visible(value)}")
     if message is None:
         click.echo("message:      (recorded at send time; no message)")
         return
     click.echo(f"{'message:':<14}#{message['id']} via {message['source']}, "
                f"{message['size']} bytes{' (truncated)' if message['truncated'] else ''}")
-    click.echo(f"{'subject:':<14}{message['subject']}")
-    click.echo(f"{'from:':<14}{message['from']}")
+    click.echo(f"{'subject:':<14}{visible(message['subject'])}")
+    click.echo(f"{'from:':<14}{visible(message['from'])}")
     if message["raw"] is None:
         click.echo(f"raw message purged at {message['purged_at']} (retention period)")
     else:
         click.echo("-" * 72)
-        click.echo(message["raw"])
+        click.echo(visible(message["raw"], multiline=True))
 
 
 @group.command("stats")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
-from mailer.database.connect import make_engine, session_scope, upgrade_schema
+from mailer.database.connect import make_engine, session_scope, shown_url, upgrade_schema
 from mailer.delivery.capture import CaptureServer, free_port, port_is_free
 from mailer.errors import MailerError
 from mailer.kernel.clock import utcnow
@@ -156,7 +156,7 @@ def run_demo(
             at = utcnow() + dt.timedelta(seconds=delay_seconds)
             campaigns.schedule(session, campaign_id, at)
         outbox = settings.data_dir / "outbox" / f"campaign-{campaign_id}"
-        echo(f"Database:    {settings.database.url}  ({added} sample subscribers added)")
+        echo(f"Database:    {shown_url(settings.database.url)}  ({added} sample subscribers added)")
         echo(f"Newsletter:  {content}  (campaign {campaign_id})")
         echo(f"Relay:       capture server on {host}:{port}, writing to {outbox}")
         local = at.astimezone(settings.tz).strftime("%H:%M:%S")

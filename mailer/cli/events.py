@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from mailer.events import service
 from mailer.events.dates import format_local, format_when, parse_local
 from mailer.events.models import Event
 from mailer.usecases import events as usecases
+from subscribers.csvcells import SafeDictWriter
 
 __all__ = ["group", "commands"]
 
@@ -334,7 +334,7 @@ def rsvps(ctx: CliContext, event_id: int, fmt: str, answers: tuple[str, ...]) ->
         print_json(rows)
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer = SafeDictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         click.echo(buffer.getvalue(), nl=False)

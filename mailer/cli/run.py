@@ -18,12 +18,33 @@ from mailer.cli.context import CliContext, pass_cli
 from mailer.delivery.engine import EngineStats
 
 __all__ = ["commands", "deliver_with_progress", "exit_status", "EXIT_PAUSED",
-           "EXIT_NOT_FINISHED", "EXIT_UNRECORDED", "exit_after"]
+           "EXIT_NOT_FINISHED", "EXIT_UNRECORDED", "exit_after", "warn_if_generated_key"]
 
 #: Exit codes of `run --once` and `campaigns send --wait`, for cron and systemd timers (README).
 EXIT_PAUSED = 3  # a campaign is paused (relay unreachable, broken template): needs a look
 EXIT_NOT_FINISHED = 4  # still running: deferred messages wait for a retry; run again later
 EXIT_UNRECORDED = 5  # stopped before every outcome was recorded (database away, or a signal)
+
+log = logging.getLogger("mailer.cli")
+
+
+def warn_if_generated_key(app: App) -> None:
+    """Say loudly when a service runs on the key generated for the demo.
+
+    That key lives in the data folder: whoever can read the folder can forge unsubscribe and
+    RSVP links, and a second machine (a `mailer worker`) would sign with a different key.
+    """
+    from mailer.settings import uses_generated_key
+
+    if not uses_generated_key(app.settings):
+        return
+    message = (
+        f"WARNING: running on a generated secret key ({app.settings.data_dir / 'secret.key'}); "
+        "set MAILER_SECRET_KEY (at least 32 characters, the same for every process) for "
+        "production."
+    )
+    click.secho(message, fg="red", bold=True, err=True)
+    log.warning("%s", message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -179,6 +200,7 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
     """
     _setup_logging(verbose)
     app = ctx.app()
+    warn_if_generated_key(app)
     if once:
         stats = deliver_with_progress(app)
         exit_after(app, stats)

@@ -7,7 +7,6 @@ JSON for scripts. Errors are the domain's, turned into one line by the `mailer` 
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,10 +18,11 @@ import click
 from sqlalchemy.orm import Session
 
 from mailer.cli.context import CliContext, current_actor, pass_cli
-from mailer.cli.output import print_json, print_table, to_jsonable
+from mailer.cli.output import print_json, print_table, to_jsonable, visible
 from mailer.database.connect import session_scope
 from mailer.usecases import subscribers as usecases
 from subscribers import queries, service
+from subscribers.csvcells import SafeWriter
 from subscribers.errors import InvalidValueError
 from subscribers.exporter import FORMATS, write_export
 from subscribers.importer import ImportResult, Reject
@@ -221,9 +221,9 @@ def _print_record(record: dict[str, Any]) -> None:
     plain["consent"] = " / ".join(str(to_jsonable(v)) for v in consent.values() if v)
     plain["lists"] = " ".join(record.get("lists", [])) or "-"
     for key, value in plain.items():
-        click.echo(f"{key + ':':<14}{to_jsonable(value)}")
+        click.echo(f"{key + ':':<14}{visible(to_jsonable(value))}")
     for key, value in (record.get("attributes") or {}).items():
-        click.echo(f"{'  ' + key + ':':<14}{value}")
+        click.echo(f"{'  ' + visible(key) + ':':<14}{visible(value)}")
     tables = [(k, v) for k, v in record.items() if isinstance(v, list) and k != "lists"]
     for title, rows in tables:
         if not rows:
@@ -398,7 +398,7 @@ def import_(
     with _output(rejects_path, "utf-8-sig") if rejects_path else _nothing() as fh:
         # Rejects go straight to the file (same columns as the input, after line and reason),
         # so the file can be fixed in Excel and imported again.
-        rejects_out = csv.writer(fh, delimiter=";", lineterminator="\r\n") if fh else None
+        rejects_out = SafeWriter(fh, delimiter=";", lineterminator="\r\n") if fh else None
         header_written = False
 
         def on_reject(reject: Reject) -> None:

@@ -8,6 +8,11 @@ in its folder. A template is looked up as `mail/<name>.<language>.<html|txt>`, t
 Two environments share the loader: HTML autoescapes, text does not. Both use StrictUndefined, so a
 typo is an error at the trial render, and a `finalize` hook that lets the splicing renderer
 (splice.py) see every value a template prints.
+
+Templates and content are written by staff, not by us, so both environments are Jinja2's
+ImmutableSandboxedEnvironment: no `_` attributes, no methods that change objects, no
+`str.format` escapes, and no globals beyond `range`, `dict` and `namespace`. A forbidden
+construct is a TemplateError naming the file and line, like any other template error.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.compose.filters import make_filters
 from mailer.compose.splice import Probe
@@ -35,6 +41,7 @@ __all__ = [
     "make_environments",
     "environments_for",
     "template_error",
+    "sandboxed",
 ]
 
 #: The templates folder shipped beside the packages.
@@ -43,6 +50,21 @@ SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 LANGUAGES = ("nl", "en")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _VIEW = re.compile(r"'(?:\w+\.)*(?:Probe)?(\w+)View object'")
+
+
+#: The only globals templates see: the helpers with no reach into Python internals.
+SAFE_GLOBALS = ("range", "dict", "namespace")
+
+
+def sandboxed(**options: Any) -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment for templates staff write (mail, content and the web pages)."""
+    env = ImmutableSandboxedEnvironment(**options)
+    # cycler, joiner and lipsum are the usual first step of template-injection payloads and
+    # no template of ours needs them; the sandbox would stop the next step, this stops the first.
+    for name in list(env.globals):
+        if name not in SAFE_GLOBALS:
+            del env.globals[name]
+    return env
 
 
 def _finalize(value: Any) -> Any:
@@ -91,7 +113,7 @@ def make_environments(override_dir: str | Path | None, tz: Any) -> Environments:
     filters = make_filters(tz)
 
     def make(autoescape: bool) -> Environment:
-        env = Environment(
+        env = sandboxed(
             loader=loader,
             autoescape=autoescape,
             undefined=StrictUndefined,

@@ -21,6 +21,7 @@ import zlib
 from typing import Any
 
 from mailer.kernel import tokens
+from mailer.kernel.keys import derive
 from mailer.kernel.links import RSVP_ANSWERS, Links
 
 __all__ = ["FastLinks", "fast_links"]
@@ -35,7 +36,7 @@ class FastLinks:
 
     def __init__(self, base_url: str, secret_key: str, clock: Any = time.time) -> None:
         self.base = base_url.rstrip("/")
-        secret = secret_key.encode()
+        secret = derive(secret_key, "links")  # the key Signer signs links with
         self._macs = {
             purpose: hmac.new(
                 hashlib.sha1(f"gt-mailer/{purpose}".encode() + b"signer" + secret).digest(),

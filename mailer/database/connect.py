@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +18,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import ConfigError, SchemaError
+from mailer.files import private_file
 
 __all__ = [
+    "shown_url",
     "make_engine",
     "make_sessionmaker",
     "checkpoint",
@@ -31,16 +34,28 @@ __all__ = [
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+_PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]*):[^@]*@")
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for a message or a log: its password, if any, as ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not even a URL: still never show what may be a password
+        return _PASSWORD_IN_URL.sub(r"\1:***@", url)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for SQLite (embedded default) or PostgreSQL, tuned for concurrent workers."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"database.url: not a database URL: {url!r}") from None
+        raise ConfigError(f"database.url: not a database URL: {shown_url(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Made 0600 before SQLite opens it: its WAL and -shm files take the same mode.
+            private_file(Path(database))
         engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -64,7 +79,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, **kwargs)
-    raise ConfigError(f"database.url: only sqlite and postgresql are supported, got {url!r}")
+    raise ConfigError(
+        f"database.url: only sqlite and postgresql are supported, got {shown_url(url)!r}"
+    )
 
 
 def checkpoint(engine: Engine) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailer.files import private_folder, write_private
+
 __all__ = ["CaptureServer", "free_port", "port_is_free"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -55,7 +57,7 @@ class _Handler:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             name = f"{stamp}-{os.getpid()}-{number:06d}-{_UNSAFE.sub('_', rcpt)[:80]}.eml"
             tmp = self.folder / f".{name}.tmp"
-            tmp.write_bytes(header + data)
+            write_private(tmp, header + data)
             tmp.replace(self.folder / name)
             with self._lock:
                 self.count += 1
@@ -83,7 +85,7 @@ class CaptureServer:
         return self.handler.count
 
     def start(self) -> CaptureServer:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         self._controller = Controller(
             self.handler, hostname=self.host, port=self.port, data_size_limit=50 * 1024 * 1024,
             decode_data=False, enable_SMTPUTF8=True,  # addresses with accents (RFC 6531)

@@ -32,6 +32,7 @@ from mailer.events.ical import (
 from mailer.events.models import ANSWERS, Event, Rsvp
 from mailer.events.queries import AnswerCounts
 from mailer.settings import Settings
+from subscribers.controls import strip_controls
 
 if TYPE_CHECKING:
     from mailer.campaigns.models import Campaign
@@ -134,7 +135,7 @@ class Answer:
 
 def _clean_fields(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
     """Check a whole set of event values; one-line errors naming the field."""
-    title = str(values["title"]).strip()
+    title = strip_controls(str(values["title"])).strip()
     if not title:
         raise EventError("title: must not be empty")
     if len(title) > 200:
@@ -161,12 +162,13 @@ def _clean_fields(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
     capacity = values.get("capacity")
     if capacity is not None and (isinstance(capacity, bool) or int(capacity) < 1):
         raise EventError(f"capacity: must be 1 or more (or no limit), got {capacity!r}")
-    url = str(values.get("online_url") or "").strip()
+    url = strip_controls(str(values.get("online_url") or "")).strip()
     if url and not url.startswith(("https://", "http://")):
         raise EventError(f"online-url: must start with https://, got {url!r}")
     values["online_url"] = url
-    for key in ("venue", "address", "description"):
-        values[key] = str(values.get(key) or "").strip()
+    values["venue"] = strip_controls(str(values.get("venue") or "")).strip()
+    for key in ("address", "description"):  # several lines each: tab and line breaks stay
+        values[key] = strip_controls(str(values.get(key) or ""), multiline=True).strip()
     if len(values["venue"]) > 200:
         raise EventError("venue: at most 200 characters")
     return values

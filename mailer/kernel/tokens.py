@@ -18,6 +18,7 @@ from typing import Any, Final
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from mailer.errors import TokenError
+from mailer.kernel.keys import MIN_SECRET_LENGTH, derive
 
 __all__ = [
     "Signer",
@@ -67,18 +68,31 @@ def _base36(number: int) -> str:
 
 
 class Signer:
-    """Makes and checks every token GT Mailer puts in a link or an envelope sender."""
+    """Makes and checks every token GT Mailer puts in a link or an envelope sender.
+
+    Links are signed with the derived "links" key and VERP addresses with the "verp" key
+    (kernel.keys). Tokens and VERP addresses made before keys were derived (signed with the
+    secret key itself) are still accepted, so links in mail already sent keep working; nothing
+    new is signed that way.
+    """
 
     def __init__(self, secret_key: str) -> None:
-        if len(secret_key) < 16:
-            raise TokenError("the secret key is too short (at least 16 characters)")
-        self._secret = secret_key.encode()
+        if len(secret_key) < MIN_SECRET_LENGTH:
+            raise TokenError(
+                f"the secret key is too short (at least {MIN_SECRET_LENGTH} characters)"
+            )
+        self._links_key = derive(secret_key, "links")
+        self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
+        self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
+        self._mailto_keys = (derive(secret_key, "unsubscribe-mailto"), secret_key.encode())
+        self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         if purpose not in self._serializers:
+            # itsdangerous signs with the last key and accepts any of them.
             self._serializers[purpose] = URLSafeTimedSerializer(
-                self._secret, salt=f"gt-mailer/{purpose}"
+                [self._legacy, self._links_key], salt=f"gt-mailer/{purpose}"
             )
         return self._serializers[purpose]
 
@@ -108,8 +122,9 @@ class Signer:
 
     # -- VERP --------------------------------------------------------------------------------
 
-    def _verp_mac(self, delivery_id: int) -> str:
-        digest = hmac.new(self._secret, f"verp:{delivery_id}".encode(), hashlib.sha256).digest()
+    def _verp_mac(self, delivery_id: int, key: bytes | None = None) -> str:
+        key = self._verp_keys[0] if key is None else key
+        digest = hmac.new(key, f"verp:{delivery_id}".encode(), hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode().lower()
 
     def verp_address(self, delivery_id: int, domain: str, prefix: str = "bounces") -> str:
@@ -123,14 +138,16 @@ class Signer:
         if match is None:
             raise TokenError(f"not a VERP address: {address[:100]!r}")
         delivery_id = int(match["id"], 36)
-        if not hmac.compare_digest(match["mac"], self._verp_mac(delivery_id)):
+        if not any(hmac.compare_digest(match["mac"], self._verp_mac(delivery_id, key))
+                   for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
 
     # -- List-Unsubscribe mailto -------------------------------------------------------------
 
-    def _mailto_mac(self, subscriber_id: int) -> str:
-        digest = hmac.new(self._secret, f"unsubscribe-mailto:{subscriber_id}".encode(),
+    def _mailto_mac(self, subscriber_id: int, key: bytes | None = None) -> str:
+        key = self._mailto_keys[0] if key is None else key
+        digest = hmac.new(key, f"unsubscribe-mailto:{subscriber_id}".encode(),
                           hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode().lower()
 
@@ -146,15 +163,17 @@ class Signer:
         if match is None:
             raise TokenError(f"not an unsubscribe token: {token[:100]!r}")
         subscriber_id = int(match["id"], 36)
-        if not hmac.compare_digest(match["mac"], self._mailto_mac(subscriber_id)):
+        if not any(hmac.compare_digest(match["mac"], self._mailto_mac(subscriber_id, key))
+                   for key in self._mailto_keys):
             raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
         return subscriber_id
 
     # -- calendar replies ---------------------------------------------------------------------
 
-    def _reply_mac(self, subscriber_id: int, event_id: int) -> str:
+    def _reply_mac(self, subscriber_id: int, event_id: int, key: bytes | None = None) -> str:
         message = f"itip-reply:{subscriber_id}:{event_id}".encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        key = self._reply_keys[0] if key is None else key
+        digest = hmac.new(key, message, hashlib.sha256).digest()
         return base64.b32encode(digest[:10]).decode().lower()
 
     def reply_address(
@@ -176,6 +195,7 @@ class Signer:
         if match is None:
             raise TokenError(f"not a reply address: {address[:100]!r}")
         subscriber_id, event_id = int(match["s"], 36), int(match["e"], 36)
-        if not hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id)):
+        if not any(hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id, key))
+                   for key in self._reply_keys):
             raise TokenError(f"reply address signature does not match: {address[:100]!r}")
         return subscriber_id, event_id

@@ -17,13 +17,6 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool,
-                    compare_to: object) -> bool:
-    # APScheduler's job store keeps its own table in our database (service.scheduler.JOB_TABLE);
-    # it is not ours to migrate, so autogenerate must not propose dropping it.
-    return not (type_ == "table" and name == "apscheduler_jobs")
-
-
 config = context.config
 engine = config.attributes["engine"]
 
@@ -45,7 +38,6 @@ with engine.connect() as connection:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
-        include_object=_include_object,
     )
     try:
         with context.begin_transaction():

@@ -1,13 +1,14 @@
 """The long-running service behind `mailer run`: scheduler, delivery engine and other parts.
 
 Scheduled sends: the campaign row (status `scheduled`, scheduled_at) is the truth. APScheduler 3
-keeps one date job per scheduled campaign in its SQLAlchemy job store (table apscheduler_jobs,
-same database), so a restarted service knows its wake-up times; a job only wakes the service,
-which then starts due campaigns with a conditional UPDATE (never twice). On every poll
-(delivery.poll_seconds) and every wake-up the service:
+keeps one date job per scheduled campaign in an in-memory job store, rebuilt from the campaign
+rows when the service starts; a job only wakes the service, which then starts due campaigns with
+a conditional UPDATE (never twice). Nothing is stored in the database: APScheduler's SQLAlchemy
+job store keeps jobs as pickles, and unpickling a row that someone planted there runs their code.
+On every poll (delivery.poll_seconds) and every wake-up the service:
 
 1. syncs the job store with the scheduled campaigns (a campaign scheduled by `mailer campaigns
-   schedule` in another process gets its job within one poll);
+   schedule` in another process gets its job within one poll; at start-up every one does);
 2. starts every scheduled campaign whose time has come, if at most delivery.misfire_grace_minutes
    late, else marks it `missed` and reports it (a send whose time passed while the service was
    down is never silently dropped, never sent twice);
@@ -16,8 +17,8 @@ which then starts due campaigns with a conditional UPDATE (never twice). On ever
 The delivery engine runs beside it all the time and sends whatever is running.
 
 Nothing here blocks the event loop on the database: the polls run on a daemon thread, and
-APScheduler runs as a BackgroundScheduler on its own thread (its job store is in the database);
-a stored job only sets the service's wake-up event through the loop. So a stalled database
+APScheduler runs as a BackgroundScheduler on its own thread (its job store in memory);
+a job only sets the service's wake-up event through the loop. So a stalled database
 stalls neither sending already claimed work nor SIGTERM.
 """
 
@@ -34,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailer.campaigns import queries
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from mailer.app import App
 
 __all__ = [
-    "JOB_TABLE",
     "Service",
     "RunReport",
     "run_once",
@@ -61,11 +60,8 @@ __all__ = [
 
 log = logging.getLogger("mailer.service.scheduler")
 
-#: APScheduler's job table, in our database beside our own tables.
-JOB_TABLE = "apscheduler_jobs"
-
-# The running service of this process, for job-store wake-ups (APScheduler stores a function by
-# its import path, so the job cannot carry the service object itself).
+# The running service of this process, for job wake-ups (the job names its function by import
+# path, as APScheduler's job stores expect, so it cannot carry the service object itself).
 _ACTIVE: list[Service] = []
 
 
@@ -77,7 +73,7 @@ def wake(reason: str = "") -> None:
 
 
 def schedule_wakeup(scheduler: BackgroundScheduler, job_id: str, when: dt.datetime) -> None:
-    """Keep a wake-up at `when` in the persistent job store (replaces one with the same id)."""
+    """Keep a wake-up at `when` in the in-memory job store (replaces one with the same id)."""
     scheduler.add_job(
         "mailer.service.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
         replace_existing=True, jobstore="default",
@@ -152,6 +148,8 @@ class Service:
             job = have.get(job_id)
             if job is None or job.next_run_time is None or job.next_run_time != at:
                 schedule_wakeup(scheduler, job_id, at)
+                local = at.astimezone(self.app.settings.tz).strftime("%Y-%m-%d %H:%M")
+                self.report(f"Campaign {job_id.removeprefix('campaign:')} waits for {local}.")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -164,10 +162,9 @@ class Service:
         settings = self.app.settings
         grace = settings.delivery.misfire_grace_minutes * 60
         scheduler = BackgroundScheduler(
-            jobstores={
-                "default": SQLAlchemyJobStore(engine=self.app.engine, tablename=JOB_TABLE),
-                "memory": MemoryJobStore(),
-            },
+            # In memory only: the campaign rows are the truth, and a database job store would
+            # unpickle whatever a row holds.
+            jobstores={"default": MemoryJobStore()},
             job_defaults={"misfire_grace_time": max(grace, 1), "coalesce": True},
             timezone=dt.UTC,
             daemon=True,

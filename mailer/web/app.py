@@ -7,20 +7,24 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 try:  # Starlette 1.x; older versions leave the body size to the proxy in front
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 except ImportError:  # pragma: no cover
     RequestBodyLimitMiddleware = None  # type: ignore[assignment,misc]
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mailer.errors import TokenError
 from mailer.web import preferences, rsvp, subscribe, unsubscribe, view
@@ -31,9 +35,11 @@ from mailer.web.ratelimit import RateLimited
 if TYPE_CHECKING:
     from mailer.app import App
 
-__all__ = ["create_web_app", "PAGE_MODULES", "PAGE_CSP", "SECURITY_HEADERS"]
+__all__ = ["create_web_app", "PAGE_MODULES", "PAGE_CSP", "SECURITY_HEADERS", "HSTS",
+           "loggable_path"]
 
 log = logging.getLogger("mailer.web")
+access_log = logging.getLogger("mailer.web.access")
 
 #: The modules whose `routes(pages)` make up the site, in order.
 PAGE_MODULES = (unsubscribe, preferences, subscribe, view, rsvp)
@@ -56,20 +62,89 @@ SECURITY_HEADERS = {
     "x-robots-tag": "noindex, nofollow",
 }
 
+#: Sent when web.base_url is https: browsers then never try the pages over plain http.
+HSTS = "max-age=31536000"
+
 STATIC = TEMPLATES / "static"
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
                  ".js": "text/javascript; charset=utf-8"}
 MAX_BODY = 64 * 1024
 
 
-class SecurityHeaders:
-    """Adds the security headers to every answer; a page may set its own CSP (view online).
+def loggable_path(path: str) -> str:
+    """A request path safe for a log: no token, no address, no query (`/u/…`, `/subscribe/…`).
 
-    Pages that carry a personal token are never cached (`no-store`); the stylesheet may be.
+    Page paths carry personal tokens, and a log of them would be a list of working unsubscribe
+    links; only the first segment says which page it was. The stylesheet's path is kept.
+    """
+    if path.startswith("/static/") and path.isprintable():
+        return path
+    head, _sep, rest = path.lstrip("/").partition("/")
+    head = head if head.isascii() and head.isalnum() else "?"
+    return f"/{head}/…" if rest else f"/{head}"
+
+
+class AccessLog:
+    """One line per request on the `mailer.web.access` logger (INFO), with no token or address.
+
+    uvicorn's own access log prints the full path and query, so it stays off; this one prints
+    the client address as the proxy settings believe it, the method, `loggable_path`, the status
+    and the time taken.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s %d %.0f ms", client[0] if client else "-", scope["method"],
+                loggable_path(scope["path"]), status, (time.monotonic() - started) * 1000,
+            )
+
+
+class RefuseNul:
+    """400 for a URL with a NUL byte in it (PostgreSQL cannot store one; nothing needs one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            query = scope.get("query_string", b"")
+            if b"\x00" in scope["path"].encode("utf-8", "surrogateescape") or \
+                    b"\x00" in unquote_to_bytes(raw) or b"\x00" in unquote_to_bytes(query):
+                await PlainTextResponse("Bad request\n", status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Adds the security headers to every answer; a page may set its own CSP (view online).
+
+    Pages that carry a personal token are never cached (`no-store`); the stylesheet may be.
+    With an https base_url, HSTS too.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +158,8 @@ class SecurityHeaders:
                 present = {name.lower() for name, _value in headers}
                 extra = dict(SECURITY_HEADERS)
                 extra["content-security-policy"] = PAGE_CSP
+                if self.hsts:
+                    extra["strict-transport-security"] = HSTS
                 if not static:
                     extra["cache-control"] = "no-store"
                 for name, value in extra.items():
@@ -123,6 +200,8 @@ def _page_routes(pages: Pages) -> list[BaseRoute]:
 def create_web_app(app: App) -> Starlette:
     """The subscriber pages as an ASGI app, on `app`'s database and settings."""
     pages = Pages(app)
+    web_settings = app.settings.web
+    https = web_settings.base_url.startswith("https://")
 
     async def home(request: Request) -> Response:
         return pages.error(request, "notfound", 404)
@@ -147,12 +226,15 @@ def create_web_app(app: App) -> Starlette:
         return response
 
     async def on_server_error(request: Request, exc: Exception) -> Response:
-        log.exception("page failed: %s %s", request.method, request.url.path, exc_info=exc)
+        log.exception("page failed: %s %s", request.method, loggable_path(request.url.path),
+                      exc_info=exc)
         # This answer bypasses the middleware, so it carries the headers itself.
         response = pages.error(request, "server", 500)
         response.headers.update(SECURITY_HEADERS)
         response.headers["content-security-policy"] = PAGE_CSP
         response.headers["cache-control"] = "no-store"
+        if https:
+            response.headers["strict-transport-security"] = HSTS
         return response
 
     routes: list[BaseRoute] = [
@@ -172,9 +254,21 @@ def create_web_app(app: App) -> Starlette:
     )
     # A trailing-slash redirect would build a Location from the request; we want none at all.
     web.router.redirect_slashes = False
-    # Added last, so it wraps everything: even a refused oversized body gets the headers.
+    # Each add_middleware wraps what was added before it. Only the host in base_url is served:
+    # a page reached under another name (DNS rebinding, a stray vhost) is refused with a 400.
+    host = urlsplit(web_settings.base_url).hostname or ""
+    web.add_middleware(TrustedHostMiddleware, allowed_hosts=[host], www_redirect=False)
     if RequestBodyLimitMiddleware is not None:
         web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    web.add_middleware(SecurityHeaders)
+    web.add_middleware(RefuseNul)
+    # Wraps the above, so even a refused host, URL or oversized body gets the headers.
+    web.add_middleware(SecurityHeaders, hsts=https)
+    web.add_middleware(AccessLog)
+    if web_settings.trusted_proxies:
+        # uvicorn's own proxy-header middleware, trusting only the configured proxies: their
+        # X-Forwarded-For becomes the client address (rate limits, consent records, the log);
+        # from anyone else the header is ignored.
+        web.add_middleware(ProxyHeadersMiddleware,
+                           trusted_hosts=list(web_settings.trusted_proxies))
     web.state.pages = pages
     return web

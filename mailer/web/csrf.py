@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mailer.kernel.keys import derive
+
 __all__ = ["Csrf", "CsrfError", "COOKIE", "FIELD"]
 
 COOKIE = "gt_csrf"
@@ -38,7 +40,7 @@ def _origin(url: str) -> str:
 
 class Csrf:
     def __init__(self, secret: str, base_url: str) -> None:
-        self._key = hashlib.sha256(b"gt-mailer/csrf:" + secret.encode()).digest()
+        self._key = derive(secret, "csrf")
         self._origin = _origin(base_url)
         self._secure = base_url.startswith("https://")
 

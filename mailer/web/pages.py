@@ -16,10 +16,12 @@ import jinja2
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from mailer.compose.environment import sandboxed
 from mailer.database.connect import session_scope
 from mailer.errors import TokenError
 from mailer.kernel.tokens import is_public_id
@@ -28,11 +30,12 @@ from mailer.web.mail import Mail, send_mail
 from mailer.web.pow import ProofOfWork
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.texts import LANGUAGES, text
+from subscribers.controls import strip_controls
 
 if TYPE_CHECKING:
     from mailer.app import App
 
-__all__ = ["Pages", "TEMPLATES", "TokenPayload"]
+__all__ = ["Pages", "TEMPLATES", "TokenPayload", "read_form"]
 
 #: The shipped page templates; settings.templates.override_dir/web/ may override any of them.
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
@@ -41,6 +44,21 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 TokenPayload = dict[str, Any]
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form without control characters; a NUL anywhere in it is a 400.
+
+    No field of ours is several lines long, so every control goes (tab and line breaks too).
+    """
+    form = await request.form(max_files=0, max_fields=100)
+    items: list[tuple[str, str | UploadFile]] = []
+    for key, value in form.multi_items():
+        text = value if isinstance(value, str) else ""
+        if "\x00" in key or "\x00" in text:
+            raise HTTPException(400, "a form field holds a NUL character")
+        items.append((strip_controls(key), strip_controls(text)))
+    return FormData(items)
 
 
 class Pages:
@@ -58,7 +76,8 @@ class Pages:
             override = app.settings.resolve_path(app.settings.templates.override_dir) / "web"
             loaders.append(jinja2.FileSystemLoader(str(override)))
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
-        self.env = jinja2.Environment(
+        # Override templates are staff-written: the same sandbox as mail templates.
+        self.env = sandboxed(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
@@ -136,7 +155,7 @@ class Pages:
 
     async def form(self, request: Request) -> FormData:
         """The posted form, after its CSRF check (CsrfError gives a friendly 403 page)."""
-        form = await request.form(max_files=0, max_fields=100)
+        form = await read_form(request)
         self.csrf.check(request, form.get(FIELD))
         return form
 

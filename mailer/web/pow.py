@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 
 import altcha
+
+from mailer.kernel.keys import derive
 
 __all__ = ["ProofOfWork", "PowError", "FIELD"]
 
@@ -36,7 +37,7 @@ class ProofOfWork:
 
     @property
     def _key(self) -> str:
-        return hashlib.sha256(b"gt-mailer/altcha:" + self.secret.encode()).hexdigest()
+        return derive(self.secret, "proof-of-work").hex()
 
     @property
     def enabled(self) -> bool:

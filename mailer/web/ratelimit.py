@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from mailer.kernel.clock import utcnow
+from mailer.kernel.keys import derive
 from mailer.web import queries
 
 __all__ = ["Limit", "RateLimited", "RateLimiter"]
@@ -42,7 +43,7 @@ class RateLimited(Exception):
 
 class RateLimiter:
     def __init__(self, secret: str, window: dt.timedelta = WINDOW) -> None:
-        self._key = hashlib.sha256(b"gt-mailer/rate:" + secret.encode()).digest()
+        self._key = derive(secret, "rate-limit")
         self.window = window
 
     def _hash(self, bucket: str, key: str) -> str:

@@ -2,10 +2,9 @@
 `mailer run` (`web_part`).
 
 The listening socket is bound here, so a busy port is a one-line error, and port 0 works (tests,
-or letting the system choose). Access logs are off: page URLs carry personal tokens, and a log
-of them would be a list of working unsubscribe links. Behind a reverse proxy on the same host,
-uvicorn takes the client address from X-Forwarded-For (proxies trusted: 127.0.0.1, or the
-FORWARDED_ALLOW_IPS environment variable), which the rate limits and consent records use.
+or letting the system choose). uvicorn's access log is off: it prints page URLs, which carry
+personal tokens; the app logs its own lines without them (web.app.AccessLog). uvicorn's proxy
+headers are off too: the app believes X-Forwarded-For only from web.trusted_proxies.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ def _config(app: App) -> uvicorn.Config:
         app.web_app(),
         access_log=False,
         server_header=False,
-        proxy_headers=True,
+        proxy_headers=False,
         lifespan="off",
         log_level="warning",
     )

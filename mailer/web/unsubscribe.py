@@ -23,7 +23,7 @@ from mailer.errors import TokenError
 from mailer.kernel import tokens
 from mailer.web import queries
 from mailer.web.csrf import FIELD
-from mailer.web.pages import Pages
+from mailer.web.pages import Pages, read_form
 from subscribers import queries as subscriber_queries
 from subscribers import service
 from subscribers.errors import ListNotFoundError
@@ -110,7 +110,7 @@ def routes(pages: Pages) -> list[BaseRoute]:
         actor = pages.client_address(request)
 
         if request.method == "POST":
-            form = await request.form(max_files=0, max_fields=100)
+            form = await read_form(request)
             if form.get("List-Unsubscribe") == "One-Click" and FIELD not in form:
                 # RFC 8058: no cookies, no token; the signed link is the authorisation.
                 await pages.db(

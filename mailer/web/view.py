@@ -7,6 +7,7 @@ the newsletter's inline styles and https images, and still no scripts, frames or
 
 from __future__ import annotations
 
+import logging
 from types import MappingProxyType
 
 from sqlalchemy.orm import Session
@@ -14,13 +15,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailer.errors import TokenError
+from mailer.errors import TemplateError, TokenError
 from mailer.kernel import tokens
 from mailer.web import queries
 from mailer.web.pages import Pages
 from subscribers import queries as subscriber_queries
 
 __all__ = ["routes", "VIEW_CSP"]
+
+log = logging.getLogger("mailer.web")
 
 VIEW_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
@@ -54,7 +57,13 @@ def render_for(session: Session, pages: Pages, subscriber_id: str, campaign_id: 
 def routes(pages: Pages) -> list[BaseRoute]:
     async def view(request: Request) -> Response:
         payload = pages.unsign(tokens.VIEW, request.path_params["token"], ints=("c",))
-        html = await pages.db(render_for, pages, payload["s"], payload["c"])
+        try:
+            html = await pages.db(render_for, pages, payload["s"], payload["c"])
+        except TemplateError as exc:
+            # A template the sandbox refused (or one that broke after sending): say so in the
+            # log, one line, and show the reader the friendly error page, never the template.
+            log.error("view online: %s", exc)
+            return pages.error(request, "server", 500)
         return HTMLResponse(html, headers={"content-security-policy": VIEW_CSP})
 
     return [Route("/v/{token}", view, methods=["GET", "HEAD"])]
