@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from mailer.db import make_engine, make_sessionmaker, session_scope, upgrade_schema
+from mailer.database.connect import make_engine, make_sessionmaker, session_scope, upgrade_schema
 from subscribers import service
 from subscribers.importer import import_file
 

@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.compose import CampaignRenderer, Recipient, load_content  # noqa: E402
+from mailer.kernel.tokens import Signer  # noqa: E402
 from mailer.settings import Settings, load_settings  # noqa: E402
-from mailer.tokens import Signer  # noqa: E402
 
 FIRST = ("Anna", "Jan", "Eva", "Pieter", "Sanne", "Daan", "Fleur", "Jeroen", "Zoë", "Kees")
 LAST = ("de Vries", "Jansen", "Bakker", "Visser", "O'Brien & Zn", "Meijer", "Ağaoğlu", "Bos")

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from mailer.app import build_app  # noqa: E402
 from mailer.campaigns import service as campaigns  # noqa: E402
 from mailer.campaigns.models import Delivery  # noqa: E402
-from mailer.db import make_engine, session_scope, upgrade_schema  # noqa: E402
+from mailer.database.connect import make_engine, session_scope, upgrade_schema  # noqa: E402
 from mailer.settings import load_settings  # noqa: E402
 from subscribers import queries as sq  # noqa: E402
 from subscribers.models import utcnow  # noqa: E402

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import make_engine, make_sessionmaker, require_current_schema
+from mailer.database.connect import make_engine, make_sessionmaker, require_current_schema
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 __all__ = ["App", "build_app"]
 

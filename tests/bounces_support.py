@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.tokens import Signer
+from mailer.kernel.tokens import Signer
 from subscribers import service as subscribers
 from subscribers.models import Subscriber, utcnow
 

@@ -32,7 +32,7 @@ from web_support import BASE
 
 from mailer.app import App, build_app
 from mailer.cli import cli
-from mailer.db import make_engine, upgrade_schema
+from mailer.database.connect import make_engine, upgrade_schema
 from mailer.delivery.capture import CaptureServer
 from mailer.settings import DEFAULT_CONFIG, Settings, load_settings
 from mailer.web.app import create_web_app

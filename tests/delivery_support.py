@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.engine import DeliveryEngine, EngineStats
 from mailer.settings import Settings
 from subscribers import service as subscribers

@@ -15,10 +15,10 @@ from imap_support import PASSWORD, USER, OAuthServer, PrivateDovecot, usable
 from sqlalchemy import select
 
 from mailer.app import App, build_app
-from mailer.bounces.imap import imap_part, poll_once
 from mailer.bounces.models import Bounce
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import ConfigError
+from mailer.intake.imap import imap_part, poll_once
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_exchange_style_xoauth2(app):
 @pytest.mark.parametrize("announced", [{"UIDPLUS"}, set()])
 def test_servers_without_move(app, dovecot, monkeypatch, announced):
     # Older servers: COPY, then flag and expunge (only that UID when UIDPLUS is there).
-    import mailer.bounces.imap as imap_module
+    import mailer.intake.imap as imap_module
 
     monkeypatch.setattr(imap_module, "_capabilities", lambda conn: set(announced))
     with session_scope(app.sessions) as session:

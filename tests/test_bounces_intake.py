@@ -18,8 +18,8 @@ from bounces_support import ANNA, sample, sent_delivery, verp_for
 from sqlalchemy import func, select
 
 from mailer.bounces.models import Bounce
-from mailer.bounces.receiver import serve
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake.receiver import serve
 from subscribers import service as subscribers
 
 
@@ -208,7 +208,7 @@ def test_campaigns_status_flags_bounce_and_complaint_rates(run_cli, app, verp, t
 
 
 def test_mailer_run_starts_the_receiver(app, verp):
-    from mailer.scheduler import run_forever
+    from mailer.service.scheduler import run_forever
 
     port = _free_port()
     settings = dataclasses.replace(

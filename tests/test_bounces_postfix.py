@@ -30,8 +30,8 @@ from sqlalchemy import select
 
 from mailer.bounces import service
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
-from mailer.bounces.receiver import serve
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake.receiver import serve
 from subscribers import service as subscribers
 
 UNKNOWN = f"onbekend@{LOCAL_DOMAIN}"

@@ -11,8 +11,8 @@ from conftest import PG_URL
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-import mailer.models  # noqa: F401  (every table on Base.metadata)
-from mailer.db import _alembic_config, make_engine, upgrade_schema
+import mailer.database.tables  # noqa: F401  (every table on Base.metadata)
+from mailer.database.connect import _alembic_config, make_engine, upgrade_schema
 from subscribers.models import Base
 
 BOUNCE_TABLES = {"bounces", "bounce_messages", "bounce_scores"}

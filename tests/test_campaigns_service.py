@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import CampaignError, TemplateError
 from subscribers import service as subscribers
 from subscribers.errors import ListNotFoundError

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers.models import ConsentEvent, Subscriber, Suppression
 from subscribers.service import email_hash
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mailer.compose import CampaignRenderer, Recipient, build_transactional
 from mailer.compose.signing import dns_record
 from mailer.errors import ConfigError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 
 @pytest.fixture(scope="module")

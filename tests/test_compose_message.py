@@ -10,8 +10,8 @@ import pytest
 from compose_support import SECRET, bodies, campaign, compose_settings, parse
 
 from mailer.compose import Attachment, CampaignRenderer, Recipient, sample_recipient
+from mailer.kernel.tokens import UNSUBSCRIBE, Signer
 from mailer.settings import Settings
-from mailer.tokens import UNSUBSCRIBE, Signer
 
 
 @pytest.fixture
@@ -291,7 +291,7 @@ def test_spliced_message_bytes_equal_the_slow_build(
 
 def test_fast_links_are_the_links_of_mailer_links() -> None:
     from mailer.compose.linktokens import FastLinks, fast_links
-    from mailer.links import Links
+    from mailer.kernel.links import Links
 
     links = Links("https://gt.example.nl/", Signer(SECRET))
     fast = fast_links(links, SECRET)
@@ -328,7 +328,7 @@ def test_encoded_part_equals_encoding_the_whole() -> None:
 def test_a_meeting_invitation_has_rsvp_links_and_the_calendar(
     settings: Settings, signer: Signer
 ) -> None:
-    from mailer.tokens import RSVP
+    from mailer.kernel.tokens import RSVP
 
     renderer = CampaignRenderer(
         campaign(

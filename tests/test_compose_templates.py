@@ -20,8 +20,8 @@ from mailer.compose import (
 )
 from mailer.compose.plaintext import html_to_text, markdown_to_text
 from mailer.errors import TemplateError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "templates/content"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailer.db import make_engine, schema_status, upgrade_schema
+from mailer.database.connect import make_engine, schema_status, upgrade_schema
 
 
 def test_upgrade_is_idempotent(run_cli, db_url):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from mailer.app import App
 from mailer.campaigns.models import Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import free_port
 from mailer.delivery.engine import DeliveryEngine
 from mailer.settings import Settings

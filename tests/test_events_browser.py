@@ -21,7 +21,7 @@ from browser_support import BROWSER_MARKS, pages_served, wait_for
 from web_support import messages
 
 from mailer.app import App, build_app
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.engine import DeliveryEngine
 from mailer.events import service

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.events import service
 from mailer.events.dates import parse_local
 from mailer.settings import Settings

@@ -26,15 +26,15 @@ from sqlalchemy import select
 from mailer.app import App, build_app
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.engine import DeliveryEngine
 from mailer.delivery.relay_budget import RelayBudget
-from mailer.event_mail import run_due_work, send_owed_mail
 from mailer.events import service
 from mailer.events.announce import invitation_campaign
 from mailer.events.dates import parse_local
 from mailer.settings import load_settings
+from mailer.usecases.meeting_mail import run_due_work, send_owed_mail
 from subscribers import service as subscribers
 from subscribers.service import SubscriberData
 
@@ -387,7 +387,7 @@ def test_an_unreachable_relay_loses_nothing(mailer: Mailer) -> None:
 def test_the_service_sends_due_reminders_once_across_restarts(mailer: Mailer) -> None:
     """`mailer run`'s scheduler calls the events' due work on every poll; a restarted service
     (a new Service on the same database) finds nothing left to send."""
-    from mailer.scheduler import Service
+    from mailer.service.scheduler import Service
 
     app = mailer.app
     ids = people(app, ("anna@assen.nl", "Noord", "nl"))

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-import mailer.models  # noqa: F401  (every table on Base.metadata)
+import mailer.database.tables  # noqa: F401  (every table on Base.metadata)
 from mailer.app import App
 from subscribers.models import Base
 
@@ -45,7 +45,7 @@ def test_models_and_migration_agree(app: App) -> None:
 def test_downgrade_removes_the_event_tables(db_url: str) -> None:
     from alembic import command
 
-    from mailer.db import _alembic_config, make_engine, upgrade_schema
+    from mailer.database.connect import _alembic_config, make_engine, upgrade_schema
 
     engine = make_engine(db_url)
     try:

@@ -244,7 +244,7 @@ def test_erasure_removes_answers_and_gives_the_seat_away(
     session: Session, settings: Settings
 ) -> None:
     from mailer.events.models import Rsvp
-    from mailer.privacy import erase_person, person_record
+    from mailer.usecases.privacy import erase_person, person_record
 
     a, b = make_people(session, 2)
     eid = make_event(session, settings, capacity=1, starts_at=local("2099-04-13 13:30"),

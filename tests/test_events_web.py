@@ -13,11 +13,11 @@ with warnings.catch_warnings():  # Starlette's notice about its future httpx suc
 from web_support import BASE, csrf_token, messages
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.events import service
 from mailer.events.dates import parse_local
-from mailer.links import Links
+from mailer.kernel.links import Links
 from subscribers import service as subscribers
 from subscribers.service import SubscriberData
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers.exporter import write_export
 from subscribers.queries import SubscriberFilter
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers import service
 from subscribers.errors import ImportFileError
 from subscribers.importer import Reject, import_file

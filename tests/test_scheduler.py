@@ -20,7 +20,7 @@ from sqlalchemy import inspect, select, text, update
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.settings import load_settings
 
 MAILER = [sys.executable, "-m", "mailer"]

@@ -25,10 +25,10 @@ from web_support import (
 )
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
-from mailer.links import Links
-from mailer.tokens import CONFIRM, Signer
+from mailer.kernel.links import Links
+from mailer.kernel.tokens import CONFIRM, Signer
 from mailer.web.app import create_web_app
 from mailer.web.texts import TEXTS
 from subscribers import service
@@ -574,7 +574,7 @@ def test_web_tables_match_the_migration(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import mailer.models  # noqa: F401
+    import mailer.database.tables  # noqa: F401
     from subscribers.models import Base
 
     with engine.connect() as conn:
@@ -658,7 +658,7 @@ def test_list_unsubscribe_header_of_a_sent_newsletter_works_in_one_click(
 
 
 def test_mailer_run_starts_the_pages_and_the_cleanup(app):
-    from mailer import service_parts
+    from mailer.service import parts as service_parts
     from mailer.web.cleanup import cleanup_part
     from mailer.web.server import web_part
 

@@ -23,7 +23,7 @@ from web_support import link_in, messages, setup_people, subscription_states
 from mailer.app import App, build_app
 from mailer.campaigns.models import Campaign
 from mailer.compose import Recipient, build_renderer
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.capture import CaptureServer
 from mailer.delivery.transport import send_message_sync
 from mailer.settings import load_settings

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailer.app import App
 from mailer.campaigns.models import Campaign
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers import service
 from subscribers.models import Subscriber
 

@@ -23,8 +23,8 @@ from mailer.bounces.parse import Finding, Report, clean_text, parse_message
 from mailer.bounces.policy import Policy, next_soft_score
 from mailer.campaigns.models import Delivery
 from mailer.errors import BounceError, NotFoundError, TokenError
+from mailer.kernel.tokens import Signer
 from mailer.settings import BounceSettings, Settings
-from mailer.tokens import Signer
 from subscribers import queries as subscriber_queries
 from subscribers import service as subscribers
 from subscribers.models import Subscriber, utcnow
@@ -390,7 +390,7 @@ def get_bounce(session: Session, bounce_id: int) -> dict[str, Any]:
 
 
 def forget_subscriber(session: Session, subscriber_id: int, email: str) -> None:
-    """For erasure (mailer.privacy): remove addresses and raw mail of a person's bounces."""
+    """For erasure (usecases.privacy): remove addresses and raw mail of a person's bounces."""
     queries.forget_subscriber(session, subscriber_id, subscribers.email_key(email))
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from mailer.campaigns import queries
 from mailer.campaigns.models import Campaign
 from mailer.errors import CampaignError, NotFoundError, TemplateError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 from subscribers import service as subscribers
 from subscribers.models import LANGUAGES, utcnow
 

@@ -9,7 +9,7 @@ import click
 from mailer.audit import cli_actor
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.usecases import audit
 
 __all__ = ["commands"]

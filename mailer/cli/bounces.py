@@ -7,12 +7,13 @@ import sys
 
 import click
 
-from mailer.bounces import intake, service
+from mailer.bounces import service
 from mailer.bounces.models import KINDS
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.cli.subscribers import group as subscribers_group
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake import files as intake
 
 __all__ = ["commands", "group", "reactivate"]
 

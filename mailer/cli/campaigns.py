@@ -16,7 +16,7 @@ from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
 from subscribers import service as subscribers
 from subscribers.models import utcnow

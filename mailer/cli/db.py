@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailer.cli.context import CliContext, pass_cli
-from mailer.db import schema_status, upgrade_schema
+from mailer.database.connect import schema_status, upgrade_schema
 
 __all__ = ["group"]
 

@@ -11,7 +11,7 @@ import click
 
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import EventError
 from mailer.events import service
 from mailer.events.dates import format_local, format_when, parse_local
@@ -390,7 +390,7 @@ def send_due(ctx: CliContext) -> None:
     Example:
       mailer events send-due
     """
-    from mailer.event_mail import run_due_work
+    from mailer.usecases.meeting_mail import run_due_work
 
     queued, report = run_due_work(ctx.app())
     click.echo(

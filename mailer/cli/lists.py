@@ -6,7 +6,7 @@ import click
 
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers import queries, service
 
 __all__ = ["group"]

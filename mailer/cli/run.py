@@ -29,8 +29,8 @@ def deliver_with_progress(
 ) -> EngineStats:
     """Run everything due until delivered or deferred; a progress bar on a terminal."""
     from mailer.campaigns import queries
-    from mailer.db import session_scope
-    from mailer.scheduler import run_once
+    from mailer.database.connect import session_scope
+    from mailer.service.scheduler import run_once
     from subscribers.models import utcnow
 
     def report(line: str) -> None:
@@ -96,7 +96,7 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
         deliver_with_progress(app)
         return
 
-    from mailer.scheduler import install_signal_handlers, run_forever
+    from mailer.service.scheduler import install_signal_handlers, run_forever
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -123,7 +123,7 @@ def worker(ctx: CliContext, until_idle: bool, verbose: bool) -> None:
     """
     _setup_logging(verbose)
     app = ctx.app()
-    from mailer.scheduler import install_signal_handlers, run_workers
+    from mailer.service.scheduler import install_signal_handlers, run_workers
 
     async def main() -> EngineStats:
         stop = asyncio.Event()
@@ -180,7 +180,7 @@ def demo(ctx: CliContext, delay: int) -> None:
     Example:
       mailer demo
     """
-    from mailer.demo import run_demo
+    from mailer.service.demo import run_demo
 
     run_demo(ctx.settings, delay_seconds=delay, echo=click.echo)
 

@@ -1,7 +1,7 @@
 """`mailer subscribers`: add, find, change, import, export and erase people.
 
 A thin layer: each command parses its options, calls the subscribers package (or
-mailer.privacy for access and erasure) in one transaction, and prints a table for people or
+mailer.usecases.privacy for access and erasure) in one transaction, and prints a table for people or
 JSON for scripts. Errors are the domain's, turned into one line by the `mailer` group.
 """
 
@@ -19,10 +19,10 @@ from typing import Any, TextIO
 import click
 from sqlalchemy.orm import Session
 
-from mailer import privacy
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table, to_jsonable
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.usecases import privacy
 from subscribers import queries, service
 from subscribers.errors import InvalidValueError
 from subscribers.exporter import FORMATS, write_export

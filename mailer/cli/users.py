@@ -8,7 +8,7 @@ from mailer.accounts.models import ROLES
 from mailer.audit import cli_actor
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.usecases import users
 
 __all__ = ["commands"]

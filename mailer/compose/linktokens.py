@@ -1,4 +1,4 @@
-"""Per-recipient link URLs, the same as mailer.links.Links makes, at a fifth of the cost.
+"""Per-recipient link URLs, the same as mailer.kernel.links.Links makes, at a fifth of the cost.
 
 Every message carries three or more signed links (unsubscribe, preferences, view online), and
 itsdangerous spends ~15 µs on each: it derives the key, builds a signer object and JSON-encodes
@@ -6,7 +6,7 @@ the payload on every call. This makes the same tokens — same format, salt, key
 HMAC — with the derived keys kept and the JSON written directly for the integer payloads.
 
 It is used only after a self-check: at construction it makes one URL of each kind with
-mailer.links at the same timestamp and compares. Any difference (a changed token format, a signer
+kernel.links at the same timestamp and compares. Any difference (a changed token format, a signer
 with another key) and `fast_links` hands back the plain Links instead: slower, never wrong.
 """
 
@@ -19,8 +19,8 @@ import time
 import zlib
 from typing import Any
 
-from mailer import tokens
-from mailer.links import RSVP_ANSWERS, Links
+from mailer.kernel import tokens
+from mailer.kernel.links import RSVP_ANSWERS, Links
 
 __all__ = ["FastLinks", "fast_links"]
 

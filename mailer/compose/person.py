@@ -12,7 +12,7 @@ from typing import Any, Protocol, cast
 
 from mailer.compose.headers import clean
 from mailer.compose.model import Recipient
-from mailer.links import RSVP_ANSWERS
+from mailer.kernel.links import RSVP_ANSWERS
 
 __all__ = ["Person", "SUBSCRIBER_FIELDS", "link_names", "SubscriberView", "LinksView"]
 
@@ -32,7 +32,7 @@ def _value(value: Any) -> Any:
 
 
 class LinkMaker(Protocol):
-    """What Person needs of mailer.links.Links (or linktokens.FastLinks, which makes the same)."""
+    """What Person needs of kernel.links.Links (or linktokens.FastLinks, which makes the same)."""
 
     def unsubscribe(self, subscriber_id: int, campaign_id: int | None = None) -> str: ...
     def preferences(self, subscriber_id: int) -> str: ...

@@ -56,9 +56,9 @@ from mailer.compose.splice import (
     split_text,
 )
 from mailer.errors import TemplateError
-from mailer.links import Links
+from mailer.kernel.links import Links
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -163,7 +163,7 @@ class CampaignRenderer:
             (self.event or {}).get("id")
         )
         self._signer = signer
-        # Same URLs as mailer.links makes, faster; it checks itself against Links first.
+        # Same URLs as mailer.kernel.links makes, faster; it checks itself against Links first.
         self._links = fast_links(Links(settings.web.base_url, signer), settings.secret_key, clock)
         self._link_names = link_names(self.event is not None and self.event_id is not None)
         self._envs: Environments = environments_for(settings)

@@ -24,8 +24,8 @@ from mailer.compose.model import Attachment, SenderView
 from mailer.compose.renderer import inline_css, pick_language
 from mailer.compose.signing import signer_from_settings
 from mailer.errors import TemplateError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 
 __all__ = ["build_transactional"]
 

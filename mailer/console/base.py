@@ -29,7 +29,7 @@ from mailer.accounts.roles import ALL, PUBLIC, allowed
 from mailer.app import App
 from mailer.audit import Actor
 from mailer.console.texts import LANGUAGES, text
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.usecases.users import policy
 
 __all__ = ["Console", "ConsoleRoute", "Who", "TEMPLATES", "SESSION_COOKIE", "CsrfRefused"]

@@ -38,12 +38,12 @@ from sqlalchemy.orm import Session
 from mailer.app import App
 from mailer.campaigns import queries
 from mailer.campaigns.models import Campaign
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery import transport
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 from subscribers.models import utcnow
 
 __all__ = ["DeliveryEngine", "EngineStats", "FailureHook", "default_failure_hook"]

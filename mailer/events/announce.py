@@ -22,8 +22,8 @@ from mailer.campaigns.models import Campaign
 from mailer.errors import EventError, TemplateError
 from mailer.events import queries
 from mailer.events.models import Event
+from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
-from mailer.tokens import Signer
 from subscribers import service as subscribers
 
 __all__ = [

@@ -84,7 +84,7 @@ def lock_event(session: Session, event_id: int) -> Event | None:
 
     Every change to the seats of an event takes this lock first, so two answers for the last
     seat are decided one after the other. PostgreSQL: SELECT ... FOR UPDATE. SQLite ignores
-    FOR UPDATE, but its BEGIN IMMEDIATE (mailer.db) already serialises writing transactions.
+    FOR UPDATE, but its BEGIN IMMEDIATE (database.connect) already serialises writing transactions.
     `populate_existing` makes sure we read the row as it is now, not as this session cached it.
     """
     stmt = (

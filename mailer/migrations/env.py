@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine GT Mailer hands it (see mailer.db)."""
+"""Alembic environment: runs migrations on the engine GT Mailer hands it (mailer.database)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from alembic import context
 
-import mailer.models  # noqa: F401  (registers every table on Base.metadata)
+import mailer.database.tables  # noqa: F401  (registers every table on Base.metadata)
 from subscribers.models import Base, UTCDateTime
 
 
@@ -19,7 +19,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 def _include_object(obj: object, name: str | None, type_: str, reflected: bool,
                     compare_to: object) -> bool:
-    # APScheduler's job store keeps its own table in our database (mailer.scheduler.JOB_TABLE);
+    # APScheduler's job store keeps its own table in our database (service.scheduler.JOB_TABLE);
     # it is not ours to migrate, so autogenerate must not propose dropping it.
     return not (type_ == "table" and name == "apscheduler_jobs")
 

@@ -2,7 +2,7 @@
 
 Serve them with `mailer web` (on their own) or `mailer run` (beside the scheduler); both build
 the ASGI app with `mailer.web.app.create_web_app(app)`. Pages need no login: every personal page
-is reached by a link carrying a signed, purpose-bound token (mailer.links, mailer.tokens).
+is reached by a link carrying a signed, purpose-bound token (mailer.kernel).
 
 Adding pages (the RSVP page does this)
 --------------------------------------
@@ -25,7 +25,7 @@ while the module does not exist). `pages` (mailer.web.pages.Pages) gives what ev
 - `pages.see_other(request, "query")` redirects back to the same page (post/redirect/get).
 - `pages.send_all(mails)` sends `mailer.web.mail.Mail`s; use it as a BackgroundTask of a
   redirect (`RedirectResponse(..., background=BackgroundTask(pages.send_all, mails))`).
-- `pages.links` (mailer.links.Links), `pages.settings`, `pages.rate` (database-backed rate
+- `pages.links` (mailer.kernel.links.Links), `pages.settings`, `pages.rate` (database-backed rate
   limits: `pages.rate.hit(session, [Limit(bucket, key, per_hour)])` raises RateLimited -> 429).
 
 Every answer gets the security headers (CSP without scripts, no framing, no referrer, nosniff,

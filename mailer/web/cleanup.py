@@ -4,7 +4,7 @@ A person who signs up on the web for a double opt-in list is stored (pending) so
 confirmation mail has someone to confirm. If the link expires unused, nobody agreed to anything:
 the person is deleted, with their consent history. Only people the web form created and who
 never confirmed a list are deleted; a known subscriber's extra pending list is left alone.
-`mailer run` does this hourly (cleanup_part, in mailer.service_parts): a separate part rather
+`mailer run` does this hourly (cleanup_part, in mailer.service.parts): a separate part rather
 than due work on every poll, so it does not take the database's write lock every few seconds.
 """
 
@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from subscribers import queries
 from subscribers.models import utcnow
 

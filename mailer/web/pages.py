@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import TokenError
-from mailer.links import Links
+from mailer.kernel.links import Links
 from mailer.web.csrf import FIELD, Csrf
 from mailer.web.mail import Mail, send_mail
 from mailer.web.ratelimit import RateLimiter

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailer import tokens
 from mailer.errors import TokenError
-from mailer.privacy import person_record
+from mailer.kernel import tokens
+from mailer.usecases.privacy import person_record
 from mailer.web.mail import DATA_COPY, Mail
 from mailer.web.pages import Pages
 from mailer.web.ratelimit import Limit

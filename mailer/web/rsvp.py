@@ -23,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailer import tokens
 from mailer.errors import EventError, NotFoundError, TokenError
 from mailer.events import queries as event_queries
 from mailer.events import service
 from mailer.events.dates import format_moment, format_when
 from mailer.events.models import ANSWERS
+from mailer.kernel import tokens
 from mailer.web.pages import Pages
 from subscribers import queries
 
@@ -177,7 +177,7 @@ def _answer(session: Session, pages: Pages, subscriber_id: int, event_id: int, a
 
 def _send_owed(pages: Pages, event_id: int) -> None:
     """After the answer: send what it owes (the periodic job retries anything that fails)."""
-    from mailer.event_mail import send_owed_mail
+    from mailer.usecases.meeting_mail import send_owed_mail
 
     try:
         send_owed_mail(pages.app, event_id=event_id)

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailer import tokens
 from mailer.errors import TokenError
+from mailer.kernel import tokens
 from mailer.web.mail import ALREADY_SUBSCRIBED, CONFIRM, WELCOME, Mail
 from mailer.web.pages import Pages
 from mailer.web.preferences import STOPPED

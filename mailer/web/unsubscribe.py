@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailer import tokens
 from mailer.errors import TokenError
+from mailer.kernel import tokens
 from mailer.web import queries
 from mailer.web.csrf import FIELD
 from mailer.web.pages import Pages

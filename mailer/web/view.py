@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailer import tokens
 from mailer.errors import TokenError
+from mailer.kernel import tokens
 from mailer.web import queries
 from mailer.web.pages import Pages
 from subscribers import queries as subscriber_queries

@@ -16,7 +16,7 @@ from typing import Protocol
 from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
 from mailer.bounces.service import ingest
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.errors import BounceError
 
 __all__ = ["IntakeSummary", "read_capped", "iter_messages", "ingest_path", "ingest_bytes"]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer.app import App
-from mailer.bounces.intake import ingest_bytes
 from mailer.bounces.parse import MAX_BYTES
 from mailer.errors import ConfigError
+from mailer.intake.files import ingest_bytes
 
 __all__ = ["PollSummary", "poll_once", "fetch_oauth_token", "imap_part"]
 

@@ -32,12 +32,12 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailer import service_parts
 from mailer.app import App
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.engine import DeliveryEngine, EngineStats, default_failure_hook
+from mailer.service import parts as service_parts
 from subscribers.models import utcnow
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "install_signal_handlers",
 ]
 
-log = logging.getLogger("mailer.scheduler")
+log = logging.getLogger("mailer.service.scheduler")
 
 #: APScheduler's job table, in our database beside our own tables.
 JOB_TABLE = "apscheduler_jobs"
@@ -70,7 +70,7 @@ async def wake(reason: str = "") -> None:
 def schedule_wakeup(scheduler: AsyncIOScheduler, job_id: str, when: dt.datetime) -> None:
     """Keep a wake-up at `when` in the persistent job store (replaces one with the same id)."""
     scheduler.add_job(
-        "mailer.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
+        "mailer.service.scheduler:wake", "date", run_date=when, id=job_id, args=[job_id],
         replace_existing=True, jobstore="default",
     )
 

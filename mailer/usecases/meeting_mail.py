@@ -5,7 +5,7 @@ The events domain queues what is owed in `event_mails`, in the transaction that 
 This module claims owed rows (short transaction), composes and sends each one outside any
 transaction (so a slow relay never holds a database lock), and records the results in one
 more short transaction. It runs after an answer on the RSVP page, from `mailer events
-send-due`, and as `mailer run`'s due work (mailer.service_parts), which on every poll also
+send-due`, and as `mailer run`'s due work (mailer.service.parts), which on every poll also
 queues the reminders that have come due. A sender that dies mid-way leaves rows in "sending"; after
 CLAIM_LEASE another round takes them again.
 """
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailer.app import App
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.events import queries, service
 from mailer.events.ical import METHOD_REQUEST
-from mailer.links import Links
+from mailer.kernel.links import Links
 from subscribers.queries import suppressed_keys
 
 __all__ = [
@@ -230,7 +230,7 @@ def run_due_work(app: App, *, now: dt.datetime | None = None) -> tuple[int, Send
 
 
 def due_work(app: App, now: dt.datetime) -> None:
-    """`mailer run`'s due-work hook (mailer.service_parts): reminders and owed meeting mail.
+    """`mailer run`'s due-work hook (mailer.service.parts): reminders and owed meeting mail.
 
     The schedule lives in the database (event start times and `event_mails`), so reminders
     survive restarts: the first round after a restart catches up on whatever came due.

@@ -10,10 +10,10 @@ import contextlib
 import logging
 
 from mailer.app import App
-from mailer.bounces.imap import imap_part
-from mailer.bounces.receiver import receiver_part
 from mailer.bounces.service import purge
-from mailer.db import session_scope
+from mailer.database.connect import session_scope
+from mailer.intake.imap import imap_part
+from mailer.intake.receiver import receiver_part
 
 __all__ = ["PARTS", "receiver_part", "imap_part", "purge_part"]
 

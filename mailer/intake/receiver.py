@@ -18,8 +18,8 @@ from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 
 from mailer.app import App
-from mailer.bounces.intake import ingest_bytes
 from mailer.bounces.parse import MAX_BYTES
+from mailer.intake.files import ingest_bytes
 
 __all__ = ["BounceHandler", "serve", "receiver_part"]
 

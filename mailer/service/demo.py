@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
-from mailer.db import make_engine, session_scope, upgrade_schema
+from mailer.database.connect import make_engine, session_scope, upgrade_schema
 from mailer.delivery.capture import CaptureServer, free_port, port_is_free
 from mailer.delivery.engine import DeliveryEngine, default_failure_hook
 from mailer.errors import MailerError
-from mailer.scheduler import Service
+from mailer.service.scheduler import Service
 from mailer.settings import Settings
 from subscribers import queries as subscriber_queries
 from subscribers import service as subscribers
@@ -33,7 +33,7 @@ from subscribers.service import SubscriberData
 
 __all__ = ["run_demo", "SAMPLE_PEOPLE"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 SAMPLE_CONTENT = REPO / "templates" / "content" / "voorbeeld-nieuwsbrief.md"
 
 LISTS = (

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from mailer import tokens
-from mailer.tokens import Signer
+from mailer.kernel import tokens
+from mailer.kernel.tokens import Signer
 
 __all__ = ["Links", "RSVP_ANSWERS"]
 

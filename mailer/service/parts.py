@@ -13,7 +13,8 @@ lazy import, so a part that is not installed costs nothing):
   claim due rows so two services never do the same work twice.
 
 For an exact wake-up time (rather than the next poll), also call
-`mailer.scheduler.schedule_wakeup(scheduler, job_id, when)` from a part; the wake-up is kept in
+`mailer.service.scheduler.schedule_wakeup(scheduler, job_id, when)` from a part; the wake-up is
+kept in
 APScheduler's job store in the same database and simply runs the due work early.
 """
 
@@ -39,7 +40,7 @@ def parts(app: App) -> list[Part]:
     found: list[Part] = []
     # Other parts add themselves here, e.g.:
     #   try:
-    #       from mailer.bounces.receiver import receiver_part
+    #       from mailer.intake.receiver import receiver_part
     #   except ImportError:
     #       pass
     #   else:
@@ -51,7 +52,7 @@ def parts(app: App) -> list[Part]:
     found.extend((web_part, cleanup_part))
     # Bounces: the SMTP/LMTP receiver (bounces.receiver_port), the IMAP poller
     # (bounces.imap_host), and the daily purge of raw bounce mail past its retention.
-    from mailer.bounces.parts import imap_part, purge_part, receiver_part
+    from mailer.service.purge import imap_part, purge_part, receiver_part
 
     if app.settings.bounces.receiver_port:
         found.append(receiver_part)
@@ -65,7 +66,7 @@ def due_work(app: App) -> list[DueWork]:
     """Functions called on every scheduler poll to do whatever is due (reminders, clean-up)."""
     found: list[DueWork] = []
     # Meetings: queue the reminders (and nudge) that came due, send owed RSVP mail.
-    from mailer.event_mail import due_work as event_due_work
+    from mailer.usecases.meeting_mail import due_work as event_due_work
 
     found.append(event_due_work)
     return found

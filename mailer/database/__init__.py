@@ -1,0 +1,1 @@
+"""Database set-up (engines, sessions, schema version) and the module naming every table."""
