@@ -7,6 +7,7 @@ of the database opens no account.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
@@ -215,10 +216,8 @@ def authenticate(session: Session, email: str, password: str, *, policy: Policy 
     now = now or utcnow()
     user = queries.user_by_email(session, email) if email.strip() else None
     if user is None or not user.password_hash:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "-")
-        except VerificationError:
-            pass
         raise SignInFailed("wrong address or password")
     if user.locked_until is not None and user.locked_until > now:
         raise SignInFailed("wrong address or password")

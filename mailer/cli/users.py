@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from mailer.accounts.models import ROLES
@@ -61,7 +63,7 @@ def ls(ctx: CliContext, as_json: bool) -> None:
     """
     app = ctx.app()
     with session_scope(app.sessions) as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"email": u.email, "name": u.name, "role": u.role, "status": u.status,
              "second_factor": bool(u.totp_secret), "set_up": bool(u.password_hash),
              "last_signin_at": u.last_signin_at}

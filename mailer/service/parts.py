@@ -50,6 +50,11 @@ def parts(app: App) -> list[Part]:
     from mailer.web.server import web_part
 
     found.extend((web_part, cleanup_part))
+    # The staff console on its own listener (console.host:console.port), when enabled.
+    if app.settings.console.enabled:
+        from mailer.console.server import console_part
+
+        found.append(console_part)
     # Bounces: the SMTP/LMTP receiver (bounces.receiver_port), the IMAP poller
     # (bounces.imap_host), and the daily purge of raw bounce mail past its retention.
     from mailer.service.purge import imap_part, purge_part, receiver_part
