@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mailer.app import App
+from mailer.audit import cli_actor
 from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
@@ -18,6 +19,7 @@ from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
+from mailer.usecases import campaigns as usecases
 from subscribers import service as subscribers
 from subscribers.models import utcnow
 
@@ -69,15 +71,17 @@ def create(ctx: CliContext, content_file: Path, subject: str | None, template: s
           --list nieuwsbrief --region Noord --region Oost
     """
     app = ctx.app()
+    actor = cli_actor()
     with session_scope(app.sessions) as session:
-        campaign = campaigns.create_campaign(
-            session, app.settings, app.signer, content_file=content_file, subject=subject,
-            template=template,
+        campaign = usecases.create(
+            session, app.settings, app.signer, actor, content_file=content_file,
+            subject=subject, template=template,
             audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
         )
         count = queries.count_audience(session, campaign.audience)
         click.echo(campaign.id)
-    click.echo(f"Created campaign {campaign.id} ({count} recipients now).", err=True)
+    click.echo(f"Created campaign {campaign.id} ({count} recipients now) as {actor.name}.",
+               err=True)
 
 
 @group.command("preview")
@@ -150,7 +154,31 @@ def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
         data = renderer.message_bytes(recipient)
         sender = renderer.envelope_sender(recipient)
     send_message_sync(app.settings, sender, [to], data)
+    with session_scope(app.sessions) as session:
+        usecases.record_test(session, cli_actor(), campaign_id, [to])
     click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
+
+
+@group.command("approve")
+@click.argument("campaign_id", type=int)
+@click.option("--version", "version", type=int, default=None,
+              help="Approve only if the campaign is still at this version.")
+@pass_cli
+def approve(ctx: CliContext, campaign_id: int, version: int | None) -> None:
+    """Approve a campaign's current version, as the OS user (four-eyes).
+
+    With console.require_approval (the default) a campaign is scheduled or sent only after
+    someone other than its last editor approved it; an edit withdraws the approval.
+
+    \b
+    Example:
+      mailer campaigns approve 1
+    """
+    app = ctx.app()
+    actor = cli_actor()
+    with session_scope(app.sessions) as session:
+        campaign = usecases.approve(session, actor, campaign_id, version=version)
+    click.echo(f"Campaign {campaign_id} version {campaign.version} approved by {actor.name}.")
 
 
 @group.command("schedule")
@@ -168,10 +196,11 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
     """
     app = ctx.app()
     when = campaigns.parse_when(at, app.settings)
+    actor = cli_actor()
     with session_scope(app.sessions) as session:
-        campaigns.schedule(session, campaign_id, when)
+        usecases.schedule(session, app.settings, actor, campaign_id, when)
     click.echo(f"Campaign {campaign_id} scheduled for {_local(when, app)} "
-               f"({app.settings.timezone}).")
+               f"({app.settings.timezone}) by {actor.name}.")
 
 
 @group.command("send")
@@ -189,9 +218,10 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
       mailer campaigns send 1 --wait
     """
     app = ctx.app()
+    actor = cli_actor()
     with session_scope(app.sessions) as session:
-        count = campaigns.start(session, campaign_id)
-    click.echo(f"Campaign {campaign_id} started: {count} recipients.")
+        count = usecases.send(session, app.settings, actor, campaign_id)
+    click.echo(f"Campaign {campaign_id} started by {actor.name}: {count} recipients.")
     if not wait:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
                    f"`mailer campaigns status {campaign_id}`.")
@@ -213,8 +243,8 @@ def pause(ctx: CliContext, campaign_id: int) -> None:
       mailer campaigns pause 1
     """
     with session_scope(ctx.app().sessions) as session:
-        campaigns.pause(session, campaign_id)
-    click.echo(f"Campaign {campaign_id} paused.")
+        usecases.pause(session, cli_actor(), campaign_id)
+    click.echo(f"Campaign {campaign_id} paused by {cli_actor().name}.")
 
 
 @group.command("resume")
@@ -227,8 +257,9 @@ def resume(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns resume 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        status = campaigns.resume(session, campaign_id)
+    app = ctx.app()
+    with session_scope(app.sessions) as session:
+        status = usecases.resume(session, app.settings, cli_actor(), campaign_id)
     click.echo(f"Campaign {campaign_id} is {status} again.")
 
 
@@ -243,7 +274,7 @@ def cancel(ctx: CliContext, campaign_id: int) -> None:
       mailer campaigns cancel 1
     """
     with session_scope(ctx.app().sessions) as session:
-        dropped = campaigns.cancel(session, campaign_id)
+        dropped = usecases.cancel(session, cli_actor(), campaign_id)
     click.echo(f"Campaign {campaign_id} cancelled ({dropped} unsent messages dropped).")
 
 

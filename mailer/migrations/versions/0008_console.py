@@ -1,4 +1,4 @@
-"""console: staff accounts, their sessions, and the append-only audit trail
+"""console: staff accounts, their sessions, the append-only audit trail, campaign approval
 
 Revision ID: 0008
 Revises: 0004
@@ -97,9 +97,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_console_sessions_user_id'), ['user_id'], unique=False)
 
     _append_only()
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+        batch_op.add_column(sa.Column("created_by", sa.String(length=320), server_default="", nullable=False))
+        batch_op.add_column(sa.Column("edited_by", sa.String(length=320), server_default="", nullable=False))
+        batch_op.add_column(sa.Column("approved_by", sa.String(length=320), server_default="", nullable=False))
+        batch_op.add_column(sa.Column("approved_version", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        for column in ("approved_at", "approved_version", "approved_by", "edited_by",
+                       "created_by", "version"):
+            batch_op.drop_column(column)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
