@@ -1,46 +1,284 @@
-"""Campaign pages: the list (status, schedule, figures) and one campaign's live status."""
+"""Campaign pages: list, new and edit (Markdown with live preview through the real renderer),
+audience builder with a live count, test send, approval, schedule, pause, resume, cancel, and
+live status. Every change goes through mailer.usecases.campaigns (the CLI's rules and audit).
+"""
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
+from mailer.campaigns.service import AudienceSpec, parse_when
 from mailer.console.base import Console, ConsoleRoute, Who
-from mailer.errors import NotFoundError
+from mailer.errors import MailerError, NotFoundError
 from mailer.usecases import campaigns
 
-__all__ = ["routes"]
+__all__ = ["routes", "PREVIEW_CSP"]
+
+#: The preview shows the newsletter as mail clients do: its inline styles, our and https
+#: images; still no scripts, forms or plug-ins.
+PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+MAX_TEST_ADDRESSES = 10
+
+
+def _audience(form: FormData) -> AudienceSpec:
+    orgs = [o.strip() for o in str(form.get("organisations", "")).split(",") if o.strip()]
+    return AudienceSpec(
+        lists=[str(v) for v in form.getlist("lists")],
+        regions=[str(v) for v in form.getlist("regions")],
+        organisations=orgs,
+        languages=[str(v) for v in form.getlist("languages")],
+    )
+
+
+def _fields(form: FormData) -> dict[str, str]:
+    return {"subject": str(form.get("subject", ""))[:998],
+            "preheader": str(form.get("preheader", ""))[:500],
+            "body": str(form.get("body", ""))[:200_000]}
 
 
 def routes(console: Console) -> list[BaseRoute]:
+    settings, signer = console.settings, console.app.signer
+
+    def actor(request: Request) -> Any:
+        who: Who = request.state.who
+        return who.actor(request)
+
     async def campaign_list(request: Request) -> Response:
-        who: Who = request.state.who
+        rows = await console.db(lambda s: campaigns.overview(s, actor(request)))
+        return console.render(request, "campaigns.html", {"campaigns": rows})
 
-        def work(session: Session) -> list[dict[str, object]]:
-            return campaigns.overview(session, who.actor(request))
+    async def editor(request: Request, *, campaign_id: int | None, values: dict[str, Any],
+                     error: str = "", status: int = 200) -> Response:
+        choices = await console.db(
+            lambda s: campaigns.audience_choices(s, settings, actor(request)))
+        return console.render(request, "editor.html", {
+            "campaign_id": campaign_id, "v": values, "choices": choices, "error": error,
+        }, status=status)
 
-        return console.render(request, "campaigns.html", {"campaigns": await console.db(work)})
+    def _blank() -> dict[str, Any]:
+        return {"subject": "", "preheader": "", "body": "", "audience": {
+            "lists": [], "regions": [], "organisations": [], "languages": []}}
 
-    async def campaign_page(request: Request) -> Response:
-        who: Who = request.state.who
-        campaign_id: int = request.path_params["campaign_id"]
+    async def new_page(request: Request) -> Response:
+        return await editor(request, campaign_id=None, values=_blank())
 
-        def work(session: Session) -> dict[str, object] | None:
+    def _posted(form: FormData) -> dict[str, Any]:
+        spec = _audience(form)
+        return {**_fields(form), "audience": {
+            "lists": list(spec.lists), "regions": list(spec.regions),
+            "organisations": list(spec.organisations), "languages": list(spec.languages)}}
+
+    async def create(request: Request) -> Response:
+        form = await request.form()
+
+        def work(session: Session) -> int | str:
             try:
-                return campaigns.detail(session, who.actor(request), campaign_id)
-            except NotFoundError:
-                return None
+                return campaigns.create_draft(session, settings, signer, actor(request),
+                                              audience=_audience(form), **_fields(form)).id
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
 
-        info = await console.db(work)
+        result = await console.db(work)
+        if isinstance(result, str):
+            return await editor(request, campaign_id=None, values=_posted(form), error=result,
+                                status=400)
+        return console.redirect(f"/campaigns/{result}")
+
+    def _load(session: Session, request: Request, campaign_id: int) -> dict[str, Any] | None:
+        try:
+            info = campaigns.detail(session, actor(request), campaign_id)
+        except NotFoundError:
+            return None
+        return info
+
+    async def edit_page(request: Request) -> Response:
+        campaign_id: int = request.path_params["campaign_id"]
+        info = await console.db(_load, request, campaign_id)
         if info is None:
             raise HTTPException(404)
-        return console.render(request, "campaign.html", {"c": info})
+        if info["status"] != "draft":
+            return console.redirect(f"/campaigns/{campaign_id}")
+        audience = {"lists": [], "regions": [], "organisations": [], "languages": [],
+                    **info["audience"]}
+        return await editor(request, campaign_id=campaign_id, values={
+            "subject": info["subject"], "preheader": info["preheader"], "body": info["body"],
+            "audience": audience})
 
+    async def edit(request: Request) -> Response:
+        campaign_id: int = request.path_params["campaign_id"]
+        form = await request.form()
+
+        def work(session: Session) -> str:
+            try:
+                campaigns.edit_draft(session, settings, signer, actor(request), campaign_id,
+                                     audience=_audience(form), **_fields(form))
+            except NotFoundError:
+                raise HTTPException(404) from None
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
+            return ""
+
+        error = await console.db(work)
+        if error:
+            return await editor(request, campaign_id=campaign_id, values=_posted(form),
+                                error=error, status=400)
+        return console.redirect(f"/campaigns/{campaign_id}")
+
+    async def preview(request: Request) -> Response:
+        form = await request.form()
+        lang = "en" if form.get("lang") == "en" else "nl"
+
+        def work(session: Session) -> tuple[str, str]:
+            fields = _fields(form)
+            try:
+                rendered = campaigns.preview(
+                    session, settings, signer, actor(request), language=lang,
+                    subject=fields["subject"], preheader=fields["preheader"],
+                    body=fields["body"])
+            except MailerError as exc:
+                return "", str(exc)
+            finally:
+                session.rollback()  # a preview stores nothing
+            return rendered.html, ""
+
+        body, error = await console.db(work)
+        if error:
+            body = ("<!doctype html><html><body><p role=\"alert\">"
+                    f"{html.escape(error)}</p></body></html>")
+        return HTMLResponse(body, headers={"content-security-policy": PREVIEW_CSP})
+
+    async def count(request: Request) -> Response:
+        form = await request.form()
+
+        def work(session: Session) -> str:
+            try:
+                n = campaigns.audience_count(session, settings, actor(request), _audience(form))
+            except MailerError as exc:
+                return str(exc)
+            return str(n)
+
+        value = await console.db(work)
+        return console.render(request, "_count.html", {"count": value})
+
+    async def campaign_page(request: Request, *, error: str = "", notice: str = "",
+                            status: int = 200) -> Response:
+        campaign_id: int = request.path_params["campaign_id"]
+        info = await console.db(_load, request, campaign_id)
+        if info is None:
+            raise HTTPException(404)
+        return console.render(request, "campaign.html", {
+            "c": info, "error": error, "notice": notice}, status=status)
+
+    async def show(request: Request) -> Response:
+        return await campaign_page(request)
+
+    async def live_status(request: Request) -> Response:
+        campaign_id: int = request.path_params["campaign_id"]
+        info = await console.db(_load, request, campaign_id)
+        if info is None:
+            raise HTTPException(404)
+        return console.render(request, "_status.html", {"c": info})
+
+    async def test_send(request: Request) -> Response:
+        from mailer.delivery.transport import send_message_sync
+
+        campaign_id: int = request.path_params["campaign_id"]
+        form = await request.form()
+        to = [a.strip() for a in str(form.get("to", "")).replace(";", ",").split(",")
+              if a.strip()][:MAX_TEST_ADDRESSES]
+        if not to:
+            return await campaign_page(request, error="test.none", status=400)
+        try:
+            from email_validator import EmailNotValidError, validate_email
+
+            to = [validate_email(a, check_deliverability=False).normalized for a in to]
+        except EmailNotValidError as exc:
+            return await campaign_page(request, error=str(exc), status=400)
+
+        def work(session: Session) -> tuple[str, bytes]:
+            return campaigns.test_message(session, settings, signer, actor(request),
+                                          campaign_id, to)
+
+        try:
+            sender, data = await console.db(work)
+            await _thread(send_message_sync, settings, sender, to, data)
+        except MailerError as exc:
+            return await campaign_page(request, error=str(exc), status=400)
+        return await campaign_page(request, notice="test.sent")
+
+    def action(name: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            campaign_id: int = request.path_params["campaign_id"]
+            form = await request.form()
+
+            def work(session: Session) -> str:
+                a = actor(request)
+                try:
+                    if name == "approve":
+                        version = str(form.get("version", ""))
+                        campaigns.approve(session, a, campaign_id,
+                                          version=int(version) if version.isdigit() else None)
+                    elif name == "schedule":
+                        when = parse_when(str(form.get("at", "")), settings)
+                        campaigns.schedule(session, settings, a, campaign_id, when)
+                    elif name == "send":
+                        campaigns.send(session, settings, a, campaign_id)
+                    elif name == "pause":
+                        campaigns.pause(session, a, campaign_id)
+                    elif name == "resume":
+                        campaigns.resume(session, settings, a, campaign_id)
+                    else:
+                        campaigns.cancel(session, a, campaign_id)
+                except NotFoundError:
+                    raise HTTPException(404) from None
+                except MailerError as exc:
+                    session.rollback()
+                    return str(exc)
+                return ""
+
+            error = await console.db(work)
+            if error:
+                return await campaign_page(request, error=error, status=400)
+            return console.redirect(f"/campaigns/{campaign_id}")
+
+        endpoint.__name__ = f"campaign_{name}"
+        return endpoint
+
+    def r(path: str, endpoint: Any, permission: str, methods: tuple[str, ...] = ("GET",)
+          ) -> ConsoleRoute:
+        return ConsoleRoute(path, endpoint, permission=permission, console=console,
+                            methods=list(methods))
+
+    one = "/campaigns/{campaign_id:int}"
     return [
-        ConsoleRoute("/campaigns", campaign_list, permission="campaigns.read", console=console),
-        ConsoleRoute("/campaigns/{campaign_id:int}", campaign_page,
-                     permission="campaigns.read", console=console),
+        r("/campaigns", campaign_list, "campaigns.read"),
+        r("/campaigns/new", new_page, "campaigns.edit"),
+        r("/campaigns/new", create, "campaigns.edit", ("POST",)),
+        r("/campaigns/preview", preview, "campaigns.read", ("POST",)),
+        r("/campaigns/count", count, "campaigns.read", ("POST",)),
+        r(one, show, "campaigns.read"),
+        r(f"{one}/status", live_status, "campaigns.read"),
+        r(f"{one}/edit", edit_page, "campaigns.edit"),
+        r(f"{one}/edit", edit, "campaigns.edit", ("POST",)),
+        r(f"{one}/test", test_send, "campaigns.test", ("POST",)),
+        r(f"{one}/approve", action("approve"), "campaigns.approve", ("POST",)),
+        *(r(f"{one}/{name}", action(name), "campaigns.schedule", ("POST",))
+          for name in ("schedule", "send", "pause", "resume", "cancel")),
     ]
+
+
+async def _thread(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)

@@ -58,7 +58,7 @@ def detail(session: Session, actor: Actor, campaign_id: int,
     c = campaigns.get_campaign(session, campaign_id)
     info.update(version=c.version, author=c.created_by, editor=approval.last_editor(c),
                 approver=c.approved_by if approval.is_approved(c) else "",
-                approved=approval.is_approved(c), preheader=c.preheader)
+                approved=approval.is_approved(c), preheader=c.preheader, body=c.content)
     return info
 
 
@@ -151,3 +151,103 @@ def record_test(session: Session, actor: Actor, campaign_id: int, to: list[str])
     require(actor, "campaigns.test")
     campaigns.get_campaign(session, campaign_id)
     audit.record(session, actor, "campaign.test", ("campaign", campaign_id), None, {"to": to})
+
+
+# -- the console's editor ----------------------------------------------------------------------
+
+EDITOR_SOURCE = "the text"
+
+
+def _content(subject: str, preheader: str, body: str) -> Any:
+    from mailer.compose.model import Content
+
+    return Content(subject.strip(), preheader.strip(), body, "markdown", {})
+
+
+def create_draft(session: Session, settings: Settings, signer: Signer, actor: Actor, *,
+                 subject: str, preheader: str, body: str,
+                 audience: campaigns.AudienceSpec) -> Campaign:
+    """A new draft written in the console (Markdown); the same checks as `campaigns create`."""
+    require(actor, "campaigns.edit")
+    if not body.strip():
+        from mailer.errors import CampaignError
+
+        raise CampaignError(f"{EDITOR_SOURCE}: the body is empty")
+    campaign = campaigns.create_from_content(
+        session, settings, signer, content=_content(subject, preheader, body),
+        audience=audience, source=EDITOR_SOURCE, name="the newsletter")
+    approval.created(campaign, actor.name)
+    session.flush()
+    audit.record(session, actor, "campaign.create", ("campaign", campaign.id), None,
+                 snapshot(campaign))
+    return campaign
+
+
+def edit_draft(session: Session, settings: Settings, signer: Signer, actor: Actor,
+               campaign_id: int, *, subject: str, preheader: str, body: str,
+               audience: campaigns.AudienceSpec) -> Campaign:
+    """Change a draft: a new version, which withdraws any approval."""
+    require(actor, "campaigns.edit")
+    before = snapshot(campaigns.get_campaign(session, campaign_id))
+    campaign = campaigns.update_draft(session, settings, signer, campaign_id, subject=subject,
+                                      preheader=preheader, body=body, audience=audience,
+                                      source=EDITOR_SOURCE)
+    approval.edited(campaign, actor.name)
+    session.flush()
+    audit.record(session, actor, "campaign.edit", ("campaign", campaign_id), before,
+                 snapshot(campaign))
+    return campaign
+
+
+def audience_count(session: Session, settings: Settings, actor: Actor,
+                   audience: campaigns.AudienceSpec) -> int:
+    """How many people an audience has now (the live count of the audience builder)."""
+    require(actor, "campaigns.read")
+    from mailer.campaigns.service import clean_audience
+
+    return queries.count_audience(session, clean_audience(session, settings, audience))
+
+
+def preview(session: Session, settings: Settings, signer: Signer, actor: Actor, *,
+            subject: str, preheader: str, body: str, language: str,
+            campaign_id: int | None = None) -> Any:
+    """Render unsaved text through the real renderer, for a sample Dutch or English
+    recipient; nothing is stored (the caller's transaction is rolled back)."""
+    require(actor, "campaigns.read")
+    from mailer.compose import build_renderer, sample_recipient
+
+    campaign = Campaign(id=campaign_id or 0, kind="newsletter", subject=subject.strip() or "-",
+                        preheader=preheader.strip(), template="newsletter", content=body,
+                        content_format="markdown", meta={}, audience={"lists": []},
+                        status="draft", pause_reason="")
+    try:
+        renderer = build_renderer(session, campaign, settings, signer)
+    except Exception as exc:
+        from mailer.errors import TemplateError
+
+        message = str(exc).replace(f"campaign {campaign.id} content", EDITOR_SOURCE)
+        raise TemplateError(message) from None
+    return renderer.render(sample_recipient(settings, language=language))
+
+
+def test_message(session: Session, settings: Settings, signer: Signer, actor: Actor,
+                 campaign_id: int, to: list[str]) -> tuple[str, bytes]:
+    """The envelope sender and bytes of a test message (sent by the caller); audited."""
+    from mailer.compose import build_renderer, sample_recipient
+
+    require(actor, "campaigns.test")
+    campaign = campaigns.get_campaign(session, campaign_id)
+    renderer = build_renderer(session, campaign, settings, signer)
+    recipient = sample_recipient(settings)
+    record_test(session, actor, campaign_id, to)
+    return renderer.envelope_sender(recipient), renderer.message_bytes(recipient)
+
+
+def audience_choices(session: Session, settings: Settings, actor: Actor) -> dict[str, Any]:
+    """What the audience builder offers: the lists (slug, title), regions and languages."""
+    require(actor, "campaigns.read")
+    from subscribers import queries as subscriber_queries
+    from subscribers.models import LANGUAGES
+
+    lists = [(ml.slug, ml.title) for ml, *_counts in subscriber_queries.list_summaries(session)]
+    return {"lists": lists, "regions": list(settings.regions), "languages": list(LANGUAGES)}
