@@ -13,7 +13,7 @@ import secrets
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,43 +280,73 @@ def _coerce(hint: Any, value: Any, path: Path, name: str) -> Any:
     if origin in (types.UnionType, typing.Union):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     try:
-        if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if hint is int:
-            if isinstance(value, bool | float):
-                raise ValueError
-            return int(value)
-        if hint is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if hint is Path:
-            return Path(str(value))
-        if hint is str:
-            if not isinstance(value, str):
-                raise ValueError
-            return value
+        return _scalar(hint, value)
     except ValueError:
         pass
-    else:
-        raise ConfigError(f"{path}: {name}: unsupported setting type")  # pragma: no cover
     kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(hint, "text")
     raise ConfigError(f"{path}: {name}: must be {kind}, got {value!r}")
 
 
+def _scalar(hint: Any, value: Any) -> Any:
+    """One value of a scalar setting type; ValueError if it is not one."""
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+    if hint is int:
+        if isinstance(value, bool | float):
+            raise ValueError
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    if hint is Path:
+        return Path(str(value))
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    raise TypeError(f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
 def _finish(settings: Settings, path: Path) -> Settings:
     """Cross-field checks, path resolution and the generated secret key."""
+    _check(settings, path)
+    _check_bounces(settings.bounces, path)
+    _check_console(settings, path)
+    data_dir = settings.resolve_path(settings.data_dir)
+    url = settings.database.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///").split("?", 1)
+        if relative[0] and relative[0] != ":memory:":
+            absolute = settings.resolve_path(relative[0])
+            url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
+    secret = settings.secret_key or _generated_secret(data_dir)
+    return dataclasses.replace(
+        settings,
+        data_dir=data_dir,
+        secret_key=secret,
+        database=dataclasses.replace(settings.database, url=url),
+    )
 
+
+def _failer(path: Path) -> Callable[[str, str], typing.NoReturn]:
     def fail(key: str, why: str) -> typing.NoReturn:
         raise ConfigError(f"{path}: {key}: {why}")
+
+    return fail
+
+
+def _check(settings: Settings, path: Path) -> None:
+    """The checks across fields a type cannot express; the first problem is the error."""
+    fail = _failer(path)
 
     try:
         ZoneInfo(settings.timezone)
@@ -336,6 +366,14 @@ def _finish(settings: Settings, path: Path) -> Settings:
             fail(f"smtp.{key}", "must be 0 (unlimited) or more")
     if not settings.web.base_url.startswith(("http://", "https://")):
         fail("web.base_url", "must start with http:// or https://")
+    if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
+        fail("delivery", "batch_size and concurrency must be at least 1")
+    if "@" not in settings.sender.address:
+        fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
+
+
+def _check_console(settings: Settings, path: Path) -> None:
+    fail = _failer(path)
     console = settings.console
     if not console.base_url.startswith(("http://", "https://")):
         fail("console.base_url", "must start with http:// or https://")
@@ -347,11 +385,12 @@ def _finish(settings: Settings, path: Path) -> Settings:
                 "lockout_minutes"):
         if getattr(console, key) < 1:
             fail(f"console.{key}", "must be at least 1")
-    if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
-        fail("delivery", "batch_size and concurrency must be at least 1")
-    if settings.bounces.receiver_protocol not in ("smtp", "lmtp"):
+
+
+def _check_bounces(bounces: BounceSettings, path: Path) -> None:
+    fail = _failer(path)
+    if bounces.receiver_protocol not in ("smtp", "lmtp"):
         fail("bounces.receiver_protocol", "must be smtp or lmtp")
-    bounces = settings.bounces
     if bounces.imap_auth not in ("password", "xoauth2"):
         fail("bounces.imap_auth", f"must be password or xoauth2, got {bounces.imap_auth!r}")
     if bounces.imap_auth == "xoauth2" and not (
@@ -363,23 +402,6 @@ def _finish(settings: Settings, path: Path) -> Settings:
             fail(f"bounces.{key}", "must be at least 1")
     if not 0 <= bounces.receiver_port < 65536 or not 0 < bounces.imap_port < 65536:
         fail("bounces", "receiver_port must be 0 (off) to 65535 and imap_port 1 to 65535")
-    if "@" not in settings.sender.address:
-        fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
-
-    data_dir = settings.resolve_path(settings.data_dir)
-    url = settings.database.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        relative = url.removeprefix("sqlite:///").split("?", 1)
-        if relative[0] and relative[0] != ":memory:":
-            absolute = settings.resolve_path(relative[0])
-            url = "sqlite:///" + str(absolute) + (f"?{relative[1]}" if len(relative) > 1 else "")
-    secret = settings.secret_key or _generated_secret(data_dir)
-    return dataclasses.replace(
-        settings,
-        data_dir=data_dir,
-        secret_key=secret,
-        database=dataclasses.replace(settings.database, url=url),
-    )
 
 
 def _generated_secret(data_dir: Path) -> str:

@@ -39,7 +39,7 @@ def imap_app(app: App, server: PrivateDovecot, **changes) -> App:
         imap_poll_seconds=1,
     )
     settings = dataclasses.replace(app.settings, bounces=bounces, **changes)
-    return App(settings=settings, engine=app.engine, sessions=app.sessions, signer=app.signer)
+    return app.reconfigured(settings)
 
 
 def mailbox_counts(server: PrivateDovecot, *folders: str) -> list[int]:

@@ -221,13 +221,12 @@ def test_a_campaign_that_no_longer_renders_is_paused(mail_app, relay, tmp_path: 
 
 def test_5xx_at_send_time_reaches_the_bounce_records(mail_app, relay, tmp_path: Path):
     from mailer.bounces.models import Bounce
-    from mailer.delivery.engine import default_failure_hook
 
     emails = make_audience(mail_app.sessions, 2)
     relay.behaviour.rcpt_replies[emails[0]] = [(550, "5.1.1 user unknown")]
     campaign_id = create_campaign(mail_app, tmp_path)
     start(mail_app, campaign_id)
-    hook = default_failure_hook()
+    hook = mail_app.failure_hook  # the composition root's: the configured bounce policy
     assert hook is not None
     deliver(mail_app, on_permanent_failures=hook)
     with session_scope(mail_app.sessions) as session:

@@ -332,7 +332,7 @@ def test_one_nudge_to_invitees_who_did_not_answer(mailer: Mailer) -> None:
     settings = dataclasses.replace(
         app.settings, events=dataclasses.replace(app.settings.events, nudge_hours=72)
     )
-    nudging = App(settings=settings, engine=app.engine, sessions=app.sessions, signer=app.signer)
+    nudging = app.reconfigured(settings)
     ids = people(app, ("anna@assen.nl", "Noord", "nl"), ("bram@emmen.nl", "Noord", "nl"),
                  ("cor@hoogeveen.nl", "Noord", "nl"))
     eid = new_event(app, rsvp_deadline=parse_local("2027-04-06 17:00", "Europe/Amsterdam"))
@@ -369,7 +369,7 @@ def test_an_unreachable_relay_loses_nothing(mailer: Mailer) -> None:
     down = dataclasses.replace(
         app.settings, smtp=dataclasses.replace(app.settings.smtp, port=free_port())
     )
-    offline = App(settings=down, engine=app.engine, sessions=app.sessions, signer=app.signer)
+    offline = app.reconfigured(down)
     ids = people(app, ("anna@assen.nl", "Noord", "nl"), ("bram@emmen.nl", "Noord", "nl"))
     eid = new_event(app, starts_at=parse_local("2099-04-13 13:30", "Europe/Amsterdam"),
                     ends_at=parse_local("2099-04-13 16:00", "Europe/Amsterdam"))

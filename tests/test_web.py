@@ -543,8 +543,7 @@ def test_the_service_part_gives_way_when_the_port_is_taken(app, caplog):
             app.settings,
             web=dataclasses.replace(app.settings.web, port=taken.getsockname()[1]),
         )
-        busy = App(settings=settings, engine=app.engine, sessions=app.sessions,
-                   signer=app.signer)
+        busy = app.reconfigured(settings)
         asyncio.run(asyncio.wait_for(web_part(busy, asyncio.Event()), 10))
     assert "not served" in caplog.text
 
@@ -658,11 +657,10 @@ def test_list_unsubscribe_header_of_a_sent_newsletter_works_in_one_click(
 
 
 def test_mailer_run_starts_the_pages_and_the_cleanup(app):
-    from mailer.service import parts as service_parts
     from mailer.web.cleanup import cleanup_part
     from mailer.web.server import web_part
 
-    found = service_parts.parts(app)
+    found = app.service_parts()
     assert web_part in found and cleanup_part in found
 
 

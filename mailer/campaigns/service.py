@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,9 @@ from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 from subscribers import service as subscribers
 from subscribers.models import LANGUAGES, utcnow
+
+if TYPE_CHECKING:
+    from mailer.compose import CampaignRenderer, RendererFactory
 
 __all__ = [
     "AudienceSpec",
@@ -40,9 +43,6 @@ __all__ = [
     "campaign_status",
 ]
 
-RendererFactory = Callable[[Session, Campaign, Settings, Signer], Any]
-
-
 @dataclass(frozen=True)
 class AudienceSpec:
     """Who gets a campaign: active subscribers of `lists`, narrowed by the other filters."""
@@ -55,7 +55,7 @@ class AudienceSpec:
 
 def _default_renderer(
     session: Session, campaign: Campaign, settings: Settings, signer: Signer
-) -> Any:
+) -> CampaignRenderer:
     from mailer.compose import build_renderer
 
     return build_renderer(session, campaign, settings, signer)
@@ -365,13 +365,6 @@ def campaign_status(
     if campaign.status == "running" and remaining and rate > 0:
         eta = now + dt.timedelta(seconds=remaining / rate)
     bounced = counts.get("bounced", 0)
-    bounces: dict[str, Any] = {}
-    try:
-        from mailer.bounces.service import campaign_bounce_summary
-
-        bounces = dict(campaign_bounce_summary(session, campaign_id))
-    except ImportError:  # bounce handling not installed in this build
-        pass
     return {
         "id": campaign.id,
         "subject": campaign.subject,
@@ -392,5 +385,4 @@ def campaign_status(
         "skipped": counts.get("skipped", 0),
         "rate_per_second": round(rate, 2),
         "eta": eta,
-        "bounces": bounces,
     }

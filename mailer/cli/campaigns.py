@@ -119,10 +119,10 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
 
 def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
                             email: str | None) -> tuple[Any, Any]:
-    from mailer.compose import Recipient, build_renderer, sample_recipient
+    from mailer.compose import Recipient, sample_recipient
 
     campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = build_renderer(session, campaign, app.settings, app.signer)
+    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
     if email is None:
         return renderer, sample_recipient(app.settings)
     sub = subscribers.get_subscriber(session, email)

@@ -180,7 +180,7 @@ def demo(ctx: CliContext, delay: int) -> None:
     Example:
       mailer demo
     """
-    from mailer.service.demo import run_demo
+    from mailer.cli.demo import run_demo
 
     run_demo(ctx.settings, delay_seconds=delay, echo=click.echo)
 

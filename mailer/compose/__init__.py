@@ -25,7 +25,12 @@ from __future__ import annotations
 
 from mailer.compose.content import load_content
 from mailer.compose.model import Attachment, Content, Recipient, Rendered, sample_recipient
-from mailer.compose.renderer import CampaignRenderer, build_renderer
+from mailer.compose.renderer import (
+    CampaignExtras,
+    CampaignRenderer,
+    RendererFactory,
+    build_renderer,
+)
 from mailer.compose.transactional import build_transactional
 
 __all__ = [
@@ -34,6 +39,8 @@ __all__ = [
     "Rendered",
     "Content",
     "CampaignRenderer",
+    "CampaignExtras",
+    "RendererFactory",
     "build_renderer",
     "load_content",
     "build_transactional",

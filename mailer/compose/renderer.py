@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import css_inline
 import jinja2
@@ -65,7 +65,21 @@ if TYPE_CHECKING:
 
     from mailer.campaigns.models import Campaign
 
-__all__ = ["CampaignRenderer", "build_renderer", "pick_language", "inline_css"]
+__all__ = [
+    "CampaignRenderer",
+    "CampaignExtras",
+    "RendererFactory",
+    "build_renderer",
+    "pick_language",
+    "inline_css",
+]
+
+#: What a campaign kind adds to its messages: (the `event` template context, attachments).
+CampaignExtras: TypeAlias = (
+    "Callable[[Session, Campaign, Settings], tuple[Mapping[str, Any], Sequence[Attachment]]]"
+)
+#: How the engine, previews and pages get a campaign's renderer.
+RendererFactory: TypeAlias = "Callable[[Session, Campaign, Settings, Signer], CampaignRenderer]"
 
 Key = tuple[Hashable, ...]
 
@@ -457,13 +471,22 @@ class CampaignRenderer:
 
 
 def build_renderer(
-    session: Session, campaign: Campaign, settings: Settings, signer: Signer
+    session: Session,
+    campaign: Campaign,
+    settings: Settings,
+    signer: Signer,
+    *,
+    extras: CampaignExtras | None = None,
 ) -> CampaignRenderer:
-    """The renderer for a campaign; for a meeting invitation with the event and its .ics."""
+    """The renderer for a campaign; for a meeting invitation with the event and its .ics, which
+    `extras` (handed in by the composition root: composition knows no meetings) provides."""
     event: Mapping[str, Any] | None = None
     attachments: Sequence[Attachment] = ()
     if campaign.event_id is not None:
-        from mailer.events.service import invitation_extras  # the events part is optional
-
-        event, attachments = invitation_extras(session, campaign, settings)
+        if extras is None:
+            raise TemplateError(
+                f"campaign {campaign.id} is about a meeting: its renderer needs the meeting's "
+                "details (build it with the application's renderer factory)"
+            )
+        event, attachments = extras(session, campaign, settings)
     return CampaignRenderer(campaign, settings, signer, event=event, attachments=attachments)

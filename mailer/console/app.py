@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,9 +20,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
-from mailer.app import App
 from mailer.console import account, audit, campaigns, home, signin, users
 from mailer.console.base import Console, ConsoleRoute
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["create_console_app", "CONSOLE_CSP", "STATIC"]
 

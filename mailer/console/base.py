@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import jinja2
 from sqlalchemy.orm import Session
@@ -26,11 +26,13 @@ from starlette.routing import Route
 
 from mailer.accounts import service as accounts
 from mailer.accounts.roles import ALL, PUBLIC, allowed
-from mailer.app import App
 from mailer.audit import Actor
 from mailer.console.texts import LANGUAGES, text
 from mailer.database.connect import session_scope
 from mailer.usecases.users import policy
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["Console", "ConsoleRoute", "Who", "TEMPLATES", "SESSION_COOKIE", "CsrfRefused"]
 

@@ -45,83 +45,91 @@ def _fields(form: FormData) -> dict[str, str]:
             "body": str(form.get("body", ""))[:200_000]}
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    settings, signer = console.settings, console.app.signer
+class _CampaignPages:
+    """The endpoints, sharing the console and the settings."""
 
-    def actor(request: Request) -> Any:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.settings = console.settings
+        self.signer = console.app.signer
+
+
+    def actor(self, request: Request) -> Any:
         who: Who = request.state.who
         return who.actor(request)
 
-    async def campaign_list(request: Request) -> Response:
-        rows = await console.db(lambda s: campaigns.overview(s, actor(request)))
-        return console.render(request, "campaigns.html", {"campaigns": rows})
+    async def campaign_list(self, request: Request) -> Response:
+        rows = await self.console.db(lambda s: campaigns.overview(s, self.actor(request)))
+        return self.console.render(request, "campaigns.html", {"campaigns": rows})
 
-    async def editor(request: Request, *, campaign_id: int | None, values: dict[str, Any],
+    async def editor(self, request: Request, *, campaign_id: int | None, values: dict[str, Any],
                      error: str = "", status: int = 200) -> Response:
-        choices = await console.db(
-            lambda s: campaigns.audience_choices(s, settings, actor(request)))
-        return console.render(request, "editor.html", {
+        choices = await self.console.db(
+            lambda s: campaigns.audience_choices(s, self.settings, self.actor(request)))
+        return self.console.render(request, "editor.html", {
             "campaign_id": campaign_id, "v": values, "choices": choices, "error": error,
         }, status=status)
 
-    def _blank() -> dict[str, Any]:
+    def _blank(self) -> dict[str, Any]:
         return {"subject": "", "preheader": "", "body": "", "audience": {
             "lists": [], "regions": [], "organisations": [], "languages": []}}
 
-    async def new_page(request: Request) -> Response:
-        return await editor(request, campaign_id=None, values=_blank())
+    async def new_page(self, request: Request) -> Response:
+        return await self.editor(request, campaign_id=None, values=self._blank())
 
-    def _posted(form: FormData) -> dict[str, Any]:
+    def _posted(self, form: FormData) -> dict[str, Any]:
         spec = _audience(form)
         return {**_fields(form), "audience": {
             "lists": list(spec.lists), "regions": list(spec.regions),
             "organisations": list(spec.organisations), "languages": list(spec.languages)}}
 
-    async def create(request: Request) -> Response:
+    async def create(self, request: Request) -> Response:
         form = await request.form()
 
         def work(session: Session) -> int | str:
             try:
-                return campaigns.create_draft(session, settings, signer, actor(request),
-                                              audience=_audience(form), **_fields(form)).id
+                return campaigns.create_draft(
+                    session, self.settings, self.signer, self.actor(request),
+                    audience=_audience(form), **_fields(form)).id
             except MailerError as exc:
                 session.rollback()
                 return str(exc)
 
-        result = await console.db(work)
+        result = await self.console.db(work)
         if isinstance(result, str):
-            return await editor(request, campaign_id=None, values=_posted(form), error=result,
-                                status=400)
-        return console.redirect(f"/campaigns/{result}")
+            return await self.editor(request, campaign_id=None, values=self._posted(form),
+                                     error=result, status=400)
+        return self.console.redirect(f"/campaigns/{result}")
 
-    def _load(session: Session, request: Request, campaign_id: int) -> dict[str, Any] | None:
+    def _load(self, session: Session, request: Request, campaign_id: int) -> dict[str, Any] | None:
         try:
-            info = campaigns.detail(session, actor(request), campaign_id)
+            info = campaigns.detail(session, self.actor(request), campaign_id)
         except NotFoundError:
             return None
         return info
 
-    async def edit_page(request: Request) -> Response:
+    async def edit_page(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await console.db(_load, request, campaign_id)
+        info = await self.console.db(self._load, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         if info["status"] != "draft":
-            return console.redirect(f"/campaigns/{campaign_id}")
+            return self.console.redirect(f"/campaigns/{campaign_id}")
         audience = {"lists": [], "regions": [], "organisations": [], "languages": [],
                     **info["audience"]}
-        return await editor(request, campaign_id=campaign_id, values={
+        return await self.editor(request, campaign_id=campaign_id, values={
             "subject": info["subject"], "preheader": info["preheader"], "body": info["body"],
             "audience": audience})
 
-    async def edit(request: Request) -> Response:
+    async def edit(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
         form = await request.form()
 
         def work(session: Session) -> str:
             try:
-                campaigns.edit_draft(session, settings, signer, actor(request), campaign_id,
-                                     audience=_audience(form), **_fields(form))
+                campaigns.edit_draft(
+                    session, self.settings, self.signer, self.actor(request), campaign_id,
+                    audience=_audience(form), **_fields(form))
             except NotFoundError:
                 raise HTTPException(404) from None
             except MailerError as exc:
@@ -129,13 +137,13 @@ def routes(console: Console) -> list[BaseRoute]:
                 return str(exc)
             return ""
 
-        error = await console.db(work)
+        error = await self.console.db(work)
         if error:
-            return await editor(request, campaign_id=campaign_id, values=_posted(form),
+            return await self.editor(request, campaign_id=campaign_id, values=self._posted(form),
                                 error=error, status=400)
-        return console.redirect(f"/campaigns/{campaign_id}")
+        return self.console.redirect(f"/campaigns/{campaign_id}")
 
-    async def preview(request: Request) -> Response:
+    async def preview(self, request: Request) -> Response:
         form = await request.form()
         lang = "en" if form.get("lang") == "en" else "nl"
 
@@ -143,7 +151,7 @@ def routes(console: Console) -> list[BaseRoute]:
             fields = _fields(form)
             try:
                 rendered = campaigns.preview(
-                    session, settings, signer, actor(request), language=lang,
+                    session, self.settings, self.signer, self.actor(request), language=lang,
                     subject=fields["subject"], preheader=fields["preheader"],
                     body=fields["body"])
             except MailerError as exc:
@@ -152,45 +160,46 @@ def routes(console: Console) -> list[BaseRoute]:
                 session.rollback()  # a preview stores nothing
             return rendered.html, ""
 
-        body, error = await console.db(work)
+        body, error = await self.console.db(work)
         if error:
             body = ("<!doctype html><html><body><p role=\"alert\">"
                     f"{html.escape(error)}</p></body></html>")
         return HTMLResponse(body, headers={"content-security-policy": PREVIEW_CSP})
 
-    async def count(request: Request) -> Response:
+    async def count(self, request: Request) -> Response:
         form = await request.form()
 
         def work(session: Session) -> str:
             try:
-                n = campaigns.audience_count(session, settings, actor(request), _audience(form))
+                n = campaigns.audience_count(session, self.settings, self.actor(request),
+                                             _audience(form))
             except MailerError as exc:
                 return str(exc)
             return str(n)
 
-        value = await console.db(work)
-        return console.render(request, "_count.html", {"count": value})
+        value = await self.console.db(work)
+        return self.console.render(request, "_count.html", {"count": value})
 
-    async def campaign_page(request: Request, *, error: str = "", notice: str = "",
+    async def campaign_page(self, request: Request, *, error: str = "", notice: str = "",
                             status: int = 200) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await console.db(_load, request, campaign_id)
+        info = await self.console.db(self._load, request, campaign_id)
         if info is None:
             raise HTTPException(404)
-        return console.render(request, "campaign.html", {
+        return self.console.render(request, "campaign.html", {
             "c": info, "error": error, "notice": notice}, status=status)
 
-    async def show(request: Request) -> Response:
-        return await campaign_page(request)
+    async def show(self, request: Request) -> Response:
+        return await self.campaign_page(request)
 
-    async def live_status(request: Request) -> Response:
+    async def live_status(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await console.db(_load, request, campaign_id)
+        info = await self.console.db(self._load, request, campaign_id)
         if info is None:
             raise HTTPException(404)
-        return console.render(request, "_status.html", {"c": info})
+        return self.console.render(request, "_status.html", {"c": info})
 
-    async def test_send(request: Request) -> Response:
+    async def test_send(self, request: Request) -> Response:
         from mailer.delivery.transport import send_message_sync
 
         campaign_id: int = request.path_params["campaign_id"]
@@ -198,46 +207,46 @@ def routes(console: Console) -> list[BaseRoute]:
         to = [a.strip() for a in str(form.get("to", "")).replace(";", ",").split(",")
               if a.strip()][:MAX_TEST_ADDRESSES]
         if not to:
-            return await campaign_page(request, error="test.none", status=400)
+            return await self.campaign_page(request, error="test.none", status=400)
         try:
             from email_validator import EmailNotValidError, validate_email
 
             to = [validate_email(a, check_deliverability=False).normalized for a in to]
         except EmailNotValidError as exc:
-            return await campaign_page(request, error=str(exc), status=400)
+            return await self.campaign_page(request, error=str(exc), status=400)
 
         def work(session: Session) -> tuple[str, bytes]:
-            return campaigns.test_message(session, settings, signer, actor(request),
+            return campaigns.test_message(session, self.settings, self.signer, self.actor(request),
                                           campaign_id, to)
 
         try:
-            sender, data = await console.db(work)
-            await _thread(send_message_sync, settings, sender, to, data)
+            sender, data = await self.console.db(work)
+            await _thread(send_message_sync, self.settings, sender, to, data)
         except MailerError as exc:
-            return await campaign_page(request, error=str(exc), status=400)
-        return await campaign_page(request, notice="test.sent")
+            return await self.campaign_page(request, error=str(exc), status=400)
+        return await self.campaign_page(request, notice="test.sent")
 
-    def action(name: str) -> Any:
+    def action(self, name: str) -> Any:
         async def endpoint(request: Request) -> Response:
             campaign_id: int = request.path_params["campaign_id"]
             form = await request.form()
 
             def work(session: Session) -> str:
-                a = actor(request)
+                a = self.actor(request)
                 try:
                     if name == "approve":
                         version = str(form.get("version", ""))
                         campaigns.approve(session, a, campaign_id,
                                           version=int(version) if version.isdigit() else None)
                     elif name == "schedule":
-                        when = parse_when(str(form.get("at", "")), settings)
-                        campaigns.schedule(session, settings, a, campaign_id, when)
+                        when = parse_when(str(form.get("at", "")), self.settings)
+                        campaigns.schedule(session, self.settings, a, campaign_id, when)
                     elif name == "send":
-                        campaigns.send(session, settings, a, campaign_id)
+                        campaigns.send(session, self.settings, a, campaign_id)
                     elif name == "pause":
                         campaigns.pause(session, a, campaign_id)
                     elif name == "resume":
-                        campaigns.resume(session, settings, a, campaign_id)
+                        campaigns.resume(session, self.settings, a, campaign_id)
                     else:
                         campaigns.cancel(session, a, campaign_id)
                 except NotFoundError:
@@ -247,35 +256,40 @@ def routes(console: Console) -> list[BaseRoute]:
                     return str(exc)
                 return ""
 
-            error = await console.db(work)
+            error = await self.console.db(work)
             if error:
-                return await campaign_page(request, error=error, status=400)
-            return console.redirect(f"/campaigns/{campaign_id}")
+                return await self.campaign_page(request, error=error, status=400)
+            return self.console.redirect(f"/campaigns/{campaign_id}")
 
         endpoint.__name__ = f"campaign_{name}"
         return endpoint
 
-    def r(path: str, endpoint: Any, permission: str, methods: tuple[str, ...] = ("GET",)
-          ) -> ConsoleRoute:
-        return ConsoleRoute(path, endpoint, permission=permission, console=console,
-                            methods=list(methods))
+    def routes(self) -> list[BaseRoute]:
+        def r(path: str, endpoint: Any, permission: str, methods: tuple[str, ...] = ("GET",)
+              ) -> ConsoleRoute:
+            return ConsoleRoute(path, endpoint, permission=permission, console=self.console,
+                                methods=list(methods))
 
-    one = "/campaigns/{campaign_id:int}"
-    return [
-        r("/campaigns", campaign_list, "campaigns.read"),
-        r("/campaigns/new", new_page, "campaigns.edit"),
-        r("/campaigns/new", create, "campaigns.edit", ("POST",)),
-        r("/campaigns/preview", preview, "campaigns.read", ("POST",)),
-        r("/campaigns/count", count, "campaigns.read", ("POST",)),
-        r(one, show, "campaigns.read"),
-        r(f"{one}/status", live_status, "campaigns.read"),
-        r(f"{one}/edit", edit_page, "campaigns.edit"),
-        r(f"{one}/edit", edit, "campaigns.edit", ("POST",)),
-        r(f"{one}/test", test_send, "campaigns.test", ("POST",)),
-        r(f"{one}/approve", action("approve"), "campaigns.approve", ("POST",)),
-        *(r(f"{one}/{name}", action(name), "campaigns.schedule", ("POST",))
-          for name in ("schedule", "send", "pause", "resume", "cancel")),
-    ]
+        one = "/campaigns/{campaign_id:int}"
+        return [
+            r("/campaigns", self.campaign_list, "campaigns.read"),
+            r("/campaigns/new", self.new_page, "campaigns.edit"),
+            r("/campaigns/new", self.create, "campaigns.edit", ("POST",)),
+            r("/campaigns/preview", self.preview, "campaigns.read", ("POST",)),
+            r("/campaigns/count", self.count, "campaigns.read", ("POST",)),
+            r(one, self.show, "campaigns.read"),
+            r(f"{one}/status", self.live_status, "campaigns.read"),
+            r(f"{one}/edit", self.edit_page, "campaigns.edit"),
+            r(f"{one}/edit", self.edit, "campaigns.edit", ("POST",)),
+            r(f"{one}/test", self.test_send, "campaigns.test", ("POST",)),
+            r(f"{one}/approve", self.action("approve"), "campaigns.approve", ("POST",)),
+            *(r(f"{one}/{name}", self.action(name), "campaigns.schedule", ("POST",))
+              for name in ("schedule", "send", "pause", "resume", "cancel")),
+        ]
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return _CampaignPages(console).routes()
 
 
 async def _thread(fn: Any, *args: Any) -> Any:

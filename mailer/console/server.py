@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 import uvicorn
 
-from mailer.app import App
 from mailer.console.app import create_console_app
 from mailer.errors import ConfigError
 from mailer.web.server import _EmbeddedServer, bind
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["serve", "console_part"]
 

@@ -35,22 +35,29 @@ class _Outcome:
     error: str = ""
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    settings = console.settings
-    limiter = RateLimiter(settings.secret_key, window=SIGNIN_WINDOW)
+class _SignIn:
+    """The endpoints, sharing the console and its settings."""
 
-    def rate_limit(session: Session, request: Request) -> None:
-        limiter.hit(session, [Limit("console-signin", console.client(request),
-                                    settings.console.signin_rate_per_client)])
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.settings = self.console.settings
+        self.limiter = RateLimiter(self.settings.secret_key, window=SIGNIN_WINDOW)
 
-    async def signin_page(request: Request) -> Response:
+    def origin(self, request: Request) -> str:
+        return f"console {self.console.client(request)}"
+
+    def rate_limit(self, session: Session, request: Request) -> None:
+        self.limiter.hit(session, [Limit("console-signin", self.console.client(request),
+                                    self.settings.console.signin_rate_per_client)])
+
+    async def signin_page(self, request: Request) -> Response:
         who: Who = request.state.who
         if who.signed_in:
-            return console.redirect("/")
+            return self.console.redirect("/")
         done = request.query_params.get("done") == "setup"
-        return console.render(request, "signin.html", {"error": "", "email": "", "done": done})
+        return self.console.render(request, "signin.html", {"error": "", "email": "", "done": done})
 
-    async def signin(request: Request) -> Response:
+    async def signin(self, request: Request) -> Response:
         form = await request.form()
         email = str(form.get("email", ""))[:320]
         password = str(form.get("password", ""))[:1000]
@@ -58,73 +65,73 @@ def routes(console: Console) -> list[BaseRoute]:
 
         def work(session: Session) -> _Outcome:
             try:
-                rate_limit(session, request)
+                self.rate_limit(session, request)
             except RateLimited:
                 return _Outcome(error="rate")
             try:
                 _user, token, stage = users.sign_in(
-                    session, settings, email, password, origin=f"console {console.client(request)}",
-                    client=console.client(request),
+                    session, self.settings, email, password, origin=self.origin(request),
+                    client=self.console.client(request),
                     user_agent=request.headers.get("user-agent", ""), replaces=old or None)
             except accounts.SignInFailed:
                 return _Outcome(error="signin")
             return _Outcome(token=token, stage=stage)
 
-        outcome = await console.db(work)
+        outcome = await self.console.db(work)
         if outcome.error:
             status = 429 if outcome.error == "rate" else 400
-            return console.render(request, "signin.html",
+            return self.console.render(request, "signin.html",
                                   {"error": outcome.error, "email": email, "done": False},
                                   status=status)
-        response = console.redirect("/signin/code" if outcome.stage == "totp" else "/")
-        console.set_session(response, outcome.token)
+        response = self.console.redirect("/signin/code" if outcome.stage == "totp" else "/")
+        self.console.set_session(response, outcome.token)
         return response
 
-    async def code_page(request: Request) -> Response:
+    async def code_page(self, request: Request) -> Response:
         who: Who = request.state.who
         if who.stage != "totp":
-            return console.redirect("/" if who.signed_in else "/signin")
-        return console.render(request, "code.html", {"error": ""})
+            return self.console.redirect("/" if who.signed_in else "/signin")
+        return self.console.render(request, "code.html", {"error": ""})
 
-    async def code(request: Request) -> Response:
+    async def code(self, request: Request) -> Response:
         who: Who = request.state.who
         if who.stage != "totp" or who.user_id is None:
-            return console.redirect("/signin")
+            return self.console.redirect("/signin")
         form = await request.form()
         value = str(form.get("code", ""))[:20]
         user_id = who.user_id
 
         def work(session: Session) -> _Outcome:
             try:
-                rate_limit(session, request)
+                self.rate_limit(session, request)
             except RateLimited:
                 return _Outcome(error="rate")
             user = accounts.queries.user_by_id(session, user_id)
             assert user is not None
             try:
                 token = users.second_factor(
-                    session, settings, user, value, origin=f"console {console.client(request)}",
-                    client=console.client(request),
+                    session, self.settings, user, value, origin=self.origin(request),
+                    client=self.console.client(request),
                     user_agent=request.headers.get("user-agent", ""), replaces=who.token)
             except accounts.SignInFailed:
                 return _Outcome(error="code")
             return _Outcome(token=token, stage="full")
 
-        outcome = await console.db(work)
+        outcome = await self.console.db(work)
         if outcome.error:
-            return console.render(request, "code.html", {"error": outcome.error},
+            return self.console.render(request, "code.html", {"error": outcome.error},
                                   status=429 if outcome.error == "rate" else 400)
-        response = console.redirect("/")
-        console.set_session(response, outcome.token)
+        response = self.console.redirect("/")
+        self.console.set_session(response, outcome.token)
         return response
 
-    def _setup_context(email: str, role: str, secret: str, error: str) -> dict[str, object]:
+    def _setup_context(self, email: str, role: str, secret: str, error: str) -> dict[str, object]:
         uri = accounts.totp_uri(secret, email)
         qr = segno.make(uri, error="m").svg_data_uri(scale=4, dark="#0b2748")
         return {"email": email, "role": role, "secret": secret, "qr": qr, "error": error,
                 "min_password": accounts.MIN_PASSWORD}
 
-    async def setup_page(request: Request) -> Response:
+    async def setup_page(self, request: Request) -> Response:
         token = request.path_params["token"]
 
         def work(session: Session) -> tuple[str, str] | None:
@@ -134,13 +141,13 @@ def routes(console: Console) -> list[BaseRoute]:
                 return None
             return user.email, user.role
 
-        found = await console.db(work)
+        found = await self.console.db(work)
         if found is None:
-            return console.error(request, "setup", 400)
-        return console.render(request, "setup.html",
-                              _setup_context(*found, accounts.new_totp_secret(), ""))
+            return self.console.error(request, "setup", 400)
+        return self.console.render(request, "setup.html",
+                              self._setup_context(*found, accounts.new_totp_secret(), ""))
 
-    async def setup(request: Request) -> Response:
+    async def setup(self, request: Request) -> Response:
         token = request.path_params["token"]
         form = await request.form()
         password = str(form.get("password", ""))[:1000]
@@ -158,34 +165,34 @@ def routes(console: Console) -> list[BaseRoute]:
             try:
                 users.complete_setup(session, token, password, totp_secret=secret,
                                      totp_code=code_value,
-                                     origin=f"console {console.client(request)}")
+                                     origin=self.origin(request))
             except AccountError as exc:  # raised before anything was changed
                 return user.email, user.role, str(exc)
             return user.email, user.role, ""
 
-        found = await console.db(work)
+        found = await self.console.db(work)
         if found is None:
-            return console.error(request, "setup", 400)
+            return self.console.error(request, "setup", 400)
         email, role, error = found
         if error:
-            return console.render(request, "setup.html",
-                                  _setup_context(email, role, secret or
+            return self.console.render(request, "setup.html",
+                                  self._setup_context(email, role, secret or
                                                  accounts.new_totp_secret(), error),
                                   status=400)
-        return console.redirect("/signin?done=setup")
+        return self.console.redirect("/signin?done=setup")
 
-    async def signout(request: Request) -> Response:
+    async def signout(self, request: Request) -> Response:
         who: Who = request.state.who
 
         def work(session: Session) -> None:
             users.sign_out(session, who.actor(request), who.token)
 
-        await console.db(work)
-        response = console.redirect("/signin")
-        console.clear_session(response)
+        await self.console.db(work)
+        response = self.console.redirect("/signin")
+        self.console.clear_session(response)
         return response
 
-    async def signout_everywhere(request: Request) -> Response:
+    async def signout_everywhere(self, request: Request) -> Response:
         who: Who = request.state.who
         assert who.user_id is not None
         user_id = who.user_id
@@ -193,31 +200,38 @@ def routes(console: Console) -> list[BaseRoute]:
         def work(session: Session) -> None:
             users.sign_out_everywhere(session, who.actor(request), user_id)
 
-        await console.db(work)
-        response = console.redirect("/signin")
-        console.clear_session(response)
+        await self.console.db(work)
+        response = self.console.redirect("/signin")
+        self.console.clear_session(response)
         return response
 
-    async def language(request: Request) -> Response:
+    async def language(self, request: Request) -> Response:
         code_ = request.path_params["code"]
-        response = console.redirect("/")
+        response = self.console.redirect("/")
         if code_ in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, code_, samesite="lax", secure=console.secure,
+            response.set_cookie(LANG_COOKIE, code_, samesite="lax", secure=self.console.secure,
                                 path="/", max_age=365 * 86400)
         return response
 
-    def r(path: str, endpoint: object, permission: str, methods: list[str]) -> ConsoleRoute:
-        return ConsoleRoute(path, endpoint, permission=permission, console=console,  # type: ignore[arg-type]
+    def r(self, path: str, endpoint: object, permission: str, methods: list[str]) -> ConsoleRoute:
+        return ConsoleRoute(path, endpoint, permission=permission, console=self.console,  # type: ignore[arg-type]
                             methods=methods)
 
-    return [
-        r("/signin", signin_page, PUBLIC, ["GET"]),
-        r("/signin", signin, PUBLIC, ["POST"]),
-        r("/signin/code", code_page, PUBLIC, ["GET"]),
-        r("/signin/code", code, PUBLIC, ["POST"]),
-        r("/setup/{token}", setup_page, PUBLIC, ["GET"]),
-        r("/setup/{token}", setup, PUBLIC, ["POST"]),
-        r("/lang/{code}", language, PUBLIC, ["GET"]),
-        r("/signout", signout, SIGNED_IN, ["POST"]),
-        r("/signout/everywhere", signout_everywhere, SIGNED_IN, ["POST"]),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        return [
+            self.r("/signin", self.signin_page, PUBLIC, ["GET"]),
+            self.r("/signin", self.signin, PUBLIC, ["POST"]),
+            self.r("/signin/code", self.code_page, PUBLIC, ["GET"]),
+            self.r("/signin/code", self.code, PUBLIC, ["POST"]),
+            self.r("/setup/{token}", self.setup_page, PUBLIC, ["GET"]),
+            self.r("/setup/{token}", self.setup, PUBLIC, ["POST"]),
+            self.r("/lang/{code}", self.language, PUBLIC, ["GET"]),
+            self.r("/signout", self.signout, SIGNED_IN, ["POST"]),
+            self.r("/signout/everywhere", self.signout_everywhere, SIGNED_IN, ["POST"]),
+        ]
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return _SignIn(console).routes()
+
+

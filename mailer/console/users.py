@@ -17,27 +17,31 @@ __all__ = ["routes"]
 PERMISSION = "users.manage"
 
 
-def routes(console: Console) -> list[BaseRoute]:
-    settings = console.settings
+class _Users:
+    """The endpoints, sharing the console and its settings."""
 
-    def listing(session: Session, request: Request) -> list[dict[str, object]]:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.settings = self.console.settings
+
+    def listing(self, session: Session, request: Request) -> list[dict[str, object]]:
         who: Who = request.state.who
         return [{"email": u.email, "name": u.name, "role": u.role, "status": u.status,
                  "set_up": bool(u.password_hash), "totp": bool(u.totp_secret),
                  "last_signin_at": u.last_signin_at}
                 for u in users.list_users(session, who.actor(request))]
 
-    async def page(request: Request, *, link: str = "", error: str = "", done: str = "",
+    async def page(self, request: Request, *, link: str = "", error: str = "", done: str = "",
                    status: int = 200) -> Response:
-        rows = await console.db(listing, request)
-        return console.render(request, "users.html", {
+        rows = await self.console.db(self.listing, request)
+        return self.console.render(request, "users.html", {
             "users": rows, "roles": ROLES, "link": link, "error": error, "done": done,
         }, status=status)
 
-    async def user_list(request: Request) -> Response:
-        return await page(request)
+    async def user_list(self, request: Request) -> Response:
+        return await self.page(request)
 
-    async def add(request: Request) -> Response:
+    async def add(self, request: Request) -> Response:
         who: Who = request.state.who
         form = await request.form()
         email = str(form.get("email", ""))[:320]
@@ -46,18 +50,18 @@ def routes(console: Console) -> list[BaseRoute]:
 
         def work(session: Session) -> tuple[str, str]:
             try:
-                user, link = users.add_user(session, settings, who.actor(request), email, role,
+                user, link = users.add_user(session, self.settings, who.actor(request), email, role,
                                             name=name)
             except AccountError as exc:
                 return "", str(exc)
             return link, user.email
 
-        link, info = await console.db(work)
+        link, info = await self.console.db(work)
         if not link:
-            return await page(request, error=info, status=400)
-        return await page(request, link=link, done=info)
+            return await self.page(request, error=info, status=400)
+        return await self.page(request, link=link, done=info)
 
-    def change(action: str) -> object:
+    def change(self, action: str) -> object:
         async def endpoint(request: Request) -> Response:
             who: Who = request.state.who
             form = await request.form()
@@ -71,27 +75,34 @@ def routes(console: Console) -> list[BaseRoute]:
                     elif action == "enable":
                         users.enable_user(session, actor, email)
                     else:
-                        return users.reset_user(session, settings, actor, email), ""
+                        return users.reset_user(session, self.settings, actor, email), ""
                 except AccountError as exc:
                     return "", str(exc)
                 return "", ""
 
-            link, error = await console.db(work)
+            link, error = await self.console.db(work)
             if error:
-                return await page(request, error=error, status=400)
-            return await page(request, link=link, done=email)
+                return await self.page(request, error=error, status=400)
+            return await self.page(request, link=link, done=email)
 
         endpoint.__name__ = f"user_{action}"
         return endpoint
 
-    def r(path: str, endpoint: object, methods: list[str]) -> ConsoleRoute:
+    def r(self, path: str, endpoint: object, methods: list[str]) -> ConsoleRoute:
         return ConsoleRoute(path, endpoint, permission=PERMISSION,  # type: ignore[arg-type]
-                            console=console, methods=methods)
+                            console=self.console, methods=methods)
 
-    return [
-        r("/users", user_list, ["GET"]),
-        r("/users", add, ["POST"]),
-        r("/users/disable", change("disable"), ["POST"]),
-        r("/users/enable", change("enable"), ["POST"]),
-        r("/users/reset", change("reset"), ["POST"]),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        return [
+            self.r("/users", self.user_list, ["GET"]),
+            self.r("/users", self.add, ["POST"]),
+            self.r("/users/disable", self.change("disable"), ["POST"]),
+            self.r("/users/enable", self.change("enable"), ["POST"]),
+            self.r("/users/reset", self.change("reset"), ["POST"]),
+        ]
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return _Users(console).routes()
+
+

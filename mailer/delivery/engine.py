@@ -31,48 +31,31 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from mailer.app import App
 from mailer.campaigns import queries
 from mailer.campaigns.models import Campaign
+from mailer.compose import Recipient, RendererFactory
 from mailer.database.connect import session_scope
 from mailer.delivery import transport
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
-from mailer.kernel.tokens import Signer
-from mailer.settings import Settings
 from subscribers.models import utcnow
 
-__all__ = ["DeliveryEngine", "EngineStats", "FailureHook", "default_failure_hook"]
+if TYPE_CHECKING:
+    from mailer.app import App
+
+__all__ = ["DeliveryEngine", "EngineStats", "FailureHook"]
 
 log = logging.getLogger("mailer.delivery")
 
 class FailureHook(Protocol):
+    """What the engine tells of messages that failed for good: (delivery_id, code, message),
+    in the transaction that records them. The composition root hands in the bounce policy's."""
+
     def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> Any: ...
-
-
-RendererFactory = Callable[[Session, Campaign, Settings, Signer], Any]
-
-
-def default_failure_hook(settings: Settings | None = None) -> FailureHook | None:
-    """The bounce handler's record of 5xx / expired-4xx failures, if bounce handling is built in
-    (with the configured bounce policy when `settings` is given)."""
-    try:
-        from mailer.bounces.service import record_send_failures, send_failure_hook
-    except ImportError:
-        return None
-    return record_send_failures if settings is None else send_failure_hook(settings.bounces)
-
-
-def _default_renderer(
-    session: Session, campaign: Campaign, settings: Settings, signer: Signer
-) -> Any:
-    from mailer.compose import build_renderer
-
-    return build_renderer(session, campaign, settings, signer)
 
 
 @dataclass
@@ -119,14 +102,14 @@ class DeliveryEngine:
         app: App,
         *,
         worker_id: str | None = None,
-        renderer_factory: RendererFactory = _default_renderer,
+        renderer_factory: RendererFactory | None = None,
         on_permanent_failures: FailureHook | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.app = app
         self.settings = app.settings
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.renderer_factory = renderer_factory
+        self.renderer_factory = renderer_factory or app.renderer_factory
         self.on_permanent_failures = on_permanent_failures
         self.clock = clock
         self.stats = EngineStats()
@@ -171,8 +154,6 @@ class DeliveryEngine:
     ) -> list[_Job]:
         """Build each claimed message. A campaign whose templates no longer compile is paused
         (its rows handed back); a message that cannot be built for one person fails alone."""
-        from mailer.compose import Recipient
-
         jobs: list[_Job] = []
         broken: dict[int, str] = {}
         handed_back: list[int] = []

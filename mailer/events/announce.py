@@ -83,9 +83,10 @@ def _new_campaign(
 def check_renders(session: Session, campaign: Campaign, settings: Settings, signer: Signer) -> None:
     """Build the campaign's renderer (a trial render): a broken template stops here."""
     from mailer.compose import build_renderer
+    from mailer.events.service import invitation_extras
 
     try:
-        build_renderer(session, campaign, settings, signer)
+        build_renderer(session, campaign, settings, signer, extras=invitation_extras)
     except TemplateError:
         raise
     except Exception as exc:  # any failure to render must stop before anything is sent

@@ -624,29 +624,20 @@ def calendar_attachment(
 
 
 def invitation_extras(
-    session: Session, campaign: Campaign, settings: Settings | None = None
+    session: Session, campaign: Campaign, settings: Settings
 ) -> tuple[dict[str, Any], list[Attachment]]:
     """The `event` context and the .ics attachment for a campaign about a meeting.
 
     Invitations and updates carry METHOD:REQUEST, a cancellation METHOD:CANCEL, all with the
-    event's one UID and current SEQUENCE. Called by composition's build_renderer.
+    event's one UID and current SEQUENCE. The composition root hands it to build_renderer; the
+    organizer is the configured sender.
     """
     if campaign.event_id is None:
         raise EventError(f"campaign {campaign.id}: not about a meeting")
     event = get_event(session, campaign.event_id)
-    organizer: Settings | Organizer
-    stored = (campaign.meta or {}).get("organizer")
-    if settings is not None:
-        organizer = settings
-    elif isinstance(stored, dict) and stored.get("email"):
-        organizer = Organizer(str(stored.get("name") or ""), str(stored["email"]))
-    else:  # a campaign made elsewhere: the configured sender
-        from mailer.settings import load_settings
-
-        organizer = load_settings()
     # (Cancelling a meeting stops its unsent invitations; "view online" of an old invitation
     # still renders, with the meeting shown as cancelled.)
     method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
     counts = event_counts(session, event.id)
     context = event_context(event, seats=seats_left(event, counts), counts=counts)
-    return context, [calendar_attachment(organizer, event, method=method)]
+    return context, [calendar_attachment(settings, event, method=method)]

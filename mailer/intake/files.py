@@ -11,13 +11,15 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
 from mailer.bounces.service import ingest
 from mailer.database.connect import session_scope
 from mailer.errors import BounceError
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["IntakeSummary", "read_capped", "iter_messages", "ingest_path", "ingest_bytes"]
 

@@ -25,12 +25,14 @@ import ssl
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
 from mailer.errors import ConfigError
 from mailer.intake.files import ingest_bytes
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["PollSummary", "poll_once", "fetch_oauth_token", "imap_part"]
 

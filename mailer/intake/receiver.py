@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 
-from mailer.app import App
 from mailer.bounces.parse import MAX_BYTES
 from mailer.intake.files import ingest_bytes
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["BounceHandler", "serve", "receiver_part"]
 

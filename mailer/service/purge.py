@@ -1,21 +1,19 @@
-"""The bounce package's service parts for `mailer run`: receiver, IMAP poller, daily purge.
-
-Each is `async def part(app, stop)`, returning at once when its settings turn it off.
-"""
+"""A part of `mailer run`: forget raw bounce mail past bounces.retention_days, once a day."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
-from mailer.app import App
 from mailer.bounces.service import purge
 from mailer.database.connect import session_scope
-from mailer.intake.imap import imap_part
-from mailer.intake.receiver import receiver_part
 
-__all__ = ["PARTS", "receiver_part", "imap_part", "purge_part"]
+if TYPE_CHECKING:
+    from mailer.app import App
+
+__all__ = ["purge_part"]
 
 log = logging.getLogger(__name__)
 _DAY = 24 * 3600
@@ -38,5 +36,3 @@ async def purge_part(app: App, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=_DAY)
 
-
-PARTS = [receiver_part, imap_part, purge_part]

@@ -11,7 +11,7 @@ which then starts due campaigns with a conditional UPDATE (never twice). On ever
 2. starts every scheduled campaign whose time has come, if at most delivery.misfire_grace_minutes
    late, else marks it `missed` and reports it (a send whose time passed while the service was
    down is never silently dropped, never sent twice);
-3. calls the due-work hooks of mailer/service_parts.py.
+3. does the due work the composition root lists (App.due_work: meeting reminders, owed mail).
 
 The delivery engine runs beside it all the time and sends whatever is running.
 """
@@ -25,20 +25,21 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailer.app import App
 from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
-from mailer.delivery.engine import DeliveryEngine, EngineStats, default_failure_hook
-from mailer.service import parts as service_parts
+from mailer.delivery.engine import EngineStats
 from subscribers.models import utcnow
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = [
     "JOB_TABLE",
@@ -112,12 +113,7 @@ class Service:
             )
         self.result.started.extend(due.started)
         self.result.missed.extend(due.missed)
-        try:
-            works = service_parts.due_work(self.app)
-        except Exception:  # a broken plug-in must not stop scheduled sends
-            log.exception("the due-work hooks could not be loaded")
-            works = []
-        for work in works:
+        for work in self.app.due_work():
             try:
                 work(self.app, now)
             except Exception:  # one part's failure must not stop sending
@@ -178,10 +174,6 @@ class Service:
             self.scheduler = None
 
 
-def _engine(app: App) -> DeliveryEngine:
-    return DeliveryEngine(app, on_permanent_failures=default_failure_hook(app.settings))
-
-
 async def run_once(
     app: App,
     *,
@@ -196,7 +188,7 @@ async def run_once(
         await asyncio.to_thread(service.start_due)
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    service.result.stats = await _engine(app).run(
+    service.result.stats = await app.delivery_engine().run(
         stop, until_idle=True, campaign_ids=campaign_ids, progress=progress
     )
     return service.result
@@ -207,12 +199,12 @@ async def run_forever(
 ) -> RunReport:
     """`mailer run`: scheduler, delivery engine and the parts, until `stop` is set."""
     service = Service(app, report=report)
-    engine = _engine(app)
+    engine = app.delivery_engine()
     tasks: list[asyncio.Future[Any]] = [
         asyncio.create_task(service.run(stop), name="scheduler"),
         asyncio.create_task(engine.run(stop), name="delivery"),
     ]
-    for part in service_parts.parts(app):
+    for part in app.service_parts():
         tasks.append(asyncio.ensure_future(part(app, stop)))
     try:
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -229,7 +221,7 @@ async def run_forever(
 
 async def run_workers(app: App, stop: asyncio.Event, *, until_idle: bool = False) -> EngineStats:
     """`mailer worker`: only the delivery engine (extra workers on a shared PostgreSQL)."""
-    return await _engine(app).run(stop, until_idle=until_idle)
+    return await app.delivery_engine().run(stop, until_idle=until_idle)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -15,16 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailer.app import App
 from mailer.database.connect import session_scope
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.events import queries, service
 from mailer.events.ical import METHOD_REQUEST
-from mailer.kernel.links import Links
 from subscribers.queries import suppressed_keys
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = [
     "TEMPLATES",
@@ -76,7 +77,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
            ) -> tuple[list[_Owed], list[int]]:
     """Claim owed mail and gather everything needed to send it; (to send, skipped ids)."""
     settings = app.settings
-    links = Links(settings.web.base_url, app.signer)
+    links = app.links
     with session_scope(app.sessions) as session:
         # The relay's limits count meeting mail and newsletters together; what does not fit
         # now stays pending for the next round.

@@ -1,15 +1,14 @@
 """Build the subscriber pages' ASGI app: routes from the page modules, security headers, errors.
 
-`create_web_app(app)` is what `mailer web`, `mailer run` and the tests serve. The page modules in
-ROUTE_MODULES each provide `routes(pages) -> list[BaseRoute]`; a module that is not there yet
-(the RSVP page arrives with the events part) is skipped.
+`create_web_app(app)` is what `mailer web`, `mailer run` and the tests serve (through
+`App.web_app()`). Each page module provides `routes(pages) -> list[BaseRoute]`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,24 +22,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailer.app import App
 from mailer.errors import TokenError
+from mailer.web import preferences, rsvp, subscribe, unsubscribe, view
 from mailer.web.csrf import CsrfError
 from mailer.web.pages import TEMPLATES, Pages
 from mailer.web.ratelimit import RateLimited
 
-__all__ = ["create_web_app", "ROUTE_MODULES", "PAGE_CSP", "SECURITY_HEADERS"]
+if TYPE_CHECKING:
+    from mailer.app import App
+
+__all__ = ["create_web_app", "PAGE_MODULES", "PAGE_CSP", "SECURITY_HEADERS"]
 
 log = logging.getLogger("mailer.web")
 
-#: Modules whose `routes(pages)` make up the site, in order. Add a module here to add pages.
-ROUTE_MODULES = (
-    "mailer.web.unsubscribe",
-    "mailer.web.preferences",
-    "mailer.web.subscribe",
-    "mailer.web.view",
-    "mailer.web.rsvp",
-)
+#: The modules whose `routes(pages)` make up the site, in order.
+PAGE_MODULES = (unsubscribe, preferences, subscribe, view, rsvp)
 
 #: The pages load nothing but our own stylesheet and icon, and post forms only to themselves.
 PAGE_CSP = (
@@ -116,13 +112,7 @@ def _static_routes() -> list[BaseRoute]:
 
 def _page_routes(pages: Pages) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
-    for name in ROUTE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # the module itself is absent, not one of its imports
-                continue
-            raise
+    for module in PAGE_MODULES:
         routes.extend(module.routes(pages))
     return routes
 

@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
-from mailer.app import App
 from mailer.database.connect import session_scope
 from subscribers import queries
 from subscribers.models import utcnow
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["purge_unconfirmed", "cleanup_part", "INTERVAL"]
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailer.app import App
+if TYPE_CHECKING:
+    from mailer.app import App
+
 
 __all__ = ["Mail", "send_mail"]
 

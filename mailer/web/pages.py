@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import jinja2
 from sqlalchemy.orm import Session
@@ -20,14 +20,15 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from mailer.app import App
 from mailer.database.connect import session_scope
 from mailer.errors import TokenError
-from mailer.kernel.links import Links
 from mailer.web.csrf import FIELD, Csrf
 from mailer.web.mail import Mail, send_mail
 from mailer.web.ratelimit import RateLimiter
 from mailer.web.texts import LANGUAGES, text
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["Pages", "TEMPLATES", "TokenPayload"]
 
@@ -46,7 +47,7 @@ class Pages:
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.settings
-        self.links = Links(app.settings.web.base_url, app.signer)
+        self.links = app.links
         self.csrf = Csrf(app.settings.secret_key, app.settings.web.base_url)
         self.rate = RateLimiter(app.settings.secret_key)
         loaders: list[jinja2.BaseLoader] = []

@@ -15,12 +15,14 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
-from mailer.app import App
 from mailer.errors import ConfigError
-from mailer.web.app import create_web_app
+
+if TYPE_CHECKING:
+    from mailer.app import App
 
 __all__ = ["bind", "serve", "web_part"]
 
@@ -56,7 +58,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _config(app: App) -> uvicorn.Config:
     return uvicorn.Config(
-        create_web_app(app),
+        app.web_app(),
         access_log=False,
         server_header=False,
         proxy_headers=True,

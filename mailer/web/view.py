@@ -30,13 +30,13 @@ VIEW_CSP = (
 
 def render_for(session: Session, pages: Pages, subscriber_id: int, campaign_id: int) -> str:
     """The campaign's HTML as rendered for this subscriber; TokenError if either is gone."""
-    from mailer.compose import Recipient, build_renderer
+    from mailer.compose import Recipient
 
     subscriber = subscriber_queries.subscriber_by_id(session, subscriber_id)
     campaign = queries.campaign_by_id(session, campaign_id)
     if subscriber is None or campaign is None:
         raise TokenError("the link is not valid")
-    renderer = build_renderer(session, campaign, pages.settings, pages.app.signer)
+    renderer = pages.app.renderer_factory(session, campaign, pages.settings, pages.app.signer)
     recipient = Recipient(
         subscriber_id=subscriber.id,
         email=subscriber.email,

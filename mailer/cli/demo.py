@@ -22,7 +22,6 @@ from mailer.app import App, build_app
 from mailer.campaigns import service as campaigns
 from mailer.database.connect import make_engine, session_scope, upgrade_schema
 from mailer.delivery.capture import CaptureServer, free_port, port_is_free
-from mailer.delivery.engine import DeliveryEngine, default_failure_hook
 from mailer.errors import MailerError
 from mailer.service.scheduler import Service
 from mailer.settings import Settings
@@ -191,7 +190,7 @@ async def _deliver(app: App, campaign_id: int, timeout: float) -> None:
     """The real service path: the scheduler wakes at the time, the engine delivers."""
     stop = asyncio.Event()
     service = Service(app, report=lambda line: None)
-    engine = DeliveryEngine(app, on_permanent_failures=default_failure_hook())
+    engine = app.delivery_engine()
     tasks = [asyncio.create_task(service.run(stop)), asyncio.create_task(engine.run(stop))]
     deadline = time.monotonic() + timeout
     try:
@@ -217,10 +216,10 @@ def _finished(app: App, campaign_id: int) -> bool:
 
 
 def _write_preview(app: App, session: Session, campaign_id: int, path: Path) -> None:
-    from mailer.compose import Recipient, build_renderer
+    from mailer.compose import Recipient
 
     campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = build_renderer(session, campaign, app.settings, app.signer)
+    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
     name, municipality, region, job, language = SAMPLE_PEOPLE[0]
     sub = subscriber_queries.subscriber_by_key(session, _email(name, municipality).lower())
     recipient = Recipient(
