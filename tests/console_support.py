@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyotp
 
@@ -88,3 +93,40 @@ def post(client: TestClient, page_path: str, action: str, data: dict[str, str]) 
     """Post a form of `page_path` to `action` with the page's CSRF token."""
     page = client.get(page_path)
     return client.post(action, data={"csrf": csrf_token(page.text), **data})
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-4.10.3.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(page: object) -> list[str]:
+    """WCAG 2.1 A/AA violations axe-core finds on the page (axe injected by the test, never
+    shipped: evaluated through the browser's debugging channel, so the page's CSP stays)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):  # type: ignore[attr-defined]
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+    result = page.evaluate(  # type: ignore[attr-defined]
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))",
+        WCAG_AA)
+    return list(result)
+
+
+@contextmanager
+def console_served(app: App) -> Iterator[str]:
+    """The console served on a free loopback port from its own thread; its base URL."""
+    from mailer.console.server import serve
+    from mailer.web.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(app, sock, stop),),
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+        loop.close()
+        sock.close()

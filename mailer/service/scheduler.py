@@ -33,9 +33,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailer.campaigns import queries
-from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
 from mailer.delivery.engine import EngineStats
+from mailer.usecases import campaigns as campaign_usecases
 from subscribers.models import utcnow
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Service:
         now = utcnow()
         grace = dt.timedelta(minutes=self.app.settings.delivery.misfire_grace_minutes)
         with session_scope(self.app.sessions) as session:
-            due = campaigns.start_due(session, now, grace)
+            due = campaign_usecases.start_due(session, now, grace)
         for campaign_id, count in due.started:
             self.report(f"Campaign {campaign_id} started: {count} recipients.")
         for campaign_id, at in due.missed:

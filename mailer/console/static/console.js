@@ -7,11 +7,15 @@
   if (body && body.form) {
     var form = body.form;
     var timer = null;
+    var submit = function (lang) {
+      var button = form.querySelector('[data-preview="' + lang + '"]');
+      if (button && form.requestSubmit) { form.requestSubmit(button); }
+    };
+    // One form has one planned navigation at a time: a second submission in the same task
+    // would cancel the first, so the English preview follows a moment later.
     var refresh = function () {
-      ["nl", "en"].forEach(function (lang) {
-        var button = form.querySelector('[data-preview="' + lang + '"]');
-        if (button && form.requestSubmit) { form.requestSubmit(button); }
-      });
+      submit("nl");
+      window.setTimeout(function () { submit("en"); }, 200);
     };
     form.addEventListener("input", function (event) {
       if (event.target.name === "width") { return; }
