@@ -48,8 +48,8 @@ def fill(url: str, subscribers: int, campaigns: int, sent: int) -> None:
     engine = make_engine(url)
     upgrade_schema(engine)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO lists (slug, title, description, opt_in, "
-                          "created_at) VALUES ('nieuwsbrief', 'GT Nieuwsbrief', '', 'single', :now)"),
+        conn.execute(text("INSERT INTO lists (slug, title, description, opt_in, created_at) "
+                          "VALUES ('nieuwsbrief', 'GT Nieuwsbrief', '', 'single', :now)"),
                      {"now": now})
         conn.execute(text(
             "INSERT INTO subscribers (email, email_key, name, organisation, job_title, region, "
