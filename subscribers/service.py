@@ -52,6 +52,7 @@ __all__ = [
     "subscribe",
     "unsubscribe",
     "set_status",
+    "set_statuses",
     "block",
     "erase",
     "suppress",
@@ -441,12 +442,38 @@ def set_status(
             f"unknown status {status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
         )
     subscriber = get_subscriber(session, email)
-    if subscriber.status != status:
-        subscriber.status = status
-        subscriber.updated_at = utcnow()
-        record_consent(session, subscriber, f"status-{status}", source, actor, detail=detail)
+    if set_statuses(session, [subscriber], status, source=source, actor=actor, detail=detail):
         session.flush()
     return subscriber
+
+
+def set_statuses(
+    session: Session,
+    subscribers: Iterable[Subscriber],
+    status: str,
+    *,
+    source: str,
+    actor: str = "",
+    detail: str = "",
+    at: dt.datetime | None = None,
+) -> int:
+    """Set the status of subscribers already loaded (a batch, e.g. by the bounce handler), each
+    change in the consent history; those already in `status` are left alone. How many changed."""
+    if status not in SUBSCRIBER_STATUSES:
+        raise InvalidValueError(
+            f"unknown status {status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
+        )
+    now = at or utcnow()
+    changed = 0
+    for subscriber in subscribers:
+        if subscriber.status == status:
+            continue
+        subscriber.status = status
+        subscriber.updated_at = now
+        record_consent(session, subscriber, f"status-{status}", source, actor, detail=detail,
+                       at=now)
+        changed += 1
+    return changed
 
 
 def block(session: Session, email: str, *, actor: str = "", note: str = "") -> Subscriber:

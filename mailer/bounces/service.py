@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -182,11 +182,8 @@ def _first_match(finding: Finding, by_address: dict[str, Subscriber]) -> Subscri
 
 def _set_status(session: Session, sub: Subscriber, status: str, source: str, detail: str,
                 now: dt.datetime) -> None:
-    # As subscribers.service.set_status, on a subscriber already loaded with the whole batch.
-    sub.status = status
-    sub.updated_at = now
-    subscribers.record_consent(session, sub, f"status-{status}", source, "", detail=detail,
-                               at=now)
+    # The subscriber was loaded with the whole batch; the subscribers package changes its row.
+    subscribers.set_statuses(session, [sub], status, source=source, detail=detail, at=now)
 
 
 def _apply(session: Session, bounces: Sequence[Bounce], policy: Policy, now: dt.datetime) -> None:
@@ -276,11 +273,9 @@ def record_send_failures(
     return bounces
 
 
-class SendFailureHook(Protocol):
-    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> list[Bounce]: ...
-
-
-def send_failure_hook(settings: BounceSettings) -> SendFailureHook:
+def send_failure_hook(
+    settings: BounceSettings,
+) -> Callable[[Session, list[tuple[int, int, str]]], list[Bounce]]:
     """record_send_failures bound to the configured policy, for the delivery engine's hook."""
     policy = Policy.from_settings(settings)
 

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     CursorResult,
+    Select,
     Table,
     and_,
     bindparam,
@@ -38,6 +39,7 @@ __all__ = [
     "due_campaigns",
     "scheduled_campaigns",
     "set_campaign_status",
+    "queue_people",
     "snapshot_audience",
     "count_audience",
     "delivery_counts",
@@ -126,6 +128,24 @@ def _audience_filter(audience: dict[str, Any]) -> SubscriberFilter:
 def count_audience(session: Session, audience: dict[str, Any]) -> int:
     sub = audience_select(_audience_filter(audience)).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+def queue_people(session: Session, campaign_id: int, people: Select[Any]) -> int:
+    """Queue a delivery of the campaign for each person `people` selects (columns: subscriber
+    id, email), in id order, in one INSERT ... SELECT; how many were queued. For recipients
+    another package decides (the meeting's invitees who have not declined)."""
+    chosen = people.subquery()
+    id_column, email_column = chosen.c
+    source = select(
+        literal(campaign_id), id_column, email_column, literal("queued"), literal(0),
+        literal(""), literal(""), literal(""),
+    ).order_by(id_column)
+    stmt = insert(Delivery).from_select(
+        ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
+         "last_error", "message_id"],
+        source,
+    ).returning(Delivery.id)
+    return len(session.scalars(stmt).all())
 
 
 def snapshot_audience(session: Session, campaign_id: int, audience: dict[str, Any]) -> int:

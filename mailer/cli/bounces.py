@@ -14,6 +14,7 @@ from mailer.cli.output import print_json, print_table
 from mailer.cli.subscribers import group as subscribers_group
 from mailer.database.connect import session_scope
 from mailer.intake import files as intake
+from mailer.usecases import subscribers as usecases
 
 __all__ = ["commands", "group", "reactivate"]
 
@@ -190,9 +191,8 @@ def reactivate(ctx: CliContext, email: str, reason: str, actor: str) -> None:
     Example:
       mailer subscribers reactivate anna@gemeente-a.nl --reason "mailbox fixed, per phone call"
     """
-    with session_scope(ctx.app().sessions) as session:
-        sub = service.reactivate(session, email, reason, actor=actor)
-        click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
+    sub = usecases.reactivate(ctx.app(), email, reason, actor=actor)
+    click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
 
 
 # `mailer subscribers reactivate` (the name people look for) and `mailer bounces reactivate`.

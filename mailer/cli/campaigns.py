@@ -5,23 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from mailer.app import App
-from mailer.audit import cli_actor
-from mailer.bounces.service import campaign_bounce_summary
-from mailer.campaigns import queries
 from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign
-from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.database.connect import session_scope
 from mailer.errors import CampaignError
 from mailer.usecases import campaigns as usecases
-from subscribers import service as subscribers
-from subscribers.models import utcnow
 
 __all__ = ["group", "commands"]
 
@@ -70,18 +63,15 @@ def create(ctx: CliContext, content_file: Path, subject: str | None, template: s
       mailer campaigns create --content templates/content/voorbeeld-nieuwsbrief.md \\
           --list nieuwsbrief --region Noord --region Oost
     """
-    app = ctx.app()
-    actor = cli_actor()
-    with session_scope(app.sessions) as session:
-        campaign = usecases.create(
-            session, app.settings, app.signer, actor, content_file=content_file,
-            subject=subject, template=template,
-            audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
-        )
-        count = queries.count_audience(session, campaign.audience)
-        click.echo(campaign.id)
-    click.echo(f"Created campaign {campaign.id} ({count} recipients now) as {actor.name}.",
-               err=True)
+    actor = usecases.as_actor(current_actor())
+    created = usecases.create_campaign(
+        ctx.app(), content_file=content_file, subject=subject, template=template,
+        audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
+        actor=actor,
+    )
+    click.echo(created.campaign_id)
+    click.echo(f"Created campaign {created.campaign_id} ({created.recipients} recipients now) "
+               f"as {actor.name}.", err=True)
 
 
 @group.command("preview")
@@ -99,38 +89,20 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
       mailer campaigns preview 1 --subscriber anna@gemeente.nl -o preview.html
       mailer campaigns preview 1 -o preview.eml
     """
-    app = ctx.app()
-    with session_scope(app.sessions) as session:
-        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
-        rendered = renderer.render(recipient)
-        if output is not None:
-            suffix = output.suffix.lower()
-            if suffix == ".eml":
-                output.write_bytes(renderer.message_bytes(recipient))
-            elif suffix in (".html", ".htm"):
-                output.write_text(rendered.html, encoding="utf-8")
-            else:
-                raise CampaignError(f"{output}: use a .html or .eml file name")
-            click.echo(f"Wrote {output}")
-            return
-    click.echo(f"Subject: {rendered.subject}\n")
-    click.echo(rendered.text)
-
-
-def _renderer_and_recipient(app: App, session: Any, campaign_id: int,
-                            email: str | None) -> tuple[Any, Any]:
-    from mailer.compose import Recipient, sample_recipient
-
-    campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
-    if email is None:
-        return renderer, sample_recipient(app.settings)
-    sub = subscribers.get_subscriber(session, email)
-    return renderer, Recipient(
-        subscriber_id=sub.id, email=sub.email, name=sub.name, organisation=sub.organisation,
-        job_title=sub.job_title, region=sub.region, language=sub.language,
-        attributes=dict(sub.attributes or {}),
-    )
+    suffix = output.suffix.lower() if output is not None else ""
+    if output is not None and suffix not in (".eml", ".html", ".htm"):
+        raise CampaignError(f"{output}: use a .html or .eml file name")
+    shown = usecases.preview_campaign(ctx.app(), campaign_id, email=email,
+                                      whole_message=suffix == ".eml")
+    if output is None:
+        click.echo(f"Subject: {shown.rendered.subject}\n")
+        click.echo(shown.rendered.text)
+        return
+    if shown.message is not None:
+        output.write_bytes(shown.message)
+    else:
+        output.write_text(shown.rendered.html, encoding="utf-8")
+    click.echo(f"Wrote {output}")
 
 
 @group.command("test")
@@ -146,16 +118,7 @@ def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
     Example:
       mailer campaigns test 1 --to redactie@gt.example.nl
     """
-    from mailer.delivery.transport import send_message_sync
-
-    app = ctx.app()
-    with session_scope(app.sessions) as session:
-        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
-        data = renderer.message_bytes(recipient)
-        sender = renderer.envelope_sender(recipient)
-    send_message_sync(app.settings, sender, [to], data)
-    with session_scope(app.sessions) as session:
-        usecases.record_test(session, cli_actor(), campaign_id, [to])
+    usecases.send_test(ctx.app(), campaign_id, to=to, email=email, actor=current_actor())
     click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
 
 
@@ -174,11 +137,9 @@ def approve(ctx: CliContext, campaign_id: int, version: int | None) -> None:
     Example:
       mailer campaigns approve 1
     """
-    app = ctx.app()
-    actor = cli_actor()
-    with session_scope(app.sessions) as session:
-        campaign = usecases.approve(session, actor, campaign_id, version=version)
-    click.echo(f"Campaign {campaign_id} version {campaign.version} approved by {actor.name}.")
+    actor = usecases.as_actor(current_actor())
+    approved = usecases.approve_campaign(ctx.app(), campaign_id, version=version, actor=actor)
+    click.echo(f"Campaign {campaign_id} version {approved} approved by {actor.name}.")
 
 
 @group.command("schedule")
@@ -195,10 +156,8 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
       mailer campaigns schedule 1 --at "2027-04-10 07:00+00:00"
     """
     app = ctx.app()
-    when = campaigns.parse_when(at, app.settings)
-    actor = cli_actor()
-    with session_scope(app.sessions) as session:
-        usecases.schedule(session, app.settings, actor, campaign_id, when)
+    actor = usecases.as_actor(current_actor())
+    when = usecases.schedule_campaign(app, campaign_id, at, actor=actor)
     click.echo(f"Campaign {campaign_id} scheduled for {_local(when, app)} "
                f"({app.settings.timezone}) by {actor.name}.")
 
@@ -218,9 +177,8 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
       mailer campaigns send 1 --wait
     """
     app = ctx.app()
-    actor = cli_actor()
-    with session_scope(app.sessions) as session:
-        count = usecases.send(session, app.settings, actor, campaign_id)
+    actor = usecases.as_actor(current_actor())
+    count = usecases.start_campaign(app, campaign_id, actor=actor)
     click.echo(f"Campaign {campaign_id} started by {actor.name}: {count} recipients.")
     if not wait:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
@@ -242,9 +200,8 @@ def pause(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns pause 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        usecases.pause(session, cli_actor(), campaign_id)
-    click.echo(f"Campaign {campaign_id} paused by {cli_actor().name}.")
+    usecases.pause_campaign(ctx.app(), campaign_id, actor=current_actor())
+    click.echo(f"Campaign {campaign_id} paused.")
 
 
 @group.command("resume")
@@ -257,9 +214,7 @@ def resume(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns resume 1
     """
-    app = ctx.app()
-    with session_scope(app.sessions) as session:
-        status = usecases.resume(session, app.settings, cli_actor(), campaign_id)
+    status = usecases.resume_campaign(ctx.app(), campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} is {status} again.")
 
 
@@ -273,8 +228,7 @@ def cancel(ctx: CliContext, campaign_id: int) -> None:
     Example:
       mailer campaigns cancel 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        dropped = usecases.cancel(session, cli_actor(), campaign_id)
+    dropped = usecases.cancel_campaign(ctx.app(), campaign_id, actor=current_actor())
     click.echo(f"Campaign {campaign_id} cancelled ({dropped} unsent messages dropped).")
 
 
@@ -290,23 +244,21 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
       mailer campaigns ls --status scheduled
     """
     app = ctx.app()
-    with session_scope(app.sessions) as session:
-        rows = queries.campaigns_list(session, statuses)
-        counts = queries.delivery_counts_many(session, [c.id for c in rows])
+    rows = usecases.list_campaigns(app, statuses)
     if as_json:
         print_json([
             {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
              "scheduled_at": c.scheduled_at, "started_at": c.started_at,
-             "finished_at": c.finished_at, "sent": counts.get(c.id, {}).get("sent", 0),
-             "recipients": sum(counts.get(c.id, {}).values())}
-            for c in rows
+             "finished_at": c.finished_at, "sent": counts.get("sent", 0),
+             "recipients": sum(counts.values())}
+            for c, counts in rows
         ])
         return
     print_table(
         ("id", "kind", "status", "subject", "scheduled", "sent", "recipients"),
         ((c.id, c.kind, c.status, _display_subject(c), _local(c.scheduled_at, app),
-          counts.get(c.id, {}).get("sent", 0), sum(counts.get(c.id, {}).values()))
-         for c in rows),
+          counts.get("sent", 0), sum(counts.values()))
+         for c, counts in rows),
     )
 
 
@@ -332,11 +284,7 @@ def status(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
 
 
 def _print_status(app: App, campaign_id: int, *, as_json: bool) -> None:
-    with session_scope(app.sessions) as session:
-        info = campaigns.campaign_status(session, campaign_id, now=utcnow())
-        # Bounce figures with the configured alert thresholds (hard-bounce and complaint rate).
-        info["bounces"] = campaign_bounce_summary(session, campaign_id,
-                                                  settings=app.settings.bounces)
+    info = usecases.campaign_status(app, campaign_id)
     if as_json:
         print_json(info)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 
 import click
@@ -9,7 +10,15 @@ import click
 from mailer.app import App, build_app
 from mailer.settings import Settings, load_settings
 
-__all__ = ["CliContext", "pass_cli"]
+__all__ = ["CliContext", "pass_cli", "current_actor"]
+
+
+def current_actor() -> str:
+    """Who is at the keyboard, for the consent record."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "cli"
 
 
 @dataclass

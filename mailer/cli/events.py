@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.database.connect import session_scope
 from mailer.errors import EventError
 from mailer.events import service
 from mailer.events.dates import format_local, format_when, parse_local
 from mailer.events.models import Event
-from subscribers import service as subscribers
+from mailer.usecases import events as usecases
 
 __all__ = ["group", "commands"]
 
@@ -95,11 +95,10 @@ def create(
         rsvp_deadline=_time(ctx, deadline, "--deadline"),
         description=_description(description_file) or "",
     )
-    with session_scope(ctx.app().sessions) as session:
-        event = service.create_event(session, ctx.settings, fields)
-        # The id alone on stdout, for scripts (`ev=$(mailer events create ...)`).
-        click.echo(event.id)
-        click.echo(f"Created event {event.id}: {_summary(event)}.", err=True)
+    event = usecases.create_event(ctx.app(), fields, actor=current_actor())
+    # The id alone on stdout, for scripts (`ev=$(mailer events create ...)`).
+    click.echo(event.id)
+    click.echo(f"Created event {event.id}: {_summary(event)}.", err=True)
 
 
 def _record(event: Event, counts: service.AnswerCounts) -> dict[str, Any]:
@@ -240,11 +239,9 @@ def edit(
         changes["description"] = _description(description_file)
     if not changes:
         raise EventError("nothing to change: give at least one option (see --help)")
-    with session_scope(ctx.app().sessions) as session:
-        change = service.edit_event(
-            session, ctx.settings, event_id, changes, announce=not no_announce
-        )
-        summary = _summary(change.event)
+    change = usecases.edit_event(ctx.app(), event_id, changes, announce=not no_announce,
+                                 actor=current_actor())
+    summary = _summary(change.event)
     if not change.changed:
         click.echo(f"Event {event_id} unchanged.")
         return
@@ -271,8 +268,7 @@ def cancel(ctx: CliContext, event_id: int, confirmed: bool) -> None:
         summary = _summary(service.get_event(session, event_id))
     if not confirmed:
         click.confirm(f"Cancel {summary} and tell the invitees?", abort=True)
-    with session_scope(ctx.app().sessions) as session:
-        change = service.cancel_event(session, ctx.settings, event_id)
+    change = usecases.cancel_event(ctx.app(), event_id, actor=current_actor())
     click.echo(f"Cancelled event {event_id}: {summary}.")
     if change.campaign_id is not None:
         click.echo(f"Cancellation mailed to the invitees as campaign {change.campaign_id}.")
@@ -301,24 +297,16 @@ def invite(
       mailer events invite 1
       mailer events invite 1 --list regio-noord --at "2027-03-01 09:00"
     """
-    from mailer.campaigns.service import parse_when
-    from mailer.events.announce import invitation_campaign
-
-    app = ctx.app()
-    when = parse_when(at, ctx.settings) if at else None
-    with session_scope(app.sessions) as session:
-        campaign, count = invitation_campaign(
-            session, ctx.settings, app.signer, event_id, lists=lists, regions=regions,
-            at=when, subject=subject,
-        )
-        campaign_id = campaign.id
-    if when is not None:
+    invited = usecases.invite(ctx.app(), event_id, lists=lists, regions=regions, at=at,
+                              subject=subject, actor=current_actor())
+    if invited.at is not None:
         click.echo(
-            f"Invitation campaign {campaign_id} scheduled for "
-            f"{format_local(when, ctx.settings.timezone)}."
+            f"Invitation campaign {invited.campaign_id} scheduled for "
+            f"{format_local(invited.at, ctx.settings.timezone)}."
         )
     else:
-        click.echo(f"Invitation campaign {campaign_id} started: {count} recipient(s) queued.")
+        click.echo(f"Invitation campaign {invited.campaign_id} started: "
+                   f"{invited.recipients} recipient(s) queued.")
 
 
 @group.command("rsvps")
@@ -366,9 +354,7 @@ def rsvp_cmd(ctx: CliContext, event_id: int, email: str, answer: str) -> None:
     Example:
       mailer events rsvp 1 anna@gemeente.nl yes
     """
-    with session_scope(ctx.app().sessions) as session:
-        person = subscribers.get_subscriber(session, email)
-        outcome = service.rsvp(session, ctx.settings, event_id, person.id, answer, source="cli")
+    outcome = usecases.record_rsvp(ctx.app(), event_id, email, answer, actor=current_actor())
     if not outcome.changed:
         click.echo(f"{email} had answered {answer} already.")
     elif outcome.waiting:
@@ -390,9 +376,7 @@ def send_due(ctx: CliContext) -> None:
     Example:
       mailer events send-due
     """
-    from mailer.usecases.meeting_mail import run_due_work
-
-    queued, report = run_due_work(ctx.app())
+    queued, report = usecases.send_due_mail(ctx.app())
     click.echo(
         f"{queued} reminder(s) queued; {report.sent} sent, {report.failed} failed, "
         f"{report.skipped} skipped, {report.retry} to retry."

@@ -8,7 +8,6 @@ JSON for scripts. Errors are the domain's, turned into one line by the `mailer` 
 from __future__ import annotations
 
 import csv
-import getpass
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -19,25 +18,17 @@ from typing import Any, TextIO
 import click
 from sqlalchemy.orm import Session
 
-from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table, to_jsonable
 from mailer.database.connect import session_scope
-from mailer.usecases import privacy
+from mailer.usecases import subscribers as usecases
 from subscribers import queries, service
 from subscribers.errors import InvalidValueError
 from subscribers.exporter import FORMATS, write_export
-from subscribers.importer import ImportResult, Reject, import_file
+from subscribers.importer import ImportResult, Reject
 from subscribers.models import SUBSCRIBER_STATUSES
 
 __all__ = ["group", "current_actor"]
-
-
-def current_actor() -> str:
-    """Who is at the keyboard, for the consent record."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        return "cli"
 
 
 def _attributes(pairs: Sequence[str]) -> dict[str, Any]:
@@ -147,13 +138,9 @@ def add(
         email=email, name=name, organisation=organisation, job_title=job_title,
         region=region, language=language, attributes=_attributes(attrs),
     )
-    with session_scope(ctx.app().sessions) as session:
-        subscriber = service.add_subscriber(
-            session, data, lists=lists, regions=ctx.settings.regions, source="cli",
-            actor=current_actor(),
-        )
-        on = f" on {', '.join(lists)}" if lists else ""
-        click.echo(f"Added {subscriber.email}{on}.")
+    subscriber = usecases.add_subscriber(ctx.app(), data, lists=lists, actor=current_actor())
+    on = f" on {', '.join(lists)}" if lists else ""
+    click.echo(f"Added {subscriber.email}{on}.")
 
 
 @group.command("ls")
@@ -221,8 +208,7 @@ def show(ctx: CliContext, email: str, as_json: bool) -> None:
     Example:
       mailer subscribers show anna@utrecht.nl --json > inzageverzoek-anna.json
     """
-    with session_scope(ctx.app().sessions) as session:
-        record = privacy.person_record(session, email)
+    record = usecases.person_record(ctx.app(), email)
     if as_json:
         print_json(record)
         return
@@ -286,19 +272,12 @@ def edit(
       mailer subscribers edit anna@utrecht.nl --email a.devries@utrecht.nl
     """
     attributes: dict[str, Any] = {**_attributes(attrs), **dict.fromkeys(unset)}
-    with session_scope(ctx.app().sessions) as session:
-        subscriber = service.edit_subscriber(
-            session, email, regions=ctx.settings.regions, new_email=new_email,
-            attributes=attributes or None, name=name, organisation=organisation,
-            job_title=job_title, region=region, language=language,
-        )
-        if status is not None:
-            service.set_status(session, subscriber.email, status, source="cli",
-                               actor=current_actor())
-        if lists:
-            service.subscribe(session, subscriber.email, lists, source="cli",
-                              actor=current_actor())
-        click.echo(f"Updated {subscriber.email}.")
+    subscriber = usecases.edit_subscriber(
+        ctx.app(), email, status=status, lists=lists, new_email=new_email,
+        attributes=attributes or None, actor=current_actor(), name=name,
+        organisation=organisation, job_title=job_title, region=region, language=language,
+    )
+    click.echo(f"Updated {subscriber.email}.")
 
 
 @group.command("unsubscribe")
@@ -313,20 +292,14 @@ def unsubscribe(ctx: CliContext, email: str, list_slug: str | None) -> None:
     Example:
       mailer subscribers unsubscribe anna@utrecht.nl --list regio-noord
     """
-    with session_scope(ctx.app().sessions) as session:
-        before = service.get_subscriber(session, email)
-        was_on = {slug for sub, slug in queries.subscriptions_of(session, before.id)
-                  if sub.status != "unsubscribed"}
-        was_active = before.status == "active"
-        subscriber = service.unsubscribe(session, email, list_slug, source="cli",
-                                         actor=current_actor())
-        if list_slug and list_slug not in was_on:
-            click.echo(f"{subscriber.email} was not on list {list_slug}; nothing changed.")
-        elif not list_slug and not was_on and not was_active:
-            click.echo(f"{subscriber.email} was already unsubscribed; nothing changed.")
-        else:
-            where = f"list {list_slug}" if list_slug else "every list"
-            click.echo(f"Unsubscribed {subscriber.email} from {where}.")
+    done = usecases.unsubscribe(ctx.app(), email, list_slug, actor=current_actor())
+    if list_slug and not done.changed:
+        click.echo(f"{done.email} was not on list {list_slug}; nothing changed.")
+    elif not done.changed:
+        click.echo(f"{done.email} was already unsubscribed; nothing changed.")
+    else:
+        where = f"list {list_slug}" if list_slug else "every list"
+        click.echo(f"Unsubscribed {done.email} from {where}.")
 
 
 @group.command("block")
@@ -340,9 +313,8 @@ def block(ctx: CliContext, email: str, note: str) -> None:
     Example:
       mailer subscribers block spam@example.org --note "asked by phone, 12 May"
     """
-    with session_scope(ctx.app().sessions) as session:
-        subscriber = service.block(session, email, actor=current_actor(), note=note)
-        click.echo(f"Blocked {subscriber.email}; it is on the suppression list.")
+    subscriber = usecases.block(ctx.app(), email, note=note, actor=current_actor())
+    click.echo(f"Blocked {subscriber.email}; it is on the suppression list.")
 
 
 @group.command("erase")
@@ -359,11 +331,11 @@ def erase(ctx: CliContext, email: str, yes: bool) -> None:
     Example:
       mailer subscribers erase anna@utrecht.nl --yes
     """
-    with session_scope(ctx.app().sessions) as session:
-        subscriber = service.get_subscriber(session, email)
-        if not yes:
-            click.confirm(f"Erase {subscriber.email} and everything held on them?", abort=True)
-        privacy.erase_person(session, email, actor=current_actor())
+    app = ctx.app()
+    subscriber = usecases.get_subscriber(app, email)
+    if not yes:
+        click.confirm(f"Erase {subscriber.email} and everything held on them?", abort=True)
+    usecases.erase(app, email, actor=current_actor())
     click.echo(f"Erased {email.strip()}; only a one-way hash is kept on the suppression list.")
 
 
@@ -438,11 +410,8 @@ def import_(
                 header_written = True
             rejects_out.writerow([reject.line, reject.reason, *reject.fields])
 
-        with session_scope(app.sessions) as session:
-            result = import_file(
-                session, file, lists=lists, regions=ctx.settings.regions,
-                actor=current_actor(), dry_run=dry_run, on_reject=on_reject,
-            )
+        result = usecases.import_subscribers(app, file, lists=lists, dry_run=dry_run,
+                                             on_reject=on_reject, actor=current_actor())
         if rejects_out is not None and not header_written:
             rejects_out.writerow(["line", "reason"])
     _report_import(file, result, rejects_path, as_json)

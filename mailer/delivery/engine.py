@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -51,11 +51,9 @@ __all__ = ["DeliveryEngine", "EngineStats", "FailureHook"]
 
 log = logging.getLogger("mailer.delivery")
 
-class FailureHook(Protocol):
-    """What the engine tells of messages that failed for good: (delivery_id, code, message),
-    in the transaction that records them. The composition root hands in the bounce policy's."""
-
-    def __call__(self, session: Session, failures: list[tuple[int, int, str]]) -> Any: ...
+#: What the engine tells of messages that failed for good: (delivery_id, code, message), in
+#: the transaction that records them. The composition root hands in the bounce policy's.
+FailureHook = Callable[[Session, list[tuple[int, int, str]]], Any]
 
 
 @dataclass

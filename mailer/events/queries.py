@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
 from subscribers import queries as subscriber_queries
@@ -33,7 +34,6 @@ from subscribers.models import Subscriber
 __all__ = [
     "AnswerCounts",
     "event_by_id",
-    "event_by_uid",
     "lock_event",
     "all_events",
     "answer_counts",
@@ -52,7 +52,6 @@ __all__ = [
     "queue_mails",
     "claim_mails",
     "mails_with_people",
-    "mails_of_event",
     "set_mail_status",
     "release_mails",
     "drop_pending_mails",
@@ -73,10 +72,6 @@ class AnswerCounts:
 
 def event_by_id(session: Session, event_id: int) -> Event | None:
     return session.get(Event, event_id)
-
-
-def event_by_uid(session: Session, uid: str) -> Event | None:
-    return session.scalar(select(Event).where(Event.uid == uid))
 
 
 def lock_event(session: Session, event_id: int) -> Event | None:
@@ -287,21 +282,12 @@ def yes_ids(event_id: int, *, answered_before: dt.datetime | None = None) -> Sel
 def snapshot_not_declined(session: Session, campaign_id: int, event_id: int) -> int:
     """Queue a delivery of the campaign for everyone invited who has not declined.
 
-    One INSERT ... SELECT into the engine's deliveries table (the same columns its own audience
-    snapshot writes); people no longer active or on the suppression list are left out.
+    The campaigns package writes the deliveries; this hands it who (people no longer active or
+    on the suppression list are left out).
     """
     wanted = not_declined_ids(event_id).subquery()
     people = subscriber_queries.mailable_people_select(select(wanted.c.subscriber_id)).subquery()
-    source = select(
-        literal(campaign_id), people.c.id, people.c.email, literal("queued"), literal(0),
-        literal(""), literal(""), literal(""),
-    ).order_by(people.c.id)
-    stmt = insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "email", "status", "attempts", "claimed_by",
-         "last_error", "message_id"],
-        source,
-    ).returning(Delivery.id)
-    return len(session.scalars(stmt).all())
+    return campaign_queries.queue_people(session, campaign_id, select(people.c.id, people.c.email))
 
 
 def queue_mails(
@@ -423,11 +409,6 @@ def mails_with_people(
         for mail, event in mails
         if mail.subscriber_id in people
     ]
-
-
-def mails_of_event(session: Session, event_id: int) -> list[EventMail]:
-    stmt = select(EventMail).where(EventMail.event_id == event_id).order_by(EventMail.id)
-    return list(session.scalars(stmt))
 
 
 def set_mail_status(

@@ -1,29 +1,210 @@
-"""Campaigns as use cases: create, approve, schedule, send, pause, resume, cancel, test, and
-the reads the console shows. Each change checks the actor's permission, applies the four-eyes
-rule (console.require_approval) and writes the audit trail in the same transaction.
+"""Campaign use cases: create, preview, test, approve, schedule, send, pause, resume, cancel,
+list, status, and the console's drafts.
+
+The `*_campaign(app, ...)` functions are what the CLI calls, each one transaction on
+`app.sessions`; `actor` names who asked (an `Actor`, or the OS login name at the command line).
+They are thin: the session-level functions below hold the rules, shared with the console. Each
+change checks the actor's permission, applies the four-eyes rule (console.require_approval) and
+writes the audit trail in the same transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from mailer import audit
 from mailer.audit import Actor
+from mailer.bounces.service import campaign_bounce_summary
 from mailer.campaigns import approval, queries
 from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign
+from mailer.compose import CampaignRenderer, Recipient, Rendered, sample_recipient
+from mailer.database.connect import session_scope
+from mailer.delivery.transport import send_message_sync
+from mailer.kernel.clock import utcnow
 from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 from mailer.usecases.users import require
-from subscribers.models import utcnow
+from subscribers import service as subscribers
 
-__all__ = ["overview", "detail", "create", "approve", "schedule", "send", "pause", "resume",
-           "cancel", "record_test", "snapshot"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
+    from mailer.app import App
+
+__all__ = [
+    "Created",
+    "Preview",
+    "create_campaign",
+    "preview_campaign",
+    "send_test",
+    "schedule_campaign",
+    "start_campaign",
+    "pause_campaign",
+    "resume_campaign",
+    "cancel_campaign",
+    "list_campaigns",
+    "campaign_status",
+    "approve_campaign",
+    "as_actor",
+    "overview", "detail", "create", "approve", "schedule", "send", "pause", "resume", "cancel",
+    "record_test", "snapshot", "create_draft", "edit_draft", "audience_count", "preview",
+    "test_message", "audience_choices", "start_due",
+]
+
+log = logging.getLogger("mailer.campaigns")
+
+
+def as_actor(actor: Actor | str) -> Actor:
+    """An Actor; a plain name is the OS user at the command line (`os:NAME`)."""
+    if isinstance(actor, Actor):
+        return actor
+    return Actor(name=actor if actor.startswith("os:") else f"os:{actor}", origin="cli")
+
+
+@dataclass(frozen=True)
+class Created:
+    campaign_id: int
+    recipients: int  # the audience as it is now (the snapshot is taken at the start)
+
+
+@dataclass(frozen=True)
+class Preview:
+    rendered: Rendered
+    message: bytes | None  # the whole message as it would be sent, when asked for
+
+
+def create_campaign(
+    app: App,
+    *,
+    content_file: Path,
+    audience: campaigns.AudienceSpec,
+    subject: str | None = None,
+    template: str = "newsletter",
+    actor: Actor | str,
+) -> Created:
+    """A draft campaign from a content file; a template or content that does not render is
+    refused now, not halfway through a send."""
+    with session_scope(app.sessions) as session:
+        campaign = create(session, app.settings, app.signer, as_actor(actor),
+                          content_file=content_file, subject=subject, template=template,
+                          audience=audience)
+        count = queries.count_audience(session, campaign.audience)
+    log.info("%s created campaign %d", actor, campaign.id)
+    return Created(campaign.id, count)
+
+
+def _renderer_and_recipient(
+    app: App, session: Session, campaign_id: int, email: str | None
+) -> tuple[CampaignRenderer, Recipient]:
+    campaign = campaigns.get_campaign(session, campaign_id)
+    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
+    if email is None:
+        return renderer, sample_recipient(app.settings)
+    sub = subscribers.get_subscriber(session, email)
+    return renderer, Recipient(
+        subscriber_id=sub.id, email=sub.email, name=sub.name, organisation=sub.organisation,
+        job_title=sub.job_title, region=sub.region, language=sub.language,
+        attributes=dict(sub.attributes or {}),
+    )
+
+
+def preview_campaign(app: App, campaign_id: int, *, email: str | None = None,
+                     whole_message: bool = False) -> Preview:
+    """The campaign rendered for one subscriber (or a made-up sample recipient)."""
+    with session_scope(app.sessions) as session:
+        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
+        rendered = renderer.render(recipient)
+        message = renderer.message_bytes(recipient) if whole_message else None
+    return Preview(rendered, message)
+
+
+def send_test(app: App, campaign_id: int, *, to: str, email: str | None = None,
+              actor: Actor | str) -> None:
+    """Send one copy of the campaign, as rendered for `email` (or a sample), to `to`."""
+    with session_scope(app.sessions) as session:
+        record_test(session, as_actor(actor), campaign_id, [to])
+        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
+        data = renderer.message_bytes(recipient)
+        sender = renderer.envelope_sender(recipient)
+    send_message_sync(app.settings, sender, [to], data)
+    log.info("%s sent a test of campaign %d to %s", actor, campaign_id, to)
+
+
+def approve_campaign(app: App, campaign_id: int, *, version: int | None = None,
+                     actor: Actor | str) -> int:
+    """Approve the campaign's current version (four-eyes); the version approved."""
+    with session_scope(app.sessions) as session:
+        approved = approve(session, as_actor(actor), campaign_id, version=version).version
+    log.info("%s approved campaign %d version %d", actor, campaign_id, approved)
+    return approved
+
+
+def schedule_campaign(app: App, campaign_id: int, at: str, *, actor: Actor | str
+                      ) -> dt.datetime:
+    """Schedule at a local time ("2027-04-10 09:00", settings' time zone); the moment, UTC."""
+    when = campaigns.parse_when(at, app.settings)
+    with session_scope(app.sessions) as session:
+        schedule(session, app.settings, as_actor(actor), campaign_id, when)
+    log.info("%s scheduled campaign %d for %s", actor, campaign_id, when.isoformat())
+    return when
+
+
+def start_campaign(app: App, campaign_id: int, *, actor: Actor | str) -> int:
+    """Start now: the audience snapshot is taken; the service delivers. How many recipients."""
+    with session_scope(app.sessions) as session:
+        count = send(session, app.settings, as_actor(actor), campaign_id)
+    log.info("%s started campaign %d (%d recipients)", actor, campaign_id, count)
+    return count
+
+
+def pause_campaign(app: App, campaign_id: int, *, actor: Actor | str) -> None:
+    with session_scope(app.sessions) as session:
+        pause(session, as_actor(actor), campaign_id)
+    log.info("%s paused campaign %d", actor, campaign_id)
+
+
+def resume_campaign(app: App, campaign_id: int, *, actor: Actor | str) -> str:
+    """Resume a paused campaign; its status now (scheduled or running)."""
+    with session_scope(app.sessions) as session:
+        status = resume(session, app.settings, as_actor(actor), campaign_id)
+    log.info("%s resumed campaign %d", actor, campaign_id)
+    return status
+
+
+def cancel_campaign(app: App, campaign_id: int, *, actor: Actor | str) -> int:
+    """Cancel; how many unsent messages were dropped."""
+    with session_scope(app.sessions) as session:
+        dropped = cancel(session, as_actor(actor), campaign_id)
+    log.info("%s cancelled campaign %d (%d unsent dropped)", actor, campaign_id, dropped)
+    return dropped
+
+
+def list_campaigns(
+    app: App, statuses: Sequence[str] = ()
+) -> list[tuple[Campaign, dict[str, int]]]:
+    """The campaigns (of these statuses), each with its delivery counts by status."""
+    with session_scope(app.sessions) as session:
+        rows = queries.campaigns_list(session, statuses)
+        counts = queries.delivery_counts_many(session, [c.id for c in rows])
+    return [(c, counts.get(c.id, {})) for c in rows]
+
+
+def campaign_status(app: App, campaign_id: int) -> dict[str, Any]:
+    """Progress, rate, ETA and the bounce figures with the configured alert thresholds."""
+    with session_scope(app.sessions) as session:
+        info = campaigns.campaign_status(session, campaign_id, now=utcnow())
+        info["bounces"] = campaign_bounce_summary(session, campaign_id,
+                                                  settings=app.settings.bounces)
+    return info
+
+
+# -- the rules, one session at a time (the console calls these directly) ------------------
 
 def snapshot(c: Campaign) -> dict[str, Any]:
     """What the audit trail keeps of a campaign before and after a change."""
