@@ -147,6 +147,10 @@ class BounceSettings:
 class EventSettings:
     reminder_hours: tuple[int, ...] = (168, 24)
     nudge_hours: int = 0
+    # The calendar's ORGANIZER is <reply_prefix>+<signed token>@<reply_domain>, so Accept /
+    # Decline in a calendar comes back through the bounce intake; "" = sender.bounce_domain.
+    reply_prefix: str = "rsvp"
+    reply_domain: str = ""
 
 
 @dataclass(frozen=True)

@@ -81,14 +81,16 @@ class _Handler:
 class SmtpServer:
     """Start with `SmtpServer().start()`; `port`, `received`, `wait_for(...)`."""
 
-    def __init__(self, *, pipelining: bool = True) -> None:
+    def __init__(self, *, pipelining: bool = True, smtputf8: bool = False) -> None:
         self.pipelining = pipelining
+        self.smtputf8 = smtputf8
         self.host = "127.0.0.1"
         self.port = free_port()
         self.behaviour = Behaviour()
         self.received: list[Received] = []
         self.lock = threading.Condition()
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
+                                      enable_SMTPUTF8=smtputf8)
 
     def start(self) -> SmtpServer:
         self._controller.start()

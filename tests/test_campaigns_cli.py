@@ -52,7 +52,8 @@ def test_create_preview_send_and_status(run_cli, relay, audience, tmp_path: Path
     shown = run_cli("campaigns", "preview", "1")
     assert "Subject: Nieuws van GT" in shown.output
 
-    run_cli("campaigns", "test", "1", "--to", "redactie@gt.example.nl")
+    run_cli("campaigns", "test", "1", "--to", "redactie@gt.example.nl",
+            "--subscriber", audience[0])
     assert relay.rcpts() == {"redactie@gt.example.nl": 1}
 
     # Four-eyes: not sent before someone other than its author approved it.
@@ -134,3 +135,44 @@ def test_subject_flag_and_broken_body_name_the_file(run_cli, audience, tmp_path:
     assert "kapot.md (body after the front matter), line 1:" in result.output
     assert "campaign 2" not in result.output  # nothing was stored, so no campaign to name
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_campaigns_test_sends_working_links_to_several_addresses(
+    run_cli, relay, audience, tmp_path: Path
+):
+    import email
+    import email.policy
+    import re
+
+    from starlette.testclient import TestClient
+    from web_support import BASE
+
+    from mailer.web.app import create_web_app
+
+    run_cli("campaigns", "create", "--content", str(content_file(tmp_path)), "--list",
+            "nieuwsbrief")
+    # A bad address anywhere: one line, nothing sent.
+    bad = run_cli("campaigns", "test", "1", "--to", audience[0], "--to", "nobody@", ok=False)
+    assert bad.exit_code == 1 and bad.output.count("\n") == 1
+    assert "--to: not a usable e-mail address: 'nobody@'" in bad.output
+    stranger = run_cli("campaigns", "test", "1", "--to", "redactie@gt.example.nl", ok=False)
+    assert "not a subscriber" in stranger.output and stranger.exit_code == 1
+    assert relay.received == []
+
+    out = run_cli("campaigns", "test", "1", "--to", audience[1], "--to", audience[2]).output
+    assert out.count("Sent a test of campaign 1") == 2
+    assert relay.rcpts() == {audience[1]: 1, audience[2]: 1}
+    # Each test's links are its person's, and their pages answer.
+    app = build_app(load_settings())
+    try:
+        with TestClient(create_web_app(app), base_url=BASE) as client:
+            for received in relay.received:
+                msg = email.message_from_bytes(received.data, policy=email.policy.default)
+                text = msg.get_body(("plain",)).get_content()
+                links = re.findall(r"https?://\S+/(?:u|p|v)/[A-Za-z0-9._-]+", text)
+                assert links, text
+                for link in links:
+                    page = client.get(link.replace(app.settings.web.base_url, ""))
+                    assert page.status_code == 200, (link, page.status_code)
+    finally:
+        app.close()

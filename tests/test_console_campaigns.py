@@ -23,7 +23,7 @@ def _form(page: str, **fields: object) -> dict[str, object]:
 
 
 def test_draft_preview_test_approve_schedule(capture: CaptureServer, app: App):
-    make_audience(app.sessions, 10)  # regions round-robin: 2 in Noord, 2 in Oost
+    people = make_audience(app.sessions, 10)  # regions round-robin: 2 in Noord, 2 in Oost
     editor = make_account(app, "redactie@gt.example.nl", "editor")
     approver = make_account(app, "eindredactie@gt.example.nl", "approver")
     ed, ap = console_client(app), console_client(app)
@@ -49,7 +49,7 @@ def test_draft_preview_test_approve_schedule(capture: CaptureServer, app: App):
 
     page = ed.get(url).text
     sent = ed.post(f"{url}/test", data={"csrf": csrf_token(page),
-                                        "to": "a@gt.example.nl, b@gt.example.nl"})
+                                        "to": f"{people[0]}, {people[1]}"})
     assert sent.status_code == 200, sent.text[sent.text.find("alert"):][:300]
     assert capture.count == 2  # a copy per address
     # The editor can neither approve nor schedule (role), and the approver cannot schedule

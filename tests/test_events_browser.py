@@ -126,7 +126,7 @@ def test_answer_from_the_invitation_and_the_waiting_list(site: Site, browser) ->
         page.screenshot(path=str(site.shots / "rsvp-saved-nl.png"), full_page=True)
         confirmation = site.mail_with("anna@assen.nl", "Aangemeld:")
         assert [p.get_content_type() for p in confirmation.iter_attachments()] == [
-            "text/calendar"
+            "application/ics"
         ]
 
         # John (English) follows his Yes link: the meeting is full, he waits.
@@ -146,7 +146,7 @@ def test_answer_from_the_invitation_and_the_waiting_list(site: Site, browser) ->
         page.wait_for_selector("p.done")
         assert page.locator("#answer").inner_text() == "Uw antwoord: nee, u komt niet."
         seat = site.mail_with("john@example.org", "A seat for you:")
-        assert [p.get_content_type() for p in seat.iter_attachments()] == ["text/calendar"]
+        assert [p.get_content_type() for p in seat.iter_attachments()] == ["application/ics"]
         page.goto(site.rsvp_link("john@example.org", "yes"))
         assert page.locator("#answer").inner_text() == (
             "Your answer: yes, you will come. A seat is yours."

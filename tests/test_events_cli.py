@@ -93,7 +93,7 @@ def test_edit_without_time_change_and_errors(run_cli: Cli) -> None:
 
 def test_every_command_has_an_example(run_cli: Cli) -> None:
     for command in ("create", "ls", "show", "edit", "cancel", "invite", "rsvps", "rsvp",
-                    "send-due"):
+                    "send-due", "replies"):
         assert "Example:" in run_cli("events", command, "--help").output
 
 
@@ -130,3 +130,22 @@ def test_invite_schedule_and_cancel(run_cli: Cli) -> None:
     assert again.output.strip() == f"Error: event {eid}: already cancelled"
     refused = run_cli("events", "invite", eid, ok=False)
     assert "cancelled meetings cannot be invited to" in refused.output
+
+
+def test_subjects_are_shown_as_people_received_them(run_cli: Cli) -> None:
+    """Meeting mail's subject is a per-person template; tables show the rendered text."""
+    run_cli("subscribers", "add", "anna@assen.nl", "--region", "Noord")
+    eid = _create(run_cli)
+    run_cli("events", "invite", eid)
+    expected = ("Uitnodiging: GT Connect regio Noord, dinsdag 14 april / "
+                "Invitation: GT Connect regio Noord, Tuesday 14 April")
+    for out in (
+        run_cli("campaigns", "status", "1").output,
+        run_cli("bounces", "stats", "--campaign", "1", "--json").output,
+        run_cli("subscribers", "show", "anna@assen.nl", "--json").output,
+    ):
+        assert "{%" not in out and expected in out
+    (listed,) = json.loads(run_cli("campaigns", "ls", "--json").output)
+    assert listed["subject"] == expected and "{%" in listed["subject_template"]
+    table = run_cli("campaigns", "ls").output
+    assert "Uitnodiging: GT Connect regio Noord" in table and "{%" not in table

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import vobject
+from ical_support import calendar_of
 from sqlalchemy import select
 
 from mailer.app import App, build_app
@@ -118,15 +118,6 @@ def new_event(app: App, **overrides: Any) -> int:
                                     now=NOW).id
 
 
-def calendar_of(msg: EmailMessage) -> Any:
-    """The message's .ics attachment, parsed by vobject."""
-    parts = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
-    assert len(parts) == 1, "expected one calendar attachment"
-    raw = parts[0].get_payload(decode=True)
-    assert isinstance(raw, bytes)
-    return vobject.readOne(raw.decode("utf-8"))
-
-
 def text_of(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
@@ -156,7 +147,7 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
     assert mails["john@example.org"]["Subject"] == (
         "Invitation: GT Connect regio Noord, Tuesday 13 April"
     )
-    assert "Tuesday 13 April, 13:30–16:00" in text_of(mails["john@example.org"])
+    assert "Tuesday 13 April, 1:30–4:00 PM" in text_of(mails["john@example.org"])
 
     cal = calendar_of(anna)
     assert cal.method.value == "REQUEST"
@@ -170,8 +161,18 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
     assert vevent.location.value == "Provinciehuis, Martinikerkhof 12, Groningen"
     assert "Stand van zaken" in vevent.description.value
     assert vevent.url.value == "https://meet.gt.example.nl/noord"
-    assert vevent.organizer.value == f"mailto:{app.settings.sender.address}"
+    # The organizer is Anna's own signed reply address: her calendar's answer comes back to us.
+    assert app.signer.parse_reply_address(vevent.organizer.value) == (
+        ids["anna@assen.nl"], eid
+    )
+    assert vevent.organizer.value.endswith("@" + app.settings.sender.bounce_domain)
     assert vevent.organizer.params["CN"] == [app.settings.sender.name]
+    assert vevent.attendee.value == "mailto:anna@assen.nl"
+    assert vevent.attendee.params["PARTSTAT"] == ["NEEDS-ACTION"]
+    assert vevent.attendee.params["RSVP"] == ["TRUE"]
+    assert len(cal.contents["vevent"][0].contents["attendee"]) == 1
+    # Outlook reads the daylight-saving rules from RRULEs.
+    assert "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU" in cal.serialize()
     assert cal.vtimezone.tzid.value == "Europe/Amsterdam"
 
     # Anna comes, Bram declines, John does not answer.
@@ -216,7 +217,7 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
     assert mails["john@example.org"]["Subject"] == (
         "Cancelled: GT Connect regio Noord, Tuesday 13 April"
     )
-    cal = calendar_of(mails["anna@assen.nl"])
+    cal = calendar_of(mails["anna@assen.nl"], "CANCEL")
     assert cal.method.value == "CANCEL"
     assert cal.vevent.uid.value == uid and cal.vevent.sequence.value == "2"
     assert cal.vevent.status.value == "CANCELLED"
@@ -240,6 +241,7 @@ def test_confirmation_waiting_list_and_seat_mails(mailer: Mailer) -> None:
     cal = calendar_of(anna)
     assert cal.method.value == "REQUEST" and cal.vevent.uid.value == uid
     assert cal.vevent.attendee.value == "mailto:anna@assen.nl"
+    assert cal.vevent.attendee.params["PARTSTAT"] == ["ACCEPTED"]  # she said yes
     john = mails["john@example.org"]
     assert john["Subject"] == "Waiting list: GT Connect regio Noord, Monday 13 April"
     assert "(number 1)" in text_of(john)

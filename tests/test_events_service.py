@@ -164,7 +164,7 @@ def test_dst_boundary(session: Session, settings: Settings) -> None:
 def test_dutch_and_english_dates() -> None:
     start, end = local("2027-04-13 13:30"), local("2027-04-13 16:00")
     assert format_when(start, end, "Europe/Amsterdam") == "dinsdag 13 april, 13.30–16.00 uur"
-    assert format_when(start, end, "Europe/Amsterdam", "en") == "Tuesday 13 April, 13:30–16:00"
+    assert format_when(start, end, "Europe/Amsterdam", "en") == "Tuesday 13 April, 1:30–4:00 PM"
     two_days = format_when(start, local("2027-04-14 12:00"), "Europe/Amsterdam")
     assert two_days == "dinsdag 13 april, 13.30 uur – woensdag 14 april, 12.00 uur"
     with pytest.raises(EventError, match="starts: 'morgen' is not a time"):

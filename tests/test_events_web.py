@@ -71,7 +71,7 @@ def test_a_get_answers_nothing_and_the_form_does(client: TestClient, app: App,
     # The confirmation with the calendar file was sent after the answer.
     (mail,) = messages(capture.folder)
     assert mail["Subject"].startswith("Aangemeld: GT Connect regio Noord")
-    assert [p.get_content_type() for p in mail.iter_attachments()] == ["text/calendar"]
+    assert [p.get_content_type() for p in mail.iter_attachments()] == ["application/ics"]
 
     # John (English) says yes to a full meeting: waiting list, number 1.
     john_link = url(app, ids["john@example.org"], eid)

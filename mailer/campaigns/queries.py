@@ -36,6 +36,7 @@ from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 __all__ = [
     "campaign_by_id",
     "campaigns_list",
+    "campaigns_by_ids",
     "due_campaigns",
     "scheduled_campaigns",
     "set_campaign_status",
@@ -66,6 +67,13 @@ OPEN_STATUSES = ("queued", "sending", "deferred")
 
 def campaign_by_id(session: Session, campaign_id: int) -> Campaign | None:
     return session.get(Campaign, campaign_id)
+
+
+def campaigns_by_ids(session: Session, campaign_ids: Collection[int]) -> list[Campaign]:
+    """The campaigns with these ids (one query; for showing their subjects)."""
+    if not campaign_ids:
+        return []
+    return list(session.scalars(select(Campaign).where(Campaign.id.in_(set(campaign_ids)))))
 
 
 def campaigns_list(session: Session, statuses: Collection[str] = ()) -> list[Campaign]:

@@ -15,6 +15,7 @@ from mailer.cli.subscribers import group as subscribers_group
 from mailer.database.connect import session_scope
 from mailer.intake import files as intake
 from mailer.usecases import subscribers as usecases
+from mailer.usecases.subjects import shown_subjects
 
 __all__ = ["commands", "group", "reactivate"]
 
@@ -146,6 +147,10 @@ def stats(ctx: CliContext, campaign_id: int | None, as_json: bool) -> None:
                                                     settings=app.settings.bounces)]
         else:
             rows = service.bounce_stats(session)
+        # Meeting mail's subject is a per-person template: show it as received.
+        shown = shown_subjects(session, app.settings, [r["campaign_id"] for r in rows])
+    for row in rows:
+        row["subject"] = shown.get(row["campaign_id"], row["subject"])
     if as_json:
         print_json(rows)
         return

@@ -10,7 +10,6 @@ import click
 
 from mailer.app import App
 from mailer.campaigns import service as campaigns
-from mailer.campaigns.models import Campaign
 from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.errors import CampaignError
@@ -107,19 +106,27 @@ def preview(ctx: CliContext, campaign_id: int, email: str | None, output: Path |
 
 @group.command("test")
 @click.argument("campaign_id", type=int)
-@click.option("--to", "to", required=True, help="Address the test message goes to.")
+@click.option("--to", "to", required=True, multiple=True,
+              help="Address a test message goes to. Repeatable.")
 @click.option("--subscriber", "email", default=None,
-              help="Personalise as this subscriber (default: a sample recipient).")
+              help="Personalise as this subscriber (default: each --to address's own record).")
 @pass_cli
-def test(ctx: CliContext, campaign_id: int, to: str, email: str | None) -> None:
-    """Send one real message of a campaign to a test address, through the relay.
+def test(ctx: CliContext, campaign_id: int, to: tuple[str, ...], email: str | None) -> None:
+    """Send real messages of a campaign to test addresses, through the relay.
+
+    Each message is personalised as a real subscriber (the --to address's own record, or
+    --subscriber), so its links are signed and open that person's pages: unsubscribe,
+    preferences, view online, RSVP. Every address is checked before anything is sent.
 
     \b
     Example:
-      mailer campaigns test 1 --to redactie@gt.example.nl
+      mailer campaigns test 1 --to redactie@gt.example.nl --to anna@assen.nl
+      mailer campaigns test 1 --to redactie@gt.example.nl --subscriber anna@assen.nl
     """
-    usecases.send_test(ctx.app(), campaign_id, to=to, email=email, actor=current_actor())
-    click.echo(f"Sent a test of campaign {campaign_id} to {to}.")
+    sent = usecases.send_test(ctx.app(), campaign_id, to=to, email=email, actor=current_actor())
+    for address, who in sent:
+        as_whom = "" if who == address else f" (personalised as {who})"
+        click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
 
 
 @group.command("approve")
@@ -247,26 +254,24 @@ def ls(ctx: CliContext, statuses: tuple[str, ...], as_json: bool) -> None:
     rows = usecases.list_campaigns(app, statuses)
     if as_json:
         print_json([
-            {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
+            {"id": c.id, "kind": c.kind, "subject": subject, "subject_template": c.subject,
+             "status": c.status,
              "scheduled_at": c.scheduled_at, "started_at": c.started_at,
              "finished_at": c.finished_at, "sent": counts.get("sent", 0),
              "recipients": sum(counts.values())}
-            for c, counts in rows
+            for c, counts, subject in rows
         ])
         return
     print_table(
         ("id", "kind", "status", "subject", "scheduled", "sent", "recipients"),
-        ((c.id, c.kind, c.status, _display_subject(c), _local(c.scheduled_at, app),
+        ((c.id, c.kind, c.status, _cut(subject, 60), _local(c.scheduled_at, app),
           counts.get("sent", 0), sum(counts.values()))
-         for c, counts in rows),
+         for c, counts, subject in rows),
     )
 
 
-def _display_subject(campaign: Campaign) -> str:
-    """The subject for a table; a templated one (meeting mail) is named by its event instead."""
-    if "{{" in campaign.subject or "{%" in campaign.subject:
-        return f"(per person; event {campaign.event_id})" if campaign.event_id else "(per person)"
-    return campaign.subject[:60]
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @group.command("status")

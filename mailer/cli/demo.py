@@ -23,11 +23,11 @@ from mailer.campaigns import service as campaigns
 from mailer.database.connect import make_engine, session_scope, upgrade_schema
 from mailer.delivery.capture import CaptureServer, free_port, port_is_free
 from mailer.errors import MailerError
+from mailer.kernel.clock import utcnow
 from mailer.service.scheduler import Service
 from mailer.settings import Settings
 from subscribers import queries as subscriber_queries
 from subscribers import service as subscribers
-from subscribers.models import utcnow
 from subscribers.service import SubscriberData
 
 __all__ = ["run_demo", "SAMPLE_PEOPLE"]

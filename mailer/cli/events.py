@@ -342,6 +342,29 @@ def rsvps(ctx: CliContext, event_id: int, fmt: str, answers: tuple[str, ...]) ->
         print_table(columns, ([r[c] for c in columns] for r in rows))
 
 
+@group.command("replies")
+@click.option("--review", is_flag=True, help="Only those kept for review (changed nothing).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_cli
+def replies_cmd(ctx: CliContext, review: bool, limit: int, as_json: bool) -> None:
+    """Answers that came from calendars (Accept / Tentative / Decline), newest first: recorded
+    ones, and those kept for review with the reason (no valid token, another attendee, ...).
+
+    \b
+    Example:
+      mailer events replies --review
+    """
+    from mailer.usecases.events import calendar_replies
+
+    rows = calendar_replies(ctx.app(), review_only=review, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    columns = ("id", "received_at", "outcome", "event_id", "attendee", "partstat", "reason")
+    print_table(columns, ([r[c] for c in columns] for r in rows))
+
+
 @group.command("rsvp")
 @click.argument("event_id", type=int)
 @click.argument("email")

@@ -6,7 +6,8 @@ One-off mails (double opt-in, RSVP confirmations) use `build_transactional`.
 
 One module per job:
 
-    model.py         Recipient, Attachment, Rendered, Content: the values passed around
+    model.py         Recipient, Attachment, MeetingCalendar, Rendered, Content: the values
+                     passed around
     content.py       content files (front matter) and Markdown to HTML, Jinja tags shielded
     plaintext.py     the text/plain part from Markdown or HTML
     environment.py   the Jinja environments, template lookup by name and language, error lines
@@ -15,7 +16,8 @@ One module per job:
     splice.py        probes and segments: render once, splice per recipient
     linktokens.py    the recipient's signed link URLs, made fast
     headers.py       header values: no CR/LF, RFC 2047, addresses
-    mime.py          the message skeleton, quoted-printable bodies, attachments
+    mime.py          the message skeleton, quoted-printable bodies, attachments, iMIP calendar
+    subject.py       a subject as people read it, for tables (templates rendered for a sample)
     signing.py       DKIM
     renderer.py      CampaignRenderer, build_renderer
     transactional.py build_transactional

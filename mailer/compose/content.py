@@ -11,6 +11,8 @@ A content file:
     ...
 
 `subject` is required; `preheader` is optional; every other key goes to `campaign.meta`.
+`language: nl` (or en) says the content is written in that language: then everyone gets the
+whole message in it (layout, dates), instead of a frame in their own language round it.
 The body may use Jinja placeholders. Markdown is converted to HTML once, with the Jinja tags
 shielded from the Markdown parser (it would otherwise escape the quotes inside `{{ ... }}`).
 """
@@ -75,6 +77,15 @@ def load_content(path: str | Path, *, subject: str | None = None) -> Content:
         raise TemplateError(
             f"{path}: no subject (give `subject:` in the front matter, or --subject)"
         )
+    language = meta.get("language")
+    if language is not None:
+        from mailer.compose.environment import LANGUAGES
+
+        if str(language).strip().lower() not in LANGUAGES:
+            raise TemplateError(
+                f"{path}: language must be one of {', '.join(LANGUAGES)}, got {language!r}"
+            )
+        meta["language"] = str(language).strip().lower()
     preheader = meta.pop("preheader", "")
     if not isinstance(preheader, str):
         raise TemplateError(f"{path}: preheader must be text")

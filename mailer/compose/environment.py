@@ -121,6 +121,9 @@ def environments_for(settings: Settings) -> Environments:
     return _cached(str(settings.resolve_path(override)) if override else "", settings.timezone)
 
 
+_MACRO_FILES = ("buttons.html",)
+
+
 def template_error(exc: BaseException, fallback: str = "template") -> TemplateError:
     """A one-line TemplateError naming the template file and line of a Jinja failure."""
     if isinstance(exc, TemplateError):
@@ -134,8 +137,11 @@ def template_error(exc: BaseException, fallback: str = "template") -> TemplateEr
         # "'mailer.compose.person.SubscriberView object' has no attribute 'x'" → "'subscriber' ..."
         message = _VIEW.sub(lambda m: f"'{m.group(1).lower()}'", message)
         # Jinja rewrites tracebacks so template frames carry the template's file and line.
-        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            if not frame.filename.endswith(".py"):
-                where = f"{frame.filename}, line {frame.lineno}"
-                break
+        # A value handed to a macro (the buttons) fails where the macro prints it: name the
+        # template that handed it over, which is where the mistake is.
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.endswith(".py")]
+        callers = [f for f in frames if not f.filename.endswith(_MACRO_FILES)] or frames
+        if callers:
+            where = f"{callers[-1].filename}, line {callers[-1].lineno}"
     return TemplateError(f"{where}: {message}")

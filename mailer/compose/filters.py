@@ -1,8 +1,9 @@
 """Template filters for dates and times in the reader's language, via babel.
 
-    {{ campaign.meta.datum|datum }}       → dinsdag 10 april 2027   (en: Tuesday, April 10, 2027)
+    {{ campaign.meta.datum|datum }}       → dinsdag 10 april 2027   (en: Saturday 10 April 2027)
     {{ event.starts_at|tijd }}            → 13.30 uur                (en: 1:30 PM)
     {{ event.starts_at|datumtijd }}       → dinsdag 10 april 2027 om 13.30 uur
+                                            (en: Saturday 10 April 2027, 1:30 PM)
     {{ some_date|datum("d MMMM") }}       → 10 april                 (a babel/CLDR pattern)
 
 Values may be dates, datetimes (aware ones are shown in the configured time zone) or ISO 8601
@@ -56,6 +57,8 @@ def make_filters(tz: ZoneInfo) -> dict[str, Any]:
     def datum(ctx: Context, value: Any, pattern: str = "full") -> str:
         when = local(value)
         day = when.date() if isinstance(when, dt.datetime) else when
+        if pattern == "full":  # one house style per language: no comma after the day name
+            pattern = "EEEE d MMMM y"
         return format_date(day, format=pattern, locale=locale_of(ctx))
 
     @pass_context
@@ -66,11 +69,13 @@ def make_filters(tz: ZoneInfo) -> dict[str, Any]:
         if locale_of(ctx) == "nl_NL":
             # Dutch house style writes 13.30 uur, not CLDR's 13:30.
             return f"{when.hour}.{when.minute:02d} uur"
-        return format_time(when.time(), format="h:mm a", locale=locale_of(ctx))
+        # en_GB's day period is "pm"; the English house style is "1:30 PM".
+        # (A plain space: CLDR's narrow no-break space shows as a box in some Outlook fonts.)
+        return format_time(when.time(), format="h:mm a", locale="en_US").replace("\u202f", " ")
 
     @pass_context
     def datumtijd(ctx: Context, value: Any) -> str:
-        joiner = " om " if locale_of(ctx) == "nl_NL" else " at "
+        joiner = " om " if locale_of(ctx) == "nl_NL" else ", "
         return datum(ctx, value) + joiner + tijd(ctx, value)
 
     return {

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "Recipient",
     "Attachment",
+    "MeetingCalendar",
     "Rendered",
     "Content",
     "CampaignView",
@@ -43,6 +44,18 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+
+
+class MeetingCalendar(Protocol):
+    """A meeting's calendar, personal per recipient (mailer.events.ical.PersonalCalendar)."""
+
+    @property
+    def method(self) -> str: ...
+
+    def text(self, name: str, email: str, subscriber_id: int, language: str,
+             partstat: str = "NEEDS-ACTION") -> str: ...
+
+    def filename(self, language: str) -> str: ...
 
 
 @dataclass(frozen=True)

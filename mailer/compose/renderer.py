@@ -34,10 +34,11 @@ from mailer.compose.headers import (
     format_address,
 )
 from mailer.compose.linktokens import fast_links
-from mailer.compose.mime import EncodedPart, Skeleton, encode_qp
+from mailer.compose.mime import CalendarBody, EncodedPart, Skeleton, encode_qp
 from mailer.compose.model import (
     Attachment,
     CampaignView,
+    MeetingCalendar,
     Recipient,
     Rendered,
     SenderView,
@@ -74,9 +75,10 @@ __all__ = [
     "inline_css",
 ]
 
-#: What a campaign kind adds to its messages: (the `event` template context, attachments).
+#: What a meeting campaign adds to its messages: (the `event` template context, the
+#: meeting's calendar, personal per recipient).
 CampaignExtras: TypeAlias = (
-    "Callable[[Session, Campaign, Settings], tuple[Mapping[str, Any], Sequence[Attachment]]]"
+    "Callable[[Session, Campaign, Settings, Signer], tuple[Mapping[str, Any], MeetingCalendar]]"
 )
 #: How the engine, previews and pages get a campaign's renderer.
 RendererFactory: TypeAlias = "Callable[[Session, Campaign, Settings, Signer], CampaignRenderer]"
@@ -166,6 +168,7 @@ class CampaignRenderer:
         *,
         event: Mapping[str, Any] | None = None,
         attachments: Sequence[Attachment] = (),
+        calendar: MeetingCalendar | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -177,6 +180,10 @@ class CampaignRenderer:
             (self.event or {}).get("id")
         )
         self._signer = signer
+        # Content written in one language (front matter `language: nl`) is sent in that
+        # language to everyone: layout, dates and all, never an English frame round Dutch text.
+        pinned = str((campaign.meta or {}).get("language") or "").strip().lower()
+        self._pinned = pinned if pinned in LANGUAGES else ""
         # Same URLs as mailer.kernel.links makes, faster; it checks itself against Links first.
         self._links = fast_links(Links(settings.web.base_url, signer), settings.secret_key, clock)
         self._link_names = link_names(self.event is not None and self.event_id is not None)
@@ -208,7 +215,9 @@ class CampaignRenderer:
             )
         self._dkim: DkimSigner | None = signer_from_settings(settings)
         self._build_headers(campaign)
-        self._skeleton = Skeleton(self._fixed_headers, attachments)
+        self._calendar = calendar
+        self._skeleton = Skeleton(self._fixed_headers, attachments,
+                                  calendar.method if calendar is not None else None)
         self._date_cache: tuple[int, bytes] = (0, b"")
         self._subject_lines: dict[str, bytes] = {}
         # The trial render: every template, every language, with real (sample) values; errors
@@ -264,6 +273,10 @@ class CampaignRenderer:
 
     # -- people and values -----------------------------------------------------------------
 
+    def language_of(self, recipient: Recipient) -> str:
+        """The language this recipient's message is in: the content's, else their own."""
+        return self._pinned or pick_language(recipient.language)
+
     def person(self, recipient: Recipient) -> Person:
         """The recipient's values (links made lazily, shared by headers and bodies)."""
         return Person(recipient, self._links, self.campaign_id, self.event_id)
@@ -275,7 +288,7 @@ class CampaignRenderer:
 
     def render_slow(self, person: Person) -> Rendered:
         """Render every template for one person; the reference the splicing path must equal."""
-        lang = self._languages[pick_language(person.recipient.language)]
+        lang = self._languages[self.language_of(person.recipient)]
         ctx = self._context(lang, SubscriberView(person), LinksView(person, self._link_names))
         try:
             subject = clean(self._subject.render(ctx))
@@ -383,7 +396,7 @@ class CampaignRenderer:
         return None
 
     def render_person(self, person: Person) -> Rendered:
-        lang = self._languages[pick_language(person.recipient.language)]
+        lang = self._languages[self.language_of(person.recipient)]
         shape = self._shape(lang, person)
         if shape is None:
             return self.render_slow(person)
@@ -426,7 +439,7 @@ class CampaignRenderer:
     def message_bytes(self, recipient: Recipient) -> bytes:
         """The complete message (RFC 5322, CRLF line ends), DKIM-signed if configured."""
         person = self.person(recipient)
-        lang = self._languages[pick_language(recipient.language)]
+        lang = self._languages[self.language_of(recipient)]
         shape = self._shape(lang, person)
         if shape is None:
             rendered = self.render_slow(person)
@@ -464,8 +477,17 @@ class CampaignRenderer:
             "Message-ID: ", self.message_id(recipient), "\r\n",
             "List-Unsubscribe: <", person.link("unsubscribe"), ">,\r\n <", self._mailto, ">\r\n",
         )).encode("utf-8")  # ASCII except an address with accents before the @ (RFC 6532)
+        calendar = None
+        if self._calendar is not None:
+            # Only the ORGANIZER (the person's reply address) and ATTENDEE lines are personal.
+            code = self.language_of(recipient)
+            calendar = CalendarBody(
+                self._calendar.text(str(person.fields["name"]), recipient.email,
+                                    recipient.subscriber_id, code),
+                self._calendar.filename(code),
+            )
         data = self._skeleton.assemble_encoded(
-            self._date_cache[1] + subject_line + personal, text, html
+            self._date_cache[1] + subject_line + personal, text, html, calendar
         )
         return self._dkim.sign(data) if self._dkim is not None else data
 
@@ -481,12 +503,12 @@ def build_renderer(
     """The renderer for a campaign; for a meeting invitation with the event and its .ics, which
     `extras` (handed in by the composition root: composition knows no meetings) provides."""
     event: Mapping[str, Any] | None = None
-    attachments: Sequence[Attachment] = ()
+    calendar: MeetingCalendar | None = None
     if campaign.event_id is not None:
         if extras is None:
             raise TemplateError(
                 f"campaign {campaign.id} is about a meeting: its renderer needs the meeting's "
                 "details (build it with the application's renderer factory)"
             )
-        event, attachments = extras(session, campaign, settings)
-    return CampaignRenderer(campaign, settings, signer, event=event, attachments=attachments)
+        event, calendar = extras(session, campaign, settings, signer)
+    return CampaignRenderer(campaign, settings, signer, event=event, calendar=calendar)

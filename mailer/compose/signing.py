@@ -1,4 +1,7 @@
-"""DKIM signing (RFC 6376, rsa-sha256, relaxed/simple) of the messages we build.
+"""DKIM signing (RFC 6376, rsa-sha256, relaxed/relaxed) of the messages we build.
+
+Relaxed body canonicalisation as well as relaxed headers: relays and list servers that re-wrap
+trailing whitespace or collapse spaces then leave the signature intact.
 
 We sign our own output, whose header block we wrote, so the canonicalisation is a few string
 operations and the hash and RSA operation go to OpenSSL (`cryptography`): about 0.3 ms a
@@ -81,8 +84,10 @@ class DkimSigner:
         head, sep, body = message.partition(b"\r\n\r\n")
         if not sep:
             raise ValueError("message has no header/body separator")
-        # Simple body canonicalisation: trailing empty lines reduced to one CRLF.
-        body = body.rstrip(b"\r\n") + b"\r\n" if body.strip(b"\r\n") else b"\r\n"
+        # Relaxed body canonicalisation (RFC 6376 3.4.4): runs of spaces and tabs as one space,
+        # none at a line's end, trailing empty lines dropped, one final CRLF.
+        body = _WSP.sub(b" ", body).replace(b" \r\n", b"\r\n")
+        body = body.rstrip(b"\r\n") + b"\r\n" if body.strip(b"\r\n") else b""
         body_hash = base64.b64encode(hashlib.sha256(body).digest())
 
         fields: dict[bytes, list[bytes]] = {}
@@ -103,7 +108,7 @@ class DkimSigner:
 
         stamp = int(time.time()) if timestamp is None else timestamp
         tags = (
-            b"v=1; a=rsa-sha256; c=relaxed/simple; d=" + self.domain
+            b"v=1; a=rsa-sha256; c=relaxed/relaxed; d=" + self.domain
             + b"; s=" + self.selector + b";\r\n t=" + str(stamp).encode()
             + b"; h=" + b":".join(names) + b";\r\n bh=" + body_hash + b";\r\n b="
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 from mailer.compose.environment import environments_for, template_error
 from mailer.compose.headers import check_address, clean, encode_unstructured, format_address
-from mailer.compose.mime import Skeleton
+from mailer.compose.mime import CalendarBody, Skeleton
 from mailer.compose.model import Attachment, SenderView
 from mailer.compose.renderer import inline_css, pick_language
 from mailer.compose.signing import signer_from_settings
@@ -39,10 +39,13 @@ def build_transactional(
     settings: Settings,
     signer: Signer,
     attachments: Sequence[Attachment] = (),
+    calendar: CalendarBody | None = None,
+    calendar_method: str | None = None,
 ) -> tuple[str, bytes]:
     """(envelope sender, message bytes) of one mail from template `template` to `to`.
 
-    `attachments` go with it (an RSVP confirmation carries the meeting's .ics).
+    `attachments` go with it; `calendar` (with its iTIP method) makes it an iMIP message, as
+    an RSVP confirmation is: the meeting inline as text/calendar and as an .ics attachment.
     """
     envs = environments_for(settings)
     code = pick_language(language)
@@ -94,7 +97,11 @@ def build_transactional(
         f"Message-ID: <gt.{template}.{secrets.token_hex(8)}@{sender.list_id_domain}>",
         "",
     ))
-    data = Skeleton(fixed, attachments).assemble(personal.encode("utf-8"), text, html)
+    if (calendar is None) != (calendar_method is None):
+        raise ValueError("a calendar needs its method, and a method its calendar")
+    data = Skeleton(fixed, attachments, calendar_method).assemble(
+        personal.encode("utf-8"), text, html, calendar
+    )
     dkim = signer_from_settings(settings)
     if dkim is not None:
         data = dkim.sign(data)

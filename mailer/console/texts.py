@@ -184,8 +184,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "campaign.edit": ("Bewerken", "Edit"),
     "campaign.test": ("Testbericht", "Test message"),
     "campaign.test.to": ("Naar", "To"),
-    "campaign.test.hint": ("Eén of meer adressen, gescheiden door komma's (hoogstens 10).",
-                           "One or more addresses, separated by commas (at most 10)."),
+    "campaign.test.hint": (
+        "Adressen van abonnees, met komma's (hoogstens 10): elk bericht is voor die persoon "
+        "gemaakt, zodat de links werken.",
+        "Subscribers' addresses, separated by commas (at most 10): each copy is made for that "
+        "person, so its links work."),
     "campaign.test.button": ("Test versturen", "Send test"),
     "test.sent": ("Het testbericht is verstuurd.", "The test message was sent."),
     "test.none": ("Vul minstens één adres in.", "Enter at least one address."),

@@ -6,7 +6,7 @@ from mailer.accounts.models import ConsoleSession, ConsoleUser
 from mailer.audit.models import AuditEntry
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
+from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
 from subscribers.models import (
     Base,
@@ -25,6 +25,7 @@ __all__ = [
     "Bounce",
     "BounceMessage",
     "BounceScore",
+    "CalendarReply",
     "Campaign",
     "ConsentEvent",
     "Delivery",

@@ -86,7 +86,7 @@ class CaptureServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._controller = Controller(
             self.handler, hostname=self.host, port=self.port, data_size_limit=50 * 1024 * 1024,
-            decode_data=False,
+            decode_data=False, enable_SMTPUTF8=True,  # addresses with accents (RFC 6531)
         )
         self._controller.start()
         return self

@@ -42,7 +42,7 @@ from mailer.database.connect import session_scope
 from mailer.delivery import transport
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
-from subscribers.models import utcnow
+from mailer.kernel.clock import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -87,6 +87,8 @@ class _Outcomes:
     failed: list[dict[str, Any]] = field(default_factory=list)
     requeue: list[int] = field(default_factory=list)
     pause: dict[int, str] = field(default_factory=dict)
+    # Failed here, not refused by the recipient's side (no SMTPUTF8 at our relay): not bounces.
+    local: set[int] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.deferred) + len(self.failed) + len(self.requeue)
@@ -222,9 +224,10 @@ class DeliveryEngine:
             queries.mark_sent(session, out.sent, now)
             queries.mark_deferred(session, out.deferred)
             queries.mark_failed(session, out.failed, now)
-            if out.failed and self.on_permanent_failures is not None:
+            bounced = [r for r in out.failed if r["b_id"] not in out.local]
+            if bounced and self.on_permanent_failures is not None:
                 self.on_permanent_failures(
-                    session, [(r["b_id"], r["b_code"], r["b_error"]) for r in out.failed]
+                    session, [(r["b_id"], r["b_code"], r["b_error"]) for r in bounced]
                 )
             queries.requeue(session, out.requeue, now + dt.timedelta(seconds=1))
             lease = self.settings.delivery.lease_seconds
@@ -254,6 +257,8 @@ class DeliveryEngine:
             out.requeue.append(job.delivery_id)
             self.stats.requeued += 1
             return
+        if outcome.local:
+            out.local.add(job.delivery_id)
         now = self.clock()
         first = job.first_attempt_at or now
         deadline = first + dt.timedelta(hours=self.settings.delivery.retry_deadline_hours)

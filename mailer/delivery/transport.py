@@ -42,6 +42,9 @@ class Outcome:
     kind: str
     code: int | None = None
     message: str = ""
+    # A permanent failure decided here, not by the recipient's side (our relay cannot carry
+    # the address): the delivery fails, but it is no bounce against the person.
+    local: bool = False
 
 
 _CONNECTION_ERRORS = (
@@ -227,9 +230,20 @@ async def _reset(proto: Any) -> None:
 async def _send_with_sendmail(
     client: aiosmtplib.SMTP, envelope_from: str, recipient: str, data: bytes
 ) -> Outcome:
-    """The library's own path (SMTPUTF8 addresses, or no protocol object)."""
+    """The library's own path (SMTPUTF8 addresses, or no protocol object).
+
+    An address with accents before the @ (renée@...) needs SMTPUTF8 (RFC 6531): used when the
+    relay offers it; when it does not, that one message fails permanently with the reason,
+    so it never looks like a broken connection that pauses the campaign.
+    """
+    options: list[str] = []
+    if not (envelope_from.isascii() and recipient.isascii()):
+        if not client.supports_extension("smtputf8"):
+            return Outcome("permanent", 553, f"{recipient}: the relay does not offer SMTPUTF8, "
+                           "which an address with accents needs", local=True)
+        options = ["SMTPUTF8"]
     try:
-        await client.sendmail(envelope_from, [recipient], data)
+        await client.sendmail(envelope_from, [recipient], data, mail_options=options)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients[0] if exc.recipients else None
         return _refusal(refused.code if refused else 550,
@@ -240,6 +254,8 @@ async def _send_with_sendmail(
         return _refusal(exc.code, exc.message)
     except (*_CONNECTION_ERRORS, aiosmtplib.SMTPException) as exc:
         return Outcome("connection", None, str(exc) or type(exc).__name__)
+    except (UnicodeError, ValueError) as exc:  # an address the protocol cannot carry
+        return Outcome("permanent", 553, f"{recipient}: address not usable: {exc}", local=True)
     return Outcome("sent", 250)
 
 

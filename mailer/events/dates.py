@@ -1,4 +1,5 @@
-"""How a meeting's time reads in mail and on pages: "dinsdag 10 april, 13.30–16.00 uur".
+"""How a meeting's time reads in mail and on pages: "dinsdag 10 april, 13.30–16.00 uur",
+"Saturday 10 April, 1:30–4:00 PM".
 
 Also reads the local times people type ("2027-04-10 13:30") as aware UTC, refusing the hour
 that does not exist when the clocks go forward. Formatting uses Babel's Dutch and English.
@@ -61,7 +62,10 @@ def format_day(moment: dt.datetime, zone: str, language: str = "nl", *, year: bo
 
 
 def _clock(moment: dt.datetime, language: str) -> str:
-    return format_time(moment, "HH.mm" if language == "nl" else "HH:mm", locale=_locale(language))
+    if language == "nl":
+        return format_time(moment, "HH.mm", locale="nl_NL")
+    # English readers get the English clock: 1:30 PM (en_GB's day period would be "pm").
+    return format_time(moment, "h:mm a", locale="en_US").replace("\u202f", " ")
 
 
 def format_when(
@@ -74,7 +78,10 @@ def format_when(
     suffix = " uur" if language == "nl" else ""
     day = format_day(start, zone, language, year=year)
     if start.date() == end.date():
-        return f"{day}, {_clock(start, language)}–{_clock(end, language)}{suffix}"
+        first, last = _clock(start, language), _clock(end, language)
+        if language != "nl" and first[-2:] == last[-2:]:
+            first = first[:-3]  # "1:30–4:00 PM", the day period once
+        return f"{day}, {first}–{last}{suffix}"
     end_day = format_day(end, zone, language, year=year)
     return (
         f"{day}, {_clock(start, language)}{suffix} – {end_day}, {_clock(end, language)}{suffix}"

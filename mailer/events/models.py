@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.models import Base, utcnow
@@ -18,6 +27,8 @@ __all__ = [
     "Rsvp",
     "RsvpChange",
     "EventMail",
+    "CalendarReply",
+    "REPLY_OUTCOMES",
     "EVENT_STATUSES",
     "ANSWERS",
     "EVENT_MAIL_KINDS",
@@ -28,6 +39,8 @@ EVENT_STATUSES = ("active", "cancelled")
 ANSWERS = ("yes", "no", "maybe")
 EVENT_MAIL_KINDS = ("confirmation", "waitlist", "seat", "reminder", "nudge")
 EVENT_MAIL_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+#: What became of an answer from a calendar: recorded as the RSVP page would, or kept for review.
+REPLY_OUTCOMES = ("recorded", "review")
 
 
 class Event(Base):
@@ -132,3 +145,35 @@ class EventMail(Base):
         UniqueConstraint("event_id", "subscriber_id", "key", name="uq_event_mails_person_key"),
         Index("ix_event_mails_status", "status", "id"),
     )
+
+
+class CalendarReply(Base):
+    """An iTIP REPLY that arrived (Accept / Tentative / Decline in someone's calendar).
+
+    Every one is kept: `recorded` ones changed the person's answer (the change is in
+    rsvp_changes with source "calendar"); `review` ones changed nothing and say why in
+    `reason` (no valid token, another attendee, another meeting, answers closed, ...).
+    `fingerprint` makes a second arrival of the same message a no-op.
+    """
+
+    __tablename__ = "calendar_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    from_header: Mapped[str] = mapped_column(String(998), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    uid: Mapped[str] = mapped_column(String(255), default="")
+    attendee: Mapped[str] = mapped_column(String(320), default="")
+    partstat: Mapped[str] = mapped_column(String(32), default="")
+    prodid: Mapped[str] = mapped_column(String(200), default="")
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    # None: no token of ours found; False: one was found and failed its signature.
+    token_valid: Mapped[bool | None] = mapped_column(Boolean)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session
 
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, Delivery
-from mailer.events.models import Event, EventMail, Rsvp, RsvpChange
+from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from subscribers import queries as subscriber_queries
 from subscribers.models import Subscriber
 
 __all__ = [
     "AnswerCounts",
     "event_by_id",
+    "events_by_ids",
     "lock_event",
     "all_events",
     "answer_counts",
@@ -59,6 +60,9 @@ __all__ = [
     "event_campaigns",
     "answers_of_person",
     "delete_person_rows",
+    "reply_by_fingerprint",
+    "add_reply",
+    "recent_replies",
 ]
 
 
@@ -72,6 +76,12 @@ class AnswerCounts:
 
 def event_by_id(session: Session, event_id: int) -> Event | None:
     return session.get(Event, event_id)
+
+
+def events_by_ids(session: Session, event_ids: Collection[int]) -> list[Event]:
+    if not event_ids:
+        return []
+    return list(session.scalars(select(Event).where(Event.id.in_(set(event_ids)))))
 
 
 def lock_event(session: Session, event_id: int) -> Event | None:
@@ -489,3 +499,39 @@ def delete_person_rows(session: Session, subscriber_id: int) -> None:
     """Remove a person's answers (with their history) and owed meeting mail."""
     session.execute(delete(EventMail).where(EventMail.subscriber_id == subscriber_id))
     session.execute(delete(Rsvp).where(Rsvp.subscriber_id == subscriber_id))
+    session.execute(
+        update(CalendarReply).where(CalendarReply.subscriber_id == subscriber_id)
+        .values(subscriber_id=None, attendee="", from_header="", raw=None)
+    )
+
+
+# -- answers from calendars --------------------------------------------------------------------
+
+
+def reply_by_fingerprint(session: Session, fingerprint: str) -> CalendarReply | None:
+    stmt = select(CalendarReply).where(CalendarReply.fingerprint == fingerprint)
+    return session.scalars(stmt).first()
+
+
+def add_reply(session: Session, reply: CalendarReply) -> bool:
+    """Store an arrived reply; False if the same message was stored a moment ago (a race of
+    two intakes), in which case nothing is stored."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.add(reply)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def recent_replies(
+    session: Session, *, outcome: str | None = None, limit: int = 50
+) -> list[CalendarReply]:
+    """The newest arrived replies, optionally only those recorded or kept for review."""
+    stmt = select(CalendarReply).order_by(CalendarReply.id.desc()).limit(limit)
+    if outcome is not None:
+        stmt = stmt.where(CalendarReply.outcome == outcome)
+    return list(session.scalars(stmt))

@@ -25,8 +25,9 @@ from mailer.events.ical import (
     METHOD_CANCEL,
     METHOD_REQUEST,
     Organizer,
+    PersonalCalendar,
     calendar_bytes,
-    ics_content_type,
+    calendar_template,
 )
 from mailer.events.models import ANSWERS, Event, Rsvp
 from mailer.events.queries import AnswerCounts
@@ -34,7 +35,7 @@ from mailer.settings import Settings
 
 if TYPE_CHECKING:
     from mailer.campaigns.models import Campaign
-    from mailer.compose import Attachment
+    from mailer.kernel.tokens import Signer
 
 __all__ = [
     "EventFields",
@@ -58,12 +59,10 @@ __all__ = [
     "queue_due_reminders",
     "event_context",
     "event_calendar",
-    "calendar_attachment",
+    "personal_calendar",
+    "reply_address",
     "invitation_extras",
-    "CALENDAR_FILENAME",
 ]
-
-CALENDAR_FILENAME = "uitnodiging.ics"
 
 #: Fields `edit_event` accepts; a change to one of TIME_AND_PLACE is sent to the invitees.
 EDITABLE = (
@@ -590,6 +589,35 @@ def _organizer(settings: Settings) -> Organizer:
     return Organizer(settings.sender.name, settings.sender.address)
 
 
+def reply_address(settings: Settings, signer: Signer, subscriber_id: int, event_id: int) -> str:
+    """The ORGANIZER address in one person's invitation: their answers from the calendar come
+    back to it, through the bounce intake (mailer.events.itip)."""
+    domain = settings.events.reply_domain or settings.sender.bounce_domain
+    return signer.reply_address(subscriber_id, event_id, domain, settings.events.reply_prefix)
+
+
+def personal_calendar(
+    settings: Settings,
+    signer: Signer,
+    event: Event,
+    *,
+    method: str | None = None,
+    organizer_name: str | None = None,
+    url: str = "",
+) -> PersonalCalendar:
+    """The meeting's calendar for any of its recipients (CANCEL once cancelled)."""
+    if method is None:
+        method = METHOD_CANCEL if event.status == "cancelled" else METHOD_REQUEST
+    template = calendar_template(
+        event, organizer_name=settings.sender.name if organizer_name is None else organizer_name,
+        method=method, url=url,
+    )
+    event_id = event.id
+    return PersonalCalendar(
+        template, lambda subscriber_id: reply_address(settings, signer, subscriber_id, event_id)
+    )
+
+
 def event_calendar(
     settings: Settings | Organizer,
     event: Event,
@@ -598,7 +626,7 @@ def event_calendar(
     url: str = "",
     attendee: tuple[str, str] | None = None,
 ) -> bytes:
-    """The .ics for the meeting: CANCEL once cancelled, REQUEST otherwise.
+    """The .ics for the meeting without a personal reply address (a file to download).
 
     The organizer is the configured sender (or the Organizer given).
     """
@@ -608,29 +636,14 @@ def event_calendar(
     return calendar_bytes(event, organizer=organizer, method=method, url=url, attendee=attendee)
 
 
-def calendar_attachment(
-    settings: Settings | Organizer,
-    event: Event,
-    *,
-    method: str | None = None,
-    attendee: tuple[str, str] | None = None,
-) -> Attachment:
-    from mailer.compose import Attachment
-
-    if method is None:
-        method = METHOD_CANCEL if event.status == "cancelled" else METHOD_REQUEST
-    data = event_calendar(settings, event, method=method, attendee=attendee)
-    return Attachment(CALENDAR_FILENAME, ics_content_type(method), data)
-
-
 def invitation_extras(
-    session: Session, campaign: Campaign, settings: Settings
-) -> tuple[dict[str, Any], list[Attachment]]:
-    """The `event` context and the .ics attachment for a campaign about a meeting.
+    session: Session, campaign: Campaign, settings: Settings, signer: Signer
+) -> tuple[dict[str, Any], PersonalCalendar]:
+    """The `event` context and the personal calendar for a campaign about a meeting.
 
     Invitations and updates carry METHOD:REQUEST, a cancellation METHOD:CANCEL, all with the
     event's one UID and current SEQUENCE. The composition root hands it to build_renderer; the
-    organizer is the configured sender.
+    organizer is the configured sender's name at each person's reply address.
     """
     if campaign.event_id is None:
         raise EventError(f"campaign {campaign.id}: not about a meeting")
@@ -640,4 +653,4 @@ def invitation_extras(
     method = METHOD_CANCEL if campaign.kind == "cancellation" else METHOD_REQUEST
     counts = event_counts(session, event.id)
     context = event_context(event, seats=seats_left(event, counts), counts=counts)
-    return context, [calendar_attachment(settings, event, method=method)]
+    return context, personal_calendar(settings, signer, event, method=method)

@@ -17,6 +17,7 @@ from mailer.bounces.parse import MAX_BYTES
 from mailer.bounces.service import ingest
 from mailer.database.connect import session_scope
 from mailer.errors import BounceError
+from mailer.intake.calendar import KINDS, take_calendar_reply
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -113,6 +114,10 @@ def ingest_bytes(
     envelope_to: tuple[str, ...] | list[str] = (), size: int | None = None,
 ) -> tuple[list[str], bool]:
     """Ingest one message in its own transaction: (kinds recorded, was a duplicate)."""
+    # An answer from a calendar (iTIP REPLY) is not a bounce: mailer.intake.calendar takes it.
+    reply = take_calendar_reply(app, raw, source=source, envelope_to=envelope_to)
+    if reply is not None:
+        return [KINDS[reply.outcome]], reply.outcome == "duplicate"
     with session_scope(app.sessions) as session:
         result = ingest(session, raw, source=source, settings=app.settings, signer=app.signer,
                         envelope_from=envelope_from, envelope_to=tuple(envelope_to), size=size)

@@ -40,10 +40,12 @@ class BounceHandler:
         self.source = source
         self.domain = app.settings.sender.bounce_domain.lower()
         self.unsubscribe = app.settings.sender.unsubscribe_address.lower()
+        # Answers from calendars come to the ORGANIZER address (events.reply_domain).
+        self.domains = {self.domain, app.settings.events.reply_domain.lower() or self.domain}
 
     def accepts(self, address: str) -> bool:
         address = address.strip().strip("<>").lower()
-        return address == self.unsubscribe or address.rsplit("@", 1)[-1] == self.domain
+        return address == self.unsubscribe or address.rsplit("@", 1)[-1] in self.domains
 
     async def handle_RCPT(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str,

@@ -39,6 +39,9 @@ DATA_EXPORT: Final = "data-export"
 
 _VERP_RE = re.compile(r"^(?P<prefix>[a-z0-9._-]+)\+(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_REPLY_RE = re.compile(
+    r"^(?P<prefix>[a-z0-9._-]+)\+(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$"
+)
 
 
 def _base36(number: int) -> str:
@@ -112,3 +115,33 @@ class Signer:
         if not hmac.compare_digest(match["mac"], self._verp_mac(delivery_id)):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
+
+    # -- calendar replies ---------------------------------------------------------------------
+
+    def _reply_mac(self, subscriber_id: int, event_id: int) -> str:
+        message = f"itip-reply:{subscriber_id}:{event_id}".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.b32encode(digest[:10]).decode().lower()
+
+    def reply_address(
+        self, subscriber_id: int, event_id: int, domain: str, prefix: str = "rsvp"
+    ) -> str:
+        """The ORGANIZER address of one person's invitation: rsvp+<s>-<e>-<mac>@domain.
+
+        The same for every mail about that meeting to that person (calendars match updates
+        by UID and expect the organizer to stay put), lower case like a VERP address.
+        """
+        return (f"{prefix}+{_base36(subscriber_id)}-{_base36(event_id)}-"
+                f"{self._reply_mac(subscriber_id, event_id)}@{domain}")
+
+    def parse_reply_address(self, address: str) -> tuple[int, int]:
+        """(subscriber id, event id) a reply address names; TokenError if it is not ours."""
+        local = address.strip().strip("<>").removeprefix("mailto:").removeprefix("MAILTO:")
+        local = local.rsplit("@", 1)[0].lower()
+        match = _REPLY_RE.match(local)
+        if match is None:
+            raise TokenError(f"not a reply address: {address[:100]!r}")
+        subscriber_id, event_id = int(match["s"], 36), int(match["e"], 36)
+        if not hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id)):
+            raise TokenError(f"reply address signature does not match: {address[:100]!r}")
+        return subscriber_id, event_id

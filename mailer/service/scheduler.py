@@ -35,8 +35,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mailer.campaigns import queries
 from mailer.database.connect import session_scope
 from mailer.delivery.engine import EngineStats
+from mailer.kernel.clock import utcnow
 from mailer.usecases import campaigns as campaign_usecases
-from subscribers.models import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App

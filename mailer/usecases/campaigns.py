@@ -24,13 +24,17 @@ from mailer.campaigns import approval, queries
 from mailer.campaigns import service as campaigns
 from mailer.campaigns.models import Campaign
 from mailer.compose import CampaignRenderer, Recipient, Rendered, sample_recipient
+from mailer.compose.headers import check_address
 from mailer.database.connect import session_scope
 from mailer.delivery.transport import send_message_sync
+from mailer.errors import CampaignError, TemplateError
 from mailer.kernel.clock import utcnow
 from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
+from mailer.usecases.subjects import shown_subjects
 from mailer.usecases.users import require
 from subscribers import service as subscribers
+from subscribers.errors import SubscriberNotFoundError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -54,7 +58,7 @@ __all__ = [
     "as_actor",
     "overview", "detail", "create", "approve", "schedule", "send", "pause", "resume", "cancel",
     "record_test", "snapshot", "create_draft", "edit_draft", "audience_count", "preview",
-    "test_message", "audience_choices", "start_due",
+    "audience_choices", "start_due",
 ]
 
 log = logging.getLogger("mailer.campaigns")
@@ -100,10 +104,12 @@ def create_campaign(
 
 
 def _renderer_and_recipient(
-    app: App, session: Session, campaign_id: int, email: str | None
+    app: App, session: Session, campaign_id: int, email: str | None,
+    renderer: CampaignRenderer | None = None,
 ) -> tuple[CampaignRenderer, Recipient]:
-    campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
+    if renderer is None:
+        campaign = campaigns.get_campaign(session, campaign_id)
+        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
     if email is None:
         return renderer, sample_recipient(app.settings)
     sub = subscribers.get_subscriber(session, email)
@@ -124,16 +130,42 @@ def preview_campaign(app: App, campaign_id: int, *, email: str | None = None,
     return Preview(rendered, message)
 
 
-def send_test(app: App, campaign_id: int, *, to: str, email: str | None = None,
-              actor: Actor | str) -> None:
-    """Send one copy of the campaign, as rendered for `email` (or a sample), to `to`."""
+def send_test(app: App, campaign_id: int, *, to: Sequence[str], email: str | None = None,
+              actor: Actor | str) -> list[tuple[str, str]]:
+    """Send a copy of the campaign to each address in `to`; [(address, personalised as)].
+
+    Each copy is personalised as a real subscriber (the address's own record, or `email`), so
+    its links are signed and open that person's pages. Every address is checked before
+    anything is sent: a bad one, or one that is no subscriber, is a CampaignError.
+    """
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(check_address(address.strip()))
+        except TemplateError:
+            raise CampaignError(f"--to: not a usable e-mail address: {address[:100]!r}") from None
+    messages = []
     with session_scope(app.sessions) as session:
-        record_test(session, as_actor(actor), campaign_id, [to])
-        renderer, recipient = _renderer_and_recipient(app, session, campaign_id, email)
-        data = renderer.message_bytes(recipient)
-        sender = renderer.envelope_sender(recipient)
-    send_message_sync(app.settings, sender, [to], data)
-    log.info("%s sent a test of campaign %d to %s", actor, campaign_id, to)
+        record_test(session, as_actor(actor), campaign_id, addresses)
+        campaign = campaigns.get_campaign(session, campaign_id)
+        renderer = app.renderer_factory(session, campaign, app.settings, app.signer)
+        for address in addresses:
+            who = email or address
+            try:
+                subscribers.get_subscriber(session, who)
+            except SubscriberNotFoundError:
+                raise CampaignError(
+                    f"{who}: not a subscriber, so the test's links would open no page; "
+                    "give --subscriber EMAIL to personalise the test as a subscriber"
+                ) from None
+            _same, recipient = _renderer_and_recipient(app, session, campaign_id, who,
+                                                       renderer=renderer)
+            messages.append((address, who, renderer.envelope_sender(recipient),
+                             renderer.message_bytes(recipient)))
+    for address, _who, sender, data in messages:
+        send_message_sync(app.settings, sender, [address], data)
+        log.info("%s sent a test of campaign %d to %s", actor, campaign_id, address)
+    return [(address, who) for address, who, _s, _d in messages]
 
 
 def approve_campaign(app: App, campaign_id: int, *, version: int | None = None,
@@ -187,18 +219,23 @@ def cancel_campaign(app: App, campaign_id: int, *, actor: Actor | str) -> int:
 
 def list_campaigns(
     app: App, statuses: Sequence[str] = ()
-) -> list[tuple[Campaign, dict[str, int]]]:
-    """The campaigns (of these statuses), each with its delivery counts by status."""
+) -> list[tuple[Campaign, dict[str, int], str]]:
+    """The campaigns (of these statuses), each with its delivery counts by status and its
+    subject as people received it (a meeting mail's subject is a per-person template)."""
     with session_scope(app.sessions) as session:
         rows = queries.campaigns_list(session, statuses)
         counts = queries.delivery_counts_many(session, [c.id for c in rows])
-    return [(c, counts.get(c.id, {})) for c in rows]
+        shown = shown_subjects(session, app.settings, [c.id for c in rows])
+    return [(c, counts.get(c.id, {}), shown.get(c.id, c.subject)) for c in rows]
 
 
 def campaign_status(app: App, campaign_id: int) -> dict[str, Any]:
     """Progress, rate, ETA and the bounce figures with the configured alert thresholds."""
     with session_scope(app.sessions) as session:
         info = campaigns.campaign_status(session, campaign_id, now=utcnow())
+        # The subject as people received it, not its template source.
+        info["subject"] = shown_subjects(session, app.settings, [campaign_id]).get(
+            campaign_id, info["subject"])
         info["bounces"] = campaign_bounce_summary(session, campaign_id,
                                                   settings=app.settings.bounces)
     return info
@@ -409,19 +446,6 @@ def preview(session: Session, settings: Settings, signer: Signer, actor: Actor, 
         message = str(exc).replace(f"campaign {campaign.id} content", EDITOR_SOURCE)
         raise TemplateError(message) from None
     return renderer.render(sample_recipient(settings, language=language))
-
-
-def test_message(session: Session, settings: Settings, signer: Signer, actor: Actor,
-                 campaign_id: int, to: list[str]) -> tuple[str, bytes]:
-    """The envelope sender and bytes of a test message (sent by the caller); audited."""
-    from mailer.compose import build_renderer, sample_recipient
-
-    require(actor, "campaigns.test")
-    campaign = campaigns.get_campaign(session, campaign_id)
-    renderer = build_renderer(session, campaign, settings, signer)
-    recipient = sample_recipient(settings)
-    record_test(session, actor, campaign_id, to)
-    return renderer.envelope_sender(recipient), renderer.message_bytes(recipient)
 
 
 def audience_choices(session: Session, settings: Settings, actor: Actor) -> dict[str, Any]:

@@ -31,6 +31,7 @@ __all__ = [
     "invite",
     "record_rsvp",
     "send_due_mail",
+    "calendar_replies",
 ]
 
 log = logging.getLogger("mailer.events")
@@ -104,3 +105,12 @@ def record_rsvp(app: App, event_id: int, email: str, answer: str, *,
 def send_due_mail(app: App) -> tuple[int, SendReport]:
     """Queue the reminders that are due and send all owed meeting mail now."""
     return run_due_work(app)
+
+
+def calendar_replies(app: App, *, review_only: bool = False, limit: int = 50
+                     ) -> list[dict[str, object]]:
+    """Answers that came from calendars, newest first (only those kept for review, if asked)."""
+    from mailer.events.replies import list_replies
+
+    with session_scope(app.sessions) as session:
+        return list_replies(session, review_only=review_only, limit=limit)

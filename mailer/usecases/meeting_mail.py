@@ -17,11 +17,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mailer.compose.renderer import pick_language
 from mailer.database.connect import session_scope
 from mailer.delivery.relay_budget import RelayBudget
 from mailer.errors import DeliveryError
 from mailer.events import queries, service
-from mailer.events.ical import METHOD_REQUEST
+from mailer.events.ical import METHOD_REQUEST, PARTSTATS, PersonalCalendar
 from subscribers.queries import suppressed_keys
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class _Owed:
     language: str
     attempts: int
     context: dict[str, Any]
-    calendar: bytes | None
+    calendar: tuple[str, str] | None  # (calendar text, attachment name)
 
 
 def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
@@ -96,6 +97,7 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
         )
         owed: list[_Owed] = []
         skipped: list[int] = []
+        calendars: dict[int, PersonalCalendar] = {}
         for mail, event, person in rows:
             # Nobody is mailed who left, bounced or is suppressed; nothing about a meeting
             # that is cancelled or (for anything but a late confirmation) already begun.
@@ -129,8 +131,17 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
                 context["unsubscribe_url"] = links.unsubscribe(person.id)
             calendar = None
             if mail.kind in _WITH_CALENDAR:
-                calendar = service.event_calendar(
-                    settings, event, method=METHOD_REQUEST, attendee=(person.name, person.email)
+                # These go to people who said yes: their calendar shows them as accepted.
+                meeting = calendars.get(event.id)
+                if meeting is None:
+                    meeting = calendars[event.id] = service.personal_calendar(
+                        settings, app.signer, event, method=METHOD_REQUEST
+                    )
+                language = pick_language(person.language)
+                calendar = (
+                    meeting.text(person.name, person.email, person.id, language,
+                                 PARTSTATS["yes"]),
+                    meeting.filename(language),
                 )
             owed.append(_Owed(mail.id, mail.kind, person.email, person.language,
                               mail.attempts, context, calendar))
@@ -140,15 +151,10 @@ def _claim(app: App, now: dt.datetime, event_id: int | None, limit: int
 
 
 def _compose(app: App, owed: _Owed) -> tuple[str, bytes]:
-    from mailer.compose import Attachment, build_transactional
+    from mailer.compose import build_transactional
+    from mailer.compose.mime import CalendarBody
 
-    attachments = []
-    if owed.calendar is not None:
-        from mailer.events.ical import ics_content_type
-
-        attachments.append(
-            Attachment(service.CALENDAR_FILENAME, ics_content_type(METHOD_REQUEST), owed.calendar)
-        )
+    calendar = CalendarBody(*owed.calendar) if owed.calendar is not None else None
     return build_transactional(
         TEMPLATES[owed.kind],
         to=owed.to,
@@ -156,7 +162,8 @@ def _compose(app: App, owed: _Owed) -> tuple[str, bytes]:
         context=owed.context,
         settings=app.settings,
         signer=app.signer,
-        attachments=attachments,
+        calendar=calendar,
+        calendar_method=METHOD_REQUEST if calendar is not None else None,
     )
 
 

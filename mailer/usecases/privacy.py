@@ -17,12 +17,16 @@ from sqlalchemy.orm import Session
 from mailer.bounces import service as bounces
 from mailer.campaigns import queries as campaigns
 from mailer.events import service as events
+from mailer.settings import Settings
+from mailer.usecases.subjects import shown_subjects
 from subscribers import service
 
 __all__ = ["person_record", "erase_person"]
 
 
-def person_record(session: Session, email: str) -> dict[str, Any]:
+def person_record(
+    session: Session, email: str, settings: Settings | None = None
+) -> dict[str, Any]:
     """Everything GT Mailer holds on the person with this address, as plain values.
 
     SubscriberNotFoundError if there is no such subscriber.
@@ -30,10 +34,13 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
     record = service.subscriber_record(session, email)
     subscriber = service.get_subscriber(session, email)
     rows = campaigns.deliveries_of_subscriber(session, subscriber.id)
+    # Subjects as the person received them (meeting mail's is a per-person template).
+    shown = shown_subjects(session, settings, {d.campaign_id for d, _s in rows}) \
+        if settings is not None else {}
     record["deliveries"] = [
         {
             "campaign_id": delivery.campaign_id,
-            "subject": subject,
+            "subject": shown.get(delivery.campaign_id, subject),
             "email": delivery.email,
             "status": delivery.status,
             "sent_at": delivery.sent_at,

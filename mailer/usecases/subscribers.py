@@ -53,7 +53,7 @@ def get_subscriber(app: App, email: str) -> Subscriber:
 def person_record(app: App, email: str) -> dict[str, Any]:
     """Everything held on a person (the answer to an access request)."""
     with session_scope(app.sessions) as session:
-        return privacy.person_record(session, email)
+        return privacy.person_record(session, email, app.settings)
 
 
 def add_subscriber(app: App, data: service.SubscriberData, *, lists: Sequence[str] = (),

@@ -17,8 +17,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from mailer.database.connect import session_scope
+from mailer.kernel.clock import utcnow
 from subscribers import queries
-from subscribers.models import utcnow
 
 if TYPE_CHECKING:
     from mailer.app import App

@@ -122,7 +122,7 @@ def _save(session: Session, pages: Pages, subscriber_id: int, chosen: set[int], 
 def _data_copy(session: Session, pages: Pages, subscriber_id: int) -> Mail:
     subscriber = _subscriber(session, subscriber_id)
     pages.rate.hit(session, [Limit("data-copy", str(subscriber.id), DATA_COPY_PER_HOUR)])
-    record = person_record(session, subscriber.email)
+    record = person_record(session, subscriber.email, pages.settings)
     return Mail(
         DATA_COPY,
         to=subscriber.email,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from mailer.kernel.clock import utcnow
 from mailer.web import queries
-from subscribers.models import utcnow
 
 __all__ = ["Limit", "RateLimited", "RateLimiter"]
 

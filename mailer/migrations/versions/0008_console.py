@@ -1,7 +1,7 @@
 """console: staff accounts, their sessions, the append-only audit trail, campaign approval
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
