@@ -21,6 +21,8 @@ from starlette.applications import Starlette
 
 from mailer.bounces.service import send_failure_hook
 from mailer.compose import RendererFactory, build_renderer
+from mailer.console.app import create_console_app
+from mailer.console.server import console_part
 from mailer.database.connect import make_engine, make_sessionmaker, require_current_schema
 from mailer.delivery.engine import DeliveryEngine, FailureHook
 from mailer.delivery.sender import Sender
@@ -68,6 +70,10 @@ class App:
         """The subscriber pages as an ASGI app."""
         return create_web_app(self)
 
+    def console_app(self) -> Starlette:
+        """The staff console as an ASGI app."""
+        return create_console_app(self)
+
     def service_parts(self) -> list[Part]:
         """What `mailer run` starts beside the scheduler and the delivery engine."""
         found: list[Part] = [web_part, cleanup_part]
@@ -76,6 +82,8 @@ class App:
         if self.settings.bounces.imap_host:
             found.append(imap_part)
         found.append(purge_part)
+        if self.settings.console.enabled:  # the staff console on its own listener
+            found.append(console_part)
         return found
 
     def due_work(self) -> list[DueWork]:

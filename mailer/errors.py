@@ -13,6 +13,8 @@ __all__ = [
     "TokenError",
     "BounceError",
     "EventError",
+    "AccountError",
+    "PermissionDenied",
 ]
 
 
@@ -61,3 +63,11 @@ class BounceError(MailerError):
 
 class EventError(MailerError):
     """A meeting operation is not possible: answers closed, meeting cancelled, bad times."""
+
+
+class AccountError(MailerError):
+    """A staff account operation is not possible: unknown user, bad role, weak password."""
+
+
+class PermissionDenied(MailerError, PermissionError):
+    """The acting person may not do this (role, or the four-eyes rule)."""

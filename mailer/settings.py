@@ -78,6 +78,27 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The staff console: its own listener, accounts, sessions and the four-eyes rule."""
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8026"
+    host: str = "127.0.0.1"
+    port: int = 8026
+    # A session ends after this long without a request, and in any case after session_hours.
+    idle_minutes: int = 30
+    session_hours: int = 12
+    setup_link_hours: int = 72
+    # Failed sign-ins in a row before an account is locked, and for how long.
+    lockout_after: int = 5
+    lockout_minutes: int = 15
+    # Sign-in posts per client address per 15 minutes (0: no limit).
+    signin_rate_per_client: int = 30
+    # A campaign is scheduled or sent only after someone other than its last editor approved it.
+    require_approval: bool = True
+
+
+@dataclass(frozen=True)
 class TemplateSettings:
     override_dir: str = ""
 
@@ -173,6 +194,7 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     sender: SenderSettings = SenderSettings()
     web: WebSettings = WebSettings()
+    console: ConsoleSettings = ConsoleSettings()
     templates: TemplateSettings = TemplateSettings()
     delivery: DeliverySettings = DeliverySettings()
     dkim: DkimSettings = DkimSettings()
@@ -204,6 +226,7 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "MAILER_SMTP_PASSWORD": ("smtp", "password"),
     "MAILER_SECRET_KEY": (None, "secret_key"),
     "MAILER_BASE_URL": ("web", "base_url"),
+    "MAILER_CONSOLE_URL": ("console", "base_url"),
     "MAILER_TIMEZONE": (None, "timezone"),
     "MAILER_DATA_DIR": (None, "data_dir"),
     "MAILER_IMAP_PASSWORD": ("bounces", "imap_password"),
@@ -338,6 +361,7 @@ def _finish(settings: Settings, path: Path) -> Settings:
     """Cross-field checks, path resolution and the generated secret key."""
     _check(settings, path)
     _check_bounces(settings.bounces, path)
+    _check_console(settings, path)
     data_dir = settings.resolve_path(settings.data_dir)
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -392,6 +416,21 @@ def _check(settings: Settings, path: Path) -> None:
         fail("delivery", "batch_size and concurrency must be at least 1")
     if "@" not in settings.sender.address:
         fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
+
+
+def _check_console(settings: Settings, path: Path) -> None:
+    fail = _failer(path)
+    console = settings.console
+    if not console.base_url.startswith(("http://", "https://")):
+        fail("console.base_url", "must start with http:// or https://")
+    if not 0 <= console.port < 65536:
+        fail("console.port", f"must be between 0 and 65535, got {console.port}")
+    if console.port and console.port == settings.web.port and console.host == settings.web.host:
+        fail("console.port", "the console needs its own listener, not the subscriber pages' one")
+    for key in ("idle_minutes", "session_hours", "setup_link_hours", "lockout_after",
+                "lockout_minutes"):
+        if getattr(console, key) < 1:
+            fail(f"console.{key}", "must be at least 1")
 
 
 def _check_bounces(bounces: BounceSettings, path: Path) -> None:

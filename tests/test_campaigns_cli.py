@@ -34,8 +34,10 @@ def audience(env) -> list[str]:
         app.close()
 
 
-def test_create_preview_send_and_status(run_cli, relay, audience, tmp_path: Path):
+def test_create_preview_send_and_status(run_cli, relay, audience, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch):
     content = content_file(tmp_path)
+    monkeypatch.setenv("LOGNAME", "redacteur")  # the OS user the CLI acts as
     created = run_cli("campaigns", "create", "--content", str(content), "--list", "nieuwsbrief",
                       "--region", "Noord", "--region", "oost")
     campaign_id = created.stdout.strip().splitlines()[0]
@@ -54,17 +56,27 @@ def test_create_preview_send_and_status(run_cli, relay, audience, tmp_path: Path
             "--subscriber", audience[0])
     assert relay.rcpts() == {"redactie@gt.example.nl": 1}
 
+    # Four-eyes: not sent before someone other than its author approved it.
+    refused = run_cli("campaigns", "send", "1", ok=False)
+    assert refused.exit_code == 1 and "needs approval by someone else" in refused.output
+    assert "someone else must approve" in run_cli("campaigns", "approve", "1", ok=False).output
+    monkeypatch.setenv("LOGNAME", "eindredacteur")
+    assert "approved by os:eindredacteur" in run_cli("campaigns", "approve", "1").output
     sent = run_cli("campaigns", "send", "1", "--wait")
-    assert "started: 2 recipients" in sent.output  # Noord and Oost of the five
+    assert "started by os:eindredacteur: 2 recipients" in sent.output  # Noord and Oost of the five
     info = json.loads(run_cli("campaigns", "status", "1", "--json").output)
     assert info["status"] == "finished" and info["sent"] == 2 and info["recipients"] == 2
     listing = json.loads(run_cli("campaigns", "ls", "--json").output)
     assert listing[0]["id"] == 1 and listing[0]["sent"] == 2
 
 
-def test_schedule_pause_resume_cancel_from_the_cli(run_cli, relay, audience, tmp_path: Path):
+def test_schedule_pause_resume_cancel_from_the_cli(run_cli, relay, audience, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LOGNAME", "redacteur")
     run_cli("campaigns", "create", "--content", str(content_file(tmp_path)), "--list",
             "nieuwsbrief")
+    monkeypatch.setenv("LOGNAME", "eindredacteur")
+    run_cli("campaigns", "approve", "1")
     out = run_cli("campaigns", "schedule", "1", "--at", "2099-05-01 09:00").output
     assert "2099-05-01 09:00" in out and "Europe/Amsterdam" in out
     assert "paused" in run_cli("campaigns", "pause", "1").output

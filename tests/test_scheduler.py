@@ -173,7 +173,8 @@ def test_missed_schedule_is_reported_not_sent(svc_app, relay, tmp_path, run_cli)
     assert "grace" in status(svc_app, missed)["pause_reason"]
     assert status(svc_app, late_but_ok)["status"] == "finished"
     assert len(relay.received) == 3  # only the one within the grace period
-    # A missed campaign can still be sent on purpose.
+    # A missed campaign can still be sent on purpose (approved first: four-eyes).
+    run_cli("campaigns", "approve", str(missed))
     run_cli("campaigns", "send", str(missed), "--wait")
     assert len(relay.received) == 6
 

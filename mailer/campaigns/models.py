@@ -78,6 +78,14 @@ class Campaign(Base):
     finished_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Four-eyes (mailer.campaigns.approval): every edit raises `version` and withdraws the
+    # approval; `approved_version` is the version someone other than `edited_by` approved.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    edited_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    approved_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    approved_version: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[dt.datetime | None]
 
 
 class Delivery(Base):

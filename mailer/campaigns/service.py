@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AudienceSpec",
     "create_campaign",
+    "create_from_content",
+    "update_draft",
     "get_campaign",
     "parse_when",
     "schedule",
@@ -59,7 +61,7 @@ def _default_renderer(
     return build_renderer(session, campaign, settings, signer)
 
 
-def _clean_audience(session: Session, settings: Settings, spec: AudienceSpec) -> dict[str, Any]:
+def clean_audience(session: Session, settings: Settings, spec: AudienceSpec) -> dict[str, Any]:
     if not spec.lists:
         raise CampaignError("a campaign needs at least one list (--list SLUG)")
     lists = [ml.slug for ml in subscribers.get_lists(session, spec.lists)]
@@ -98,13 +100,53 @@ def create_campaign(
     from mailer.compose import load_content
 
     content = load_content(content_file, subject=subject)
-    final_subject = (subject or content.subject or "").strip()
-    if not final_subject:
+    return create_from_content(
+        session, settings, signer, content=content, audience=audience, subject=subject,
+        template=template, kind=kind, event_id=event_id, renderer_factory=renderer_factory,
+        source=f"{content_file} (body after the front matter)", name=str(content_file),
+    )
+
+
+def _check_subject(subject: str, name: str) -> str:
+    if not subject:
         raise CampaignError(
-            f"{content_file}: no subject (give --subject or `subject:` in the front matter)"
-        )
-    if "\n" in final_subject or "\r" in final_subject:
+            f"{name}: no subject (give --subject or `subject:` in the front matter)")
+    if "\n" in subject or "\r" in subject:
         raise CampaignError("the subject must be one line")
+    return subject
+
+
+def _trial_render(session: Session, campaign: Campaign, settings: Settings, signer: Signer,
+                  renderer_factory: RendererFactory, source: str) -> None:
+    """Render once now, so a broken template stops here and not halfway through a send."""
+    try:
+        renderer_factory(session, campaign, settings, signer)
+    except TemplateError as exc:
+        # The renderer names stored content "campaign N content"; point at what the person
+        # is editing instead (the file, or the console's text field).
+        message = str(exc).replace(f"campaign {campaign.id} content", source)
+        raise TemplateError(message) from None
+    except Exception as exc:  # a broken template must stop here, not mid-send
+        raise TemplateError(f"{source}: {exc}") from None
+
+
+def create_from_content(
+    session: Session,
+    settings: Settings,
+    signer: Signer,
+    *,
+    content: Any,
+    audience: AudienceSpec,
+    subject: str | None = None,
+    template: str = "newsletter",
+    kind: str = "newsletter",
+    event_id: int | None = None,
+    renderer_factory: RendererFactory = _default_renderer,
+    source: str = "the text",
+    name: str = "the newsletter",
+) -> Campaign:
+    """A new draft from content already read (a file, or the console's editor)."""
+    final_subject = _check_subject((subject or content.subject or "").strip(), name)
     campaign = Campaign(
         kind=kind,
         subject=final_subject,
@@ -113,24 +155,43 @@ def create_campaign(
         content=content.body,
         content_format=content.format,
         meta=dict(content.meta),
-        audience=_clean_audience(session, settings, audience),
+        audience=clean_audience(session, settings, audience),
         event_id=event_id,
         status="draft",
         pause_reason="",
     )
     session.add(campaign)
     session.flush()
-    try:
-        renderer_factory(session, campaign, settings, signer)
-    except TemplateError as exc:
-        # The renderer names stored content "campaign N content"; this campaign is not stored
-        # (the transaction rolls back), so point at the file the person is editing instead.
-        message = str(exc).replace(
-            f"campaign {campaign.id} content", f"{content_file} (body after the front matter)"
-        )
-        raise TemplateError(message) from None
-    except Exception as exc:  # a broken template must stop here, not mid-send
-        raise TemplateError(f"{content_file}: {exc}") from None
+    _trial_render(session, campaign, settings, signer, renderer_factory, source)
+    return campaign
+
+
+def update_draft(
+    session: Session,
+    settings: Settings,
+    signer: Signer,
+    campaign_id: int,
+    *,
+    subject: str,
+    preheader: str,
+    body: str,
+    audience: AudienceSpec,
+    renderer_factory: RendererFactory = _default_renderer,
+    source: str = "the text",
+) -> Campaign:
+    """Change a draft's subject, preheader, body and audience; refused once it is scheduled."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "draft":
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; only a draft can be "
+                            "edited")
+    if not body.strip():
+        raise CampaignError(f"{source}: the body is empty")
+    campaign.subject = _check_subject(subject.strip(), source)
+    campaign.preheader = preheader.strip()
+    campaign.content = body
+    campaign.audience = clean_audience(session, settings, audience)
+    session.flush()
+    _trial_render(session, campaign, settings, signer, renderer_factory, source)
     return campaign
 
 

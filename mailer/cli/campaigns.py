@@ -64,14 +64,15 @@ def create(ctx: CliContext, content_file: Path, subject: str | None, template: s
       mailer campaigns create --content templates/content/voorbeeld-nieuwsbrief.md \\
           --list nieuwsbrief --region Noord --region Oost
     """
+    actor = usecases.as_actor(current_actor())
     created = usecases.create_campaign(
         ctx.app(), content_file=content_file, subject=subject, template=template,
         audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
-        actor=current_actor(),
+        actor=actor,
     )
     click.echo(created.campaign_id)
-    click.echo(f"Created campaign {created.campaign_id} ({created.recipients} recipients now).",
-               err=True)
+    click.echo(f"Created campaign {created.campaign_id} ({created.recipients} recipients now) "
+               f"as {actor.name}.", err=True)
 
 
 @group.command("preview")
@@ -135,6 +136,26 @@ def test(ctx: CliContext, campaign_id: int, to: tuple[str, ...], email: str | No
             click.echo(f"Sent a test of campaign {campaign_id} to {address}{as_whom}.")
 
 
+@group.command("approve")
+@click.argument("campaign_id", type=int)
+@click.option("--version", "version", type=int, default=None,
+              help="Approve only if the campaign is still at this version.")
+@pass_cli
+def approve(ctx: CliContext, campaign_id: int, version: int | None) -> None:
+    """Approve a campaign's current version, as the OS user (four-eyes).
+
+    With console.require_approval (the default) a campaign is scheduled or sent only after
+    someone other than its last editor approved it; an edit withdraws the approval.
+
+    \b
+    Example:
+      mailer campaigns approve 1
+    """
+    actor = usecases.as_actor(current_actor())
+    approved = usecases.approve_campaign(ctx.app(), campaign_id, version=version, actor=actor)
+    click.echo(f"Campaign {campaign_id} version {approved} approved by {actor.name}.")
+
+
 @group.command("schedule")
 @click.argument("campaign_id", type=int)
 @click.option("--at", "at", required=True,
@@ -149,9 +170,10 @@ def schedule(ctx: CliContext, campaign_id: int, at: str) -> None:
       mailer campaigns schedule 1 --at "2027-04-10 07:00+00:00"
     """
     app = ctx.app()
-    when = usecases.schedule_campaign(app, campaign_id, at, actor=current_actor())
+    actor = usecases.as_actor(current_actor())
+    when = usecases.schedule_campaign(app, campaign_id, at, actor=actor)
     click.echo(f"Campaign {campaign_id} scheduled for {_local(when, app)} "
-               f"({app.settings.timezone}).")
+               f"({app.settings.timezone}) by {actor.name}.")
 
 
 @group.command("send")
@@ -170,8 +192,9 @@ def send(ctx: CliContext, campaign_id: int, wait: bool) -> None:
       mailer campaigns send 1 --wait
     """
     app = ctx.app()
-    count = usecases.start_campaign(app, campaign_id, actor=current_actor())
-    click.echo(f"Campaign {campaign_id} started: {count} recipients.")
+    actor = usecases.as_actor(current_actor())
+    count = usecases.start_campaign(app, campaign_id, actor=actor)
+    click.echo(f"Campaign {campaign_id} started by {actor.name}: {count} recipients.")
     if not wait:
         click.echo("The service (`mailer run` or `mailer worker`) delivers it; follow it with "
                    f"`mailer campaigns status {campaign_id}`.")

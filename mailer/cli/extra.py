@@ -8,9 +8,9 @@ __all__ = ["commands"]
 
 
 def commands() -> list[click.Command]:
-    from mailer.cli import bounces, campaigns, dkim, events, run, web
+    from mailer.cli import audit, bounces, campaigns, console, dkim, events, run, users, web
 
     found: list[click.Command] = []
-    for module in (campaigns, run, bounces, web, events, dkim):
+    for module in (campaigns, run, bounces, web, events, dkim, console, users, audit):
         found.extend(module.commands)
     return found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mailer.accounts.models import ConsoleSession, ConsoleUser
+from mailer.audit.models import AuditEntry
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
 from mailer.delivery.models import OutboxMail
@@ -18,6 +20,9 @@ from subscribers.models import (
 
 __all__ = [
     "Base",
+    "AuditEntry",
+    "ConsoleSession",
+    "ConsoleUser",
     "Bounce",
     "BounceMessage",
     "BounceScore",

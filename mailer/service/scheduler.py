@@ -38,12 +38,12 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailer.campaigns import queries
-from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
 from mailer.delivery.db_threads import DbThreads
 from mailer.delivery.engine import EngineStats
 from mailer.delivery.failure_log import FailureLog, one_line
 from mailer.kernel.clock import utcnow
+from mailer.usecases import campaigns as campaign_usecases
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -112,7 +112,7 @@ class Service:
         now = utcnow()
         grace = dt.timedelta(minutes=self.app.settings.delivery.misfire_grace_minutes)
         with session_scope(self.app.sessions) as session:
-            due = campaigns.start_due(session, now, grace)
+            due = campaign_usecases.start_due(session, now, grace)
         for campaign_id, count in due.started:
             self.report(f"Campaign {campaign_id} started: {count} recipients.")
         for campaign_id, at in due.missed:

@@ -1,0 +1,157 @@
+"""Time the staff console's pages with 100,000 subscribers and 200 campaigns on PostgreSQL.
+
+Run by hand (not part of the test suite):
+
+    .venv/bin/python bench/console.py [--subscribers 100000] [--campaigns 200] [--sent 10]
+        [--requests 40] [--postgres URL]
+
+It fills a fresh schema (subscribers and subscriptions with one INSERT ... SELECT each; `--sent`
+finished campaigns with a delivery per subscriber, the rest drafts and scheduled ones; audit
+rows), signs an admin in, and requests each page in-process through the ASGI app (no network,
+so the figures are the console's own work: routing, session check, queries, templates). It
+prints p50 and p95 per page; the goal is p95 under 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import time
+import uuid
+import warnings
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from mailer.accounts import service as accounts
+from mailer.app import build_app
+from mailer.audit import Actor
+from mailer.campaigns import queries as campaign_queries
+from mailer.campaigns.models import Campaign
+from mailer.database.connect import make_engine, session_scope, upgrade_schema
+from mailer.settings import load_settings
+from mailer.usecases import users
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from mailer.console.app import create_console_app
+
+REGIONS = ("Noord", "Oost", "Zuid", "West", "Midden")
+
+
+def fill(url: str, subscribers: int, campaigns: int, sent: int) -> None:
+    now = dt.datetime.now(dt.UTC)
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO lists (slug, title, description, opt_in, created_at) "
+                          "VALUES ('nieuwsbrief', 'GT Nieuwsbrief', '', 'single', :now)"),
+                     {"now": now})
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, name, organisation, job_title, region, "
+            "language, status, attributes, consent_source, consent_by, created_at, updated_at) "
+            "SELECT 'p' || n || '@gemeente' || (n % 300) || '.example.nl', "
+            "'p' || n || '@gemeente' || (n % 300) || '.example.nl', 'Persoon ' || n, "
+            "'Gemeente ' || (n % 300), 'Adviseur', "
+            "(ARRAY['Noord','Oost','Zuid','West','Midden'])[1 + n % 5], "
+            "CASE WHEN n % 10 = 0 THEN 'en' ELSE 'nl' END, 'active', '{}', 'import', 'bench', "
+            ":now, :now FROM generate_series(1, :n) AS n"), {"now": now, "n": subscribers})
+        conn.execute(text(
+            "INSERT INTO subscriptions (subscriber_id, list_id, status, created_at, updated_at) "
+            "SELECT s.id, l.id, 'active', :now, :now FROM subscribers s, lists l"),
+            {"now": now})
+    sessions = build_app(load_settings(environ={"MAILER_DATABASE_URL": url,
+                                                "MAILER_SECRET_KEY": "b" * 32})).sessions
+    with session_scope(sessions) as session:
+        for i in range(campaigns):
+            status = "finished" if i < sent else ("scheduled" if i % 3 == 0 else "draft")
+            c = Campaign(subject=f"Nieuwsbrief {i}", audience={"lists": ["nieuwsbrief"]},
+                         status=status, pause_reason="", created_by="redactie@gt.example.nl",
+                         edited_by="redactie@gt.example.nl",
+                         scheduled_at=now + dt.timedelta(days=i) if status == "scheduled"
+                         else None)
+            session.add(c)
+            session.flush()
+            if status == "finished":
+                campaign_queries.snapshot_audience(session, c.id, c.audience)
+                c.started_at, c.finished_at = now - dt.timedelta(days=i + 1), now
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE deliveries SET status = 'sent', sent_at = :now"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO audit_log (at, actor, action, object_type, object_id, origin) "
+            "SELECT :now, 'redactie@gt.example.nl', 'campaign.edit', 'campaign', "
+            "(n % 200)::text, 'console 127.0.0.1' FROM generate_series(1, 20000) AS n"),
+            {"now": now})
+    # As autovacuum would have by then: statistics, and the visibility map index-only scans use.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--campaigns", type=int, default=200)
+    parser.add_argument("--sent", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--postgres", default=os.environ.get(
+        "MAILER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    schema = f"bench_console_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.postgres)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(args.postgres).update_query_dict(
+        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    try:
+        started = time.perf_counter()
+        fill(url, args.subscribers, args.campaigns, args.sent)
+        print(f"filled in {time.perf_counter() - started:.0f} s: {args.subscribers} subscribers, "
+              f"{args.campaigns} campaigns ({args.sent} sent to everyone)")
+        app = build_app(load_settings(environ={"MAILER_DATABASE_URL": url,
+                                               "MAILER_SECRET_KEY": "b" * 32}))
+        with session_scope(app.sessions) as session:
+            user, _ = users.add_user(session, app.settings, Actor(name="os:bench"),
+                                     "beheer@gt.example.nl", "admin")
+            token = accounts.start_session(session, user)
+            first_sent = session.scalar(text("SELECT min(id) FROM campaigns"))
+        client = TestClient(create_console_app(app), base_url="http://127.0.0.1:8026")
+        client.cookies.set("gt_console", token)
+        page = client.get("/account").text
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        pages = {
+            "dashboard /": ("GET", "/", None),
+            "campaign list": ("GET", "/campaigns", None),
+            "campaign (sent, 100k deliveries)": ("GET", f"/campaigns/{first_sent}", None),
+            "live status fragment": ("GET", f"/campaigns/{first_sent}/status", None),
+            "audience count (Noord+Oost)": ("POST", "/campaigns/count", {
+                "csrf": csrf, "lists": "nieuwsbrief", "regions": ["Noord", "Oost"]}),
+            "new newsletter form": ("GET", "/campaigns/new", None),
+            "audit trail (20k rows)": ("GET", "/audit", None),
+            "users": ("GET", "/users", None),
+        }
+        print(f"{'page':36} {'p50 ms':>8} {'p95 ms':>8}")
+        for name, (method, path, data) in pages.items():
+            times = []
+            for _ in range(args.requests):
+                t0 = time.perf_counter()
+                response = client.request(method, path, data=data)
+                times.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, (path, response.status_code)
+            times.sort()
+            p95 = times[max(0, int(len(times) * 0.95) - 1)]
+            print(f"{name:36} {statistics.median(times):8.1f} {p95:8.1f}")
+        app.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    print(f"load average: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""`mailer console`: serve the staff console on its own listener (`mailer run` can too)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from mailer.cli.context import CliContext, pass_cli
+
+__all__ = ["commands"]
+
+
+@click.command("console")
+@click.option("--host", default=None, help="Address to listen on (default: console.host).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on (default: console.port; 0 lets the system choose).")
+@pass_cli
+def console(ctx: CliContext, host: str | None, port: int | None) -> None:
+    """Serve the staff console (sign-in, campaigns, users, audit trail).
+
+    It listens on loopback by default; put it behind a reverse proxy with TLS at
+    console.base_url. Ctrl+C stops.
+
+    \b
+    Example:
+      mailer console --port 8026
+    """
+    from mailer.console.server import serve
+    from mailer.web.server import bind
+
+    app = ctx.app()
+    settings = app.settings
+    host = host or settings.console.host
+    sock = bind(host, settings.console.port if port is None else port)
+    actual = sock.getsockname()[1]
+    click.echo(f"Serving the staff console on http://{host}:{actual}/ "
+               f"(its public address: {settings.console.base_url}). Ctrl+C stops.")
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(app, sock, stop)
+
+    try:
+        asyncio.run(until_signalled())
+    finally:
+        sock.close()
+    click.echo("Stopped.")
+
+
+commands: list[click.Command] = [console]

@@ -1,0 +1,35 @@
+"""The dashboard: what is scheduled next and what is running."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from mailer.accounts.roles import SIGNED_IN, allowed
+from mailer.console.base import Console, ConsoleRoute, Who
+from mailer.usecases import campaigns
+
+__all__ = ["routes"]
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    async def dashboard(request: Request) -> Response:
+        who: Who = request.state.who
+        actor = who.actor(request)
+
+        def work(session: Session) -> dict[str, object]:
+            if not allowed(who.role, "campaigns.read"):
+                return {"scheduled": [], "running": []}
+            rows = campaigns.overview(session, actor,
+                                      statuses=("scheduled", "running", "paused", "missed"))
+            return {
+                "scheduled": sorted((r for r in rows if r["status"] == "scheduled"),
+                                    key=lambda r: r["scheduled_at"])[:5],
+                "running": [r for r in rows if r["status"] != "scheduled"],
+            }
+
+        return console.render(request, "dashboard.html", await console.db(work))
+
+    return [ConsoleRoute("/", dashboard, permission=SIGNED_IN, console=console)]

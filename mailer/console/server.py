@@ -1,0 +1,57 @@
+"""Serve the console with uvicorn: on its own (`mailer console`) or as a part of `mailer run`.
+
+Like the subscriber pages: access logs off (set-up links carry tokens), the client address from
+X-Forwarded-For only for a trusted proxy (FORWARDED_ALLOW_IPS, default 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from mailer.console.app import create_console_app
+from mailer.errors import ConfigError
+from mailer.web.server import _EmbeddedServer, bind
+
+if TYPE_CHECKING:
+    from mailer.app import App
+
+__all__ = ["serve", "console_part"]
+
+log = logging.getLogger("mailer.console")
+
+
+def _config(app: App) -> uvicorn.Config:
+    return uvicorn.Config(create_console_app(app), access_log=False, server_header=False,
+                          proxy_headers=True, lifespan="off", log_level="warning")
+
+
+async def serve(app: App, sock: socket.socket, stop: asyncio.Event) -> None:
+    """Serve on `sock` until `stop` is set."""
+    server = _EmbeddedServer(await asyncio.to_thread(_config, app))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        stopper.cancel()
+        await task
+
+
+async def console_part(app: App, stop: asyncio.Event) -> None:
+    """The console as a part of `mailer run` (when console.enabled); a busy port is logged and
+    the rest of the service goes on sending."""
+    try:
+        sock = bind(app.settings.console.host, app.settings.console.port)
+    except ConfigError as exc:
+        log.error("the staff console is not served: %s", exc)
+        return
+    try:
+        await serve(app, sock, stop)
+    finally:
+        sock.close()
