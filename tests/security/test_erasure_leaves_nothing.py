@@ -101,7 +101,7 @@ def _found_in_postgres(engine) -> list[tuple[str, str, str]]:
 
 
 def test_a_person_through_every_feature_then_erased_is_nowhere(
-    live_factory, run_cli, db_url, tmp_path, caplog
+    live_factory, run_cli, db_url, tmp_path, caplog, monkeypatch
 ):
     caplog.set_level(logging.INFO)
     live = live_factory()
@@ -118,6 +118,8 @@ def test_a_person_through_every_feature_then_erased_is_nowhere(
 
     run_cli("campaigns", "create", "--content", str(content_file(tmp_path)), "--list",
             "nieuwsbrief")
+    monkeypatch.setenv("LOGNAME", "eindredacteur")  # four-eyes: someone else approves
+    run_cli("campaigns", "approve", "1")
     run_cli("campaigns", "send", "1", "--wait")
     live.mails_to(ADDRESS)
     with app.engine.begin() as conn:

@@ -86,7 +86,7 @@ def test_the_service_loads_no_planted_job(svc_app, relay, tmp_path: Path):
 
 def test_upgrade_drops_the_old_job_table_unread(db_url: str, tmp_path: Path):
     marker = tmp_path / "pwned"
-    # A database as the previous version left it: at revision 0006, with its job table.
+    # A database as the previous version left it: at revision 0007, with its job table.
     if db_url.startswith("sqlite"):
         db_url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(db_url)
@@ -96,7 +96,7 @@ def test_upgrade_drops_the_old_job_table_unread(db_url: str, tmp_path: Path):
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE'
                                      if engine.dialect.name == "postgresql"
                                      else f'DROP TABLE IF EXISTS "{name}"')
-        upgrade_schema(engine, "0006")
+        upgrade_schema(engine, "0007")
         plant(engine, marker)
         upgrade_schema(engine)
         with engine.connect() as conn:

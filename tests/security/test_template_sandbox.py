@@ -123,8 +123,8 @@ def test_view_online_page_refuses_a_planted_payload(client, app, audience, tmp_p
     with session_scope(app.sessions) as session:
         person = queries.subscriber_by_key(session, email_key(audience[0]))
         assert person is not None
-        subscriber_id = person.id
-    url = Links(app.settings.web.base_url, app.signer).view(subscriber_id, campaign_id)
+        public_id = person.public_id
+    url = Links(app.settings.web.base_url, app.signer).view(public_id, campaign_id)
     page = client.get(url.removeprefix(BASE))
     assert page.status_code == 500
     assert "__globals__" not in page.text and "Traceback" not in page.text

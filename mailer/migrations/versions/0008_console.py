@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 # deletion of a row is refused by a trigger (a TRUNCATE by the database owner still works, as it
 # must for a test database or a deliberate purge).
 _PG_FUNCTION = """
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'audit_log is append-only';
 END $$
