@@ -44,7 +44,7 @@ def test_old_links_of_an_erased_person_act_on_no_one(live, run_cli):
     }
     token = old["preferences"].rsplit("/", 1)[1]
     payload = live.app.signer.unsign(tokens.PREFERENCES, token)
-    assert payload == {"s": john_public} and str(john_id) not in john_public
+    assert payload == {"s": john_public} and john_public != str(john_id) and len(john_public) >= 22
 
     run_cli("subscribers", "erase", JOHN, "--yes")
     with session_scope(live.app.sessions) as session:
