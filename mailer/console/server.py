@@ -15,7 +15,7 @@ import uvicorn
 
 from mailer.console.app import create_console_app
 from mailer.errors import ConfigError
-from mailer.web.server import _EmbeddedServer, bind
+from mailer.web.server import bind, serve_embedded
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -32,15 +32,7 @@ def _config(app: App) -> uvicorn.Config:
 
 async def serve(app: App, sock: socket.socket, stop: asyncio.Event) -> None:
     """Serve on `sock` until `stop` is set."""
-    server = _EmbeddedServer(await asyncio.to_thread(_config, app))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    stopper = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        server.should_exit = True
-        stopper.cancel()
-        await task
+    await serve_embedded(lambda: _config(app), sock, stop)
 
 
 async def console_part(app: App, stop: asyncio.Event) -> None:

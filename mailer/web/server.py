@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -23,7 +23,7 @@ from mailer.errors import ConfigError
 if TYPE_CHECKING:
     from mailer.app import App
 
-__all__ = ["bind", "serve", "web_part"]
+__all__ = ["bind", "serve", "serve_embedded", "web_part"]
 
 log = logging.getLogger("mailer.web")
 
@@ -71,9 +71,16 @@ async def serve(app: App, sock: socket.socket, stop: asyncio.Event | None = None
     if stop is None:
         await uvicorn.Server(_config(app)).serve(sockets=[sock])
         return
-    # Building the app imports and compiles the pages: done on a thread, so the engine sharing
-    # this event loop is not held up at start.
-    server = _EmbeddedServer(await asyncio.to_thread(_config, app))
+    await serve_embedded(lambda: _config(app), sock, stop)
+
+
+async def serve_embedded(config: Callable[[], uvicorn.Config], sock: socket.socket,
+                         stop: asyncio.Event) -> None:
+    """Serve an app that shares the service's event loop on `sock` until `stop` is set (the
+    subscriber pages and the staff console alike)."""
+    # Building the app imports and compiles its templates: done on a thread, so the engine
+    # sharing this event loop is not held up at start.
+    server = _EmbeddedServer(await asyncio.to_thread(config))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     stopper = asyncio.create_task(stop.wait())
     try:
