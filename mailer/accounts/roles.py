@@ -1,7 +1,9 @@
 """What each role may do: one table of permissions, used by the console's routes and use cases.
 
-viewer reads everything but personal data; editor drafts campaigns and sends tests; approver
-approves, schedules, sends and pauses; admin also manages users and reads the audit trail.
+viewer reads everything but personal data exports; editor drafts campaigns and meetings, sends
+tests, exports personal data and records an answer given by phone; approver approves, schedules,
+sends and pauses, and invites to meetings; admin also manages users, lists, subscriber data
+(edit, block, erase, import), bounces, and reads the audit trail.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ PUBLIC = "public"
 #: Any signed-in person, whatever the role (dashboard, own account, sign out).
 SIGNED_IN = "signed-in"
 
-_VIEWER = {"campaigns.read"}
-_EDITOR = _VIEWER | {"campaigns.edit", "campaigns.test"}
-_APPROVER = _EDITOR | {"campaigns.approve", "campaigns.schedule"}
-_ADMIN = _APPROVER | {"users.manage", "audit.read"}
+_VIEWER = {"campaigns.read", "subscribers.read", "lists.read", "events.read", "bounces.read"}
+_EDITOR = _VIEWER | {"campaigns.edit", "campaigns.test", "subscribers.export", "events.edit",
+                     "events.rsvp"}
+_APPROVER = _EDITOR | {"campaigns.approve", "campaigns.schedule", "events.invite"}
+_ADMIN = _APPROVER | {"users.manage", "audit.read", "subscribers.manage", "lists.manage",
+                      "bounces.manage"}
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset(_VIEWER),
