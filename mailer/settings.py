@@ -18,12 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailer.errors import ConfigError
 from mailer.files import private_folder
 
-__all__ = ["Settings", "load_settings", "DEFAULT_CONFIG", "uses_generated_key"]
+__all__ = ["Settings", "OidcSettings", "load_settings", "DEFAULT_CONFIG", "uses_generated_key",
+           "CONSOLE_ROLES"]
 
 #: The shortest MAILER_SECRET_KEY accepted (32 characters: 192 bits and more when random).
 MIN_SECRET_LENGTH = 32
@@ -77,6 +79,39 @@ class WebSettings:
     trusted_proxies: tuple[str, ...] = ()
 
 
+#: The console's roles, from least to most allowed (mailer.accounts.models.ROLES; the settings
+#: sit below the accounts package, and a test keeps the two equal).
+CONSOLE_ROLES = ("viewer", "editor", "approver", "admin")
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """Optional sign-in to the console with OpenID Connect (Microsoft Entra ID)."""
+
+    enabled: bool = False
+    # The issuer, exactly as its discovery document says (Entra ID, one tenant:
+    # https://login.microsoftonline.com/<tenant id>/v2.0).
+    issuer: str = ""
+    client_id: str = ""
+    # MAILER_CONSOLE_OIDC_SECRET only; empty: a public client (PKCE alone).
+    client_secret: str = field(default="", repr=False)
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    # The claim whose values are mapped to roles: "groups" (Entra: group object ids) or "roles".
+    groups_claim: str = "groups"
+    # {claim value: role}; the highest role of a person's values wins, none: refused.
+    roles: dict[str, str] = field(default_factory=dict)
+    # Make the account at the first sign-in (with the mapped role); false: an admin adds it.
+    create_accounts: bool = True
+    # Addresses in these domains count as verified though the token does not say so (Entra ID
+    # sends no email_verified; list only domains your tenant has verified).
+    verified_email_domains: tuple[str, ...] = ()
+    # The identity provider does the second factor; true asks admins for our TOTP code as well.
+    require_totp_for_admins: bool = False
+    # Keep the password form beside the button; false: sign-in through the provider only.
+    password_signin: bool = True
+    label: str = "Aanmelden met Microsoft"
+
+
 @dataclass(frozen=True)
 class ConsoleSettings:
     """The staff console: its own listener, accounts, sessions and the four-eyes rule."""
@@ -96,6 +131,7 @@ class ConsoleSettings:
     signin_rate_per_client: int = 30
     # A campaign is scheduled or sent only after someone other than its last editor approved it.
     require_approval: bool = True
+    oidc: OidcSettings = OidcSettings()
 
 
 @dataclass(frozen=True)
@@ -231,12 +267,15 @@ ENV_OVERRIDES: dict[str, tuple[str | None, str]] = {
     "MAILER_DATA_DIR": (None, "data_dir"),
     "MAILER_IMAP_PASSWORD": ("bounces", "imap_password"),
     "MAILER_IMAP_OAUTH_CLIENT_SECRET": ("bounces", "imap_oauth_client_secret"),
+    "MAILER_CONSOLE_OIDC_SECRET": ("console.oidc", "client_secret"),
 }
+# (section, key); a section may be nested ("console.oidc").
 SECRET_KEYS = {
     ("smtp", "password"),
     (None, "secret_key"),
     ("bounces", "imap_password"),
     ("bounces", "imap_oauth_client_secret"),
+    ("console.oidc", "client_secret"),
 }
 
 _TLS_MODES = ("none", "starttls", "tls")
@@ -259,7 +298,7 @@ def load_settings(
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
     for section, key in SECRET_KEYS:
-        table = raw if section is None else raw.get(section, {})
+        table = _table(raw, section, create=False)
         if isinstance(table, dict) and key in table:
             name = key if section is None else f"{section}.{key}"
             raise ConfigError(f"{path}: {name}: secrets are read only from the environment")
@@ -270,11 +309,22 @@ def load_settings(
     ]
     for _origin, values in layered:
         for (section, key), value in values.items():
-            table = raw if section is None else raw.setdefault(section, {})
-            table[key] = value
+            table = _table(raw, section, create=True)
+            if isinstance(table, dict):
+                table[key] = value
 
     settings = _build(Settings, raw, path, prefix="", extra={"config_path": path})
     return _finish(settings, path)
+
+
+def _table(raw: dict[str, Any], section: str | None, *, create: bool) -> Any:
+    """The table `section` ("console.oidc": nested) of the raw file; None if absent."""
+    table: Any = raw
+    for part in section.split(".") if section else ():
+        if not isinstance(table, dict):
+            return None
+        table = table.setdefault(part, {}) if create else table.get(part)
+    return table
 
 
 # Settings that were removed, and what replaces them (an upgrade should say what to do).
@@ -311,6 +361,12 @@ def _build(
 
 def _coerce(hint: Any, value: Any, path: Path, name: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {name}: must be a table")
+        return {_coerce(key_type, k, path, name): _coerce(value_type, v, path, f"{name}.{k}")
+                for k, v in value.items()}
     if origin is tuple:
         (item_type, _ellipsis) = typing.get_args(hint)
         if isinstance(value, str):
@@ -431,6 +487,33 @@ def _check_console(settings: Settings, path: Path) -> None:
                 "lockout_minutes"):
         if getattr(console, key) < 1:
             fail(f"console.{key}", "must be at least 1")
+    _check_oidc(console.oidc, fail)
+
+
+def _check_oidc(oidc: OidcSettings, fail: Callable[[str, str], typing.NoReturn]) -> None:
+    if not oidc.password_signin and not oidc.enabled:
+        fail("console.oidc.password_signin", "false needs console.oidc.enabled = true "
+             "(nobody could sign in)")
+    for value, role in oidc.roles.items():
+        if role not in CONSOLE_ROLES:
+            fail(f"console.oidc.roles.{value}",
+                 f"unknown role {role!r}; use one of {', '.join(CONSOLE_ROLES)}")
+    if not oidc.enabled:
+        return
+    parts = urlsplit(oidc.issuer)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1")
+    if not (parts.scheme == "https" and parts.hostname) and not loopback:
+        fail("console.oidc.issuer", "must be an https:// URL (http:// only for 127.0.0.1 and "
+             f"::1, in tests), got {oidc.issuer!r}")
+    if not oidc.client_id.strip():
+        fail("console.oidc.client_id", "is needed when console.oidc.enabled = true")
+    if "openid" not in oidc.scopes:
+        fail("console.oidc.scopes", "must include openid")
+    if not oidc.groups_claim.strip():
+        fail("console.oidc.groups_claim", "must name a claim, such as groups or roles")
+    if not oidc.roles:
+        fail("console.oidc.roles", "map at least one group or app role to a role, or nobody "
+             "can sign in with it")
 
 
 def _check_bounces(bounces: BounceSettings, path: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.models import Base, utcnow
 
-__all__ = ["ConsoleUser", "ConsoleSession", "ROLES"]
+__all__ = ["ConsoleUser", "ConsoleSession", "OidcFlow", "ROLES"]
 
 #: Roles, from least to most allowed; what each may do is in mailer.accounts.roles.
 ROLES = ("viewer", "editor", "approver", "admin")
@@ -19,6 +19,12 @@ class ConsoleUser(Base):
     """A member of staff who can sign in to the console."""
 
     __tablename__ = "console_users"
+    # One account per OpenID Connect identity; most accounts have none ("").
+    __table_args__ = (
+        Index("uq_console_users_oidc_subject", "oidc_subject", unique=True,
+              sqlite_where=text("oidc_subject <> ''"),
+              postgresql_where=text("oidc_subject <> ''")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -60,3 +66,26 @@ class ConsoleSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     client: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class OidcFlow(Base):
+    """An OpenID Connect sign-in on its way through the identity provider, used once.
+
+    The browser that started it holds a random binding token (a cookie); we store the SHA-256
+    of it and of the `state`, so neither a copy of the database nor a callback URL alone
+    finishes someone's sign-in.
+    """
+
+    __tablename__ = "console_oidc_flows"
+
+    # SHA-256 of the `state` sent to the provider.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the binding cookie of the browser that started the flow.
+    binding: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    # PKCE: the verifier whose S256 challenge went to the provider.
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the session cookie the browser had when it started (ended at sign-in:
+    # rotation; the callback itself comes without the strict session cookie).
+    replaces: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailer.accounts.models import ConsoleSession, ConsoleUser
+from mailer.accounts.models import ConsoleSession, ConsoleUser, OidcFlow
 
 __all__ = [
     "user_by_email", "user_by_id", "user_by_setup_hash", "user_by_oidc_subject", "users",
     "session_by_id", "delete_sessions", "delete_session", "prune_sessions", "count_users",
+    "flow_by_id", "delete_flow", "prune_flows",
 ]
 
 
@@ -63,3 +64,16 @@ def prune_sessions(session: Session, *, idle_before: dt.datetime,
     session.execute(delete(ConsoleSession).where(
         (ConsoleSession.last_seen_at < idle_before) | (ConsoleSession.created_at < created_before)
     ))
+
+
+def flow_by_id(session: Session, flow_id: str) -> OidcFlow | None:
+    return session.get(OidcFlow, flow_id)
+
+
+def delete_flow(session: Session, flow_id: str) -> None:
+    session.execute(delete(OidcFlow).where(OidcFlow.id == flow_id))
+
+
+def prune_flows(session: Session, *, created_before: dt.datetime) -> None:
+    """Forget sign-ins that never came back from the identity provider."""
+    session.execute(delete(OidcFlow).where(OidcFlow.created_at < created_before))

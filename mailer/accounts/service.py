@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from mailer.accounts import queries
-from mailer.accounts.models import ROLES, ConsoleSession, ConsoleUser
+from mailer.accounts.models import ROLES, ConsoleSession, ConsoleUser, OidcFlow
 from mailer.errors import AccountError
 from subscribers.models import utcnow
 
@@ -28,7 +28,8 @@ __all__ = [
     "SignInFailed", "Policy", "hash_password", "add_user", "reset_user", "set_status",
     "complete_setup", "user_for_setup", "authenticate", "verify_totp", "start_session",
     "load_session", "end_session", "end_all_sessions", "new_totp_secret", "totp_uri",
-    "MIN_PASSWORD",
+    "MIN_PASSWORD", "OIDC_FLOW_MAX_AGE", "start_oidc_flow", "take_oidc_flow", "add_oidc_user",
+    "highest_role", "end_session_hash", "session_id",
 ]
 
 MIN_PASSWORD = 12
@@ -37,6 +38,8 @@ MAX_PASSWORD = 256
 _hasher = PasswordHasher()
 # Verified against when the address is unknown, so the answer takes as long as for a real one.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# How long a person may take at the identity provider between leaving and coming back.
+OIDC_FLOW_MAX_AGE = dt.timedelta(minutes=10)
 # Write last_seen_at at most this often: a page with many requests makes one write.
 _TOUCH_EVERY = dt.timedelta(seconds=60)
 
@@ -296,3 +299,74 @@ def end_session(session: Session, token: str) -> None:
 
 def end_all_sessions(session: Session, user_id: int) -> int:
     return queries.delete_sessions(session, user_id)
+
+
+def session_id(token: str) -> str:
+    """The stored id of a session cookie's token."""
+    return _sha256(token)
+
+
+def end_session_hash(session: Session, session_id: str) -> None:
+    """End the session stored as `session_id` (the SHA-256 of its cookie), if it still lives."""
+    if session_id:
+        queries.delete_session(session, session_id)
+
+
+# -- OpenID Connect -----------------------------------------------------------------------------
+
+def start_oidc_flow(session: Session, *, state: str, nonce: str, code_verifier: str,
+                    binding: str, replaces: str | None = None,
+                    now: dt.datetime | None = None) -> None:
+    """Remember a sign-in sent to the identity provider until its callback takes it.
+
+    `binding` is the random value of the cookie the starting browser got; `replaces` its
+    session cookie then, ended when the sign-in succeeds.
+    """
+    now = now or utcnow()
+    queries.prune_flows(session, created_before=now - OIDC_FLOW_MAX_AGE)
+    session.add(OidcFlow(id=_sha256(state), binding=_sha256(binding), nonce=nonce,
+                         code_verifier=code_verifier,
+                         replaces=_sha256(replaces) if replaces else "", created_at=now))
+    session.flush()
+
+
+def take_oidc_flow(session: Session, state: str, binding: str, *,
+                   now: dt.datetime | None = None) -> OidcFlow | None:
+    """The flow of `state`, used up, if this browser started it in the last minutes; else None.
+
+    A callback from another browser (no or another binding cookie) leaves the flow alone, so a
+    stranger with the URL can neither finish nor spoil it; a used or late one is gone.
+    """
+    now = now or utcnow()
+    if not state or not binding or len(state) > 200 or len(binding) > 100:
+        return None
+    flow = queries.flow_by_id(session, _sha256(state))
+    if flow is None or not secrets.compare_digest(flow.binding, _sha256(binding)):
+        return None
+    session.expunge(flow)
+    queries.delete_flow(session, flow.id)
+    if flow.created_at + OIDC_FLOW_MAX_AGE <= now:
+        return None
+    return flow
+
+
+def highest_role(roles: set[str]) -> str | None:
+    """The most allowed of `roles` (unknown names ignored), or None."""
+    ranked = [r for r in ROLES if r in roles]
+    return ranked[-1] if ranked else None
+
+
+def add_oidc_user(session: Session, email: str, role: str, subject: str, *, name: str = "",
+                  now: dt.datetime | None = None) -> ConsoleUser:
+    """An account made at its first sign-in with OpenID Connect: no password, no set-up link."""
+    now = now or utcnow()
+    address = _clean_email(email)
+    _check_role(role)
+    if queries.user_by_email(session, address) is not None:
+        raise AccountError(f"{address}: there is already an account for this address")
+    user = ConsoleUser(email=address, name=name.strip()[:200], role=role, status="active",
+                       password_hash="", totp_secret="", totp_last_step=0, failed_signins=0,
+                       oidc_subject=subject, setup_token_hash="", created_at=now)
+    session.add(user)
+    session.flush()
+    return user

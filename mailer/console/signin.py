@@ -55,9 +55,21 @@ class _SignIn:
         if who.signed_in:
             return self.console.redirect("/")
         done = request.query_params.get("done") == "setup"
-        return self.console.render(request, "signin.html", {"error": "", "email": "", "done": done})
+        return self.page(request, error="", email="", done=done)
+
+    def page(self, request: Request, *, error: str, email: str, done: bool,
+             status: int = 200) -> Response:
+        """The sign-in page: the provider's button when OpenID Connect is on, and the password
+        form unless it is turned off."""
+        oidc = self.settings.console.oidc
+        return self.console.render(request, "signin.html", {
+            "error": error, "email": email, "done": done,
+            "oidc_label": oidc.label if oidc.enabled else "",
+            "password_signin": oidc.password_signin}, status=status)
 
     async def signin(self, request: Request) -> Response:
+        if not self.settings.console.oidc.password_signin:
+            return self.console.error(request, "notfound", 404)
         form = await request.form()
         email = str(form.get("email", ""))[:320]
         password = str(form.get("password", ""))[:1000]
@@ -80,9 +92,8 @@ class _SignIn:
         outcome = await self.console.db(work)
         if outcome.error:
             status = 429 if outcome.error == "rate" else 400
-            return self.console.render(request, "signin.html",
-                                  {"error": outcome.error, "email": email, "done": False},
-                                  status=status)
+            return self.page(request, error=outcome.error, email=email, done=False,
+                             status=status)
         response = self.console.redirect("/signin/code" if outcome.stage == "totp" else "/")
         self.console.set_session(response, outcome.token)
         return response

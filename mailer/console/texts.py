@@ -49,6 +49,58 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "signin.error.rate": ("Te veel pogingen vanaf dit adres. Probeer het over een kwartier "
                           "opnieuw.",
                           "Too many attempts from this address. Try again in 15 minutes."),
+    "signin.password_heading": ("Of met uw wachtwoord", "Or with your password"),
+    "oidc.continue.title": ("U bent ingelogd", "You are signed in"),
+    "oidc.continue.link": ("Verder naar de redactie", "Continue to the console"),
+    "oidc.refused.title": ("Inloggen is niet gelukt", "Signing in did not work"),
+    "oidc.refused.back": ("Terug naar inloggen", "Back to sign-in"),
+    "oidc.refused.state": (
+        "Deze aanmelding is verlopen, al gebruikt of in een andere browser begonnen. Begin "
+        "opnieuw op de inlogpagina.",
+        "This sign-in has expired, was used already or was started in another browser. Start "
+        "again on the sign-in page."),
+    "oidc.refused.provider": (
+        "De aanmelddienst gaf geen (geldig) antwoord. Probeer het later opnieuw of log in met "
+        "uw wachtwoord.",
+        "The identity provider gave no (valid) answer. Try again later or sign in with your "
+        "password."),
+    "oidc.refused.token": (
+        "Het antwoord van de aanmelddienst kon niet worden gecontroleerd. Begin opnieuw.",
+        "The identity provider's answer could not be verified. Start again."),
+    "oidc.refused.norole": (
+        "Uw account bij de aanmelddienst hoort bij geen groep die toegang geeft tot de "
+        "redactie. Vraag een beheerder u aan de juiste groep toe te voegen.",
+        "Your account at the identity provider is in no group that gives access to the "
+        "console. Ask an administrator to add you to the right group."),
+    "oidc.refused.overage": (
+        "U bent lid van zoveel groepen dat de aanmelddienst ze niet meestuurt. Vraag een "
+        "beheerder de groepen aan de app toe te wijzen of app-rollen te gebruiken.",
+        "You are in so many groups that the identity provider does not send them. Ask an "
+        "administrator to assign the groups to the app or to use app roles."),
+    "oidc.refused.noemail": (
+        "De aanmelddienst gaf geen bevestigd e-mailadres, dus we weten niet welk account van "
+        "u is. Vraag een beheerder om hulp.",
+        "The identity provider gave no verified e-mail address, so we cannot tell which "
+        "account is yours. Ask an administrator for help."),
+    "oidc.refused.noaccount": (
+        "Er is geen account voor u. Vraag een beheerder er een aan te maken.",
+        "There is no account for you. Ask an administrator to add one."),
+    "oidc.refused.linked": (
+        "Het account met dit e-mailadres is al gekoppeld aan een andere identiteit. Vraag een "
+        "beheerder om hulp.",
+        "The account with this address is linked to another identity already. Ask an "
+        "administrator for help."),
+    "oidc.refused.disabled": ("Dit account is uitgeschakeld.", "This account is disabled."),
+    "oidc.refused.totp": (
+        "Beheerders hebben hier ook een code uit een authenticator-app nodig, en voor uw "
+        "account is die nog niet ingesteld. Vraag een beheerder om een nieuwe instellink.",
+        "Administrators also need a code from an authenticator app here, and your account has "
+        "none set up yet. Ask an administrator for a new set-up link."),
+    "oidc.refused.rate": ("Te veel pogingen vanaf dit adres. Probeer het over een kwartier "
+                          "opnieuw.",
+                          "Too many attempts from this address. Try again in 15 minutes."),
+    "oidc.refused.off": ("Inloggen via de aanmelddienst staat uit.",
+                         "Signing in with the identity provider is turned off."),
     "code.title": ("Code uit uw app", "Code from your app"),
     "code.intro": ("Vul de zescijferige code in uit uw authenticator-app.",
                    "Enter the six-digit code from your authenticator app."),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailer.accounts.models import ConsoleSession, ConsoleUser
+from mailer.accounts.models import ConsoleSession, ConsoleUser, OidcFlow
 from mailer.audit.models import AuditEntry
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
@@ -23,6 +23,7 @@ __all__ = [
     "AuditEntry",
     "ConsoleSession",
     "ConsoleUser",
+    "OidcFlow",
     "Bounce",
     "BounceMessage",
     "BounceScore",
