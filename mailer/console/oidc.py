@@ -42,6 +42,16 @@ __all__ = ["routes", "Provider", "ProviderError", "FLOW_COOKIE", "CALLBACK"]
 
 log = logging.getLogger("mailer.console.oidc")
 
+# Authlib's HTTP client is httpx, or its successor httpx2 when installed; ValueError: a body
+# that is not JSON.
+_HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, ValueError)
+try:
+    import httpx2
+
+    _HTTP_ERRORS += (httpx2.HTTPError,)
+except ImportError:
+    pass
+
 FLOW_COOKIE = "gt_console_oidc"
 START = "/signin/oidc"
 CALLBACK = "/signin/oidc/callback"
@@ -84,7 +94,7 @@ class Provider:
     async def _metadata(self) -> dict[str, Any]:
         try:
             metadata = await self.client.load_server_metadata()
-        except (httpx.HTTPError, ValueError) as exc:
+        except _HTTP_ERRORS as exc:
             raise ProviderError("provider", self._mask(
                 f"{self.issuer}: discovery failed: {exc}")) from None
         # OpenID Connect Discovery: the document must name the issuer it was fetched from
@@ -111,7 +121,7 @@ class Provider:
         try:
             token = await self.client.fetch_access_token(
                 redirect_uri=redirect_uri, code=code, code_verifier=code_verifier)
-        except (AuthlibBaseError, httpx.HTTPError, ValueError) as exc:
+        except (AuthlibBaseError, *_HTTP_ERRORS) as exc:
             raise ProviderError("token", self._mask(f"code exchange failed: {exc}")) from None
         return await self.verify(token, nonce)
 
@@ -130,7 +140,7 @@ class Provider:
             claims = await self.client.parse_id_token(
                 token, nonce=nonce, claims_options=options, claims_cls=CodeIDToken,
                 leeway=LEEWAY)
-        except (JoseError, AuthlibBaseError, httpx.HTTPError, ValueError) as exc:
+        except (JoseError, AuthlibBaseError, *_HTTP_ERRORS) as exc:
             raise ProviderError("token", self._mask(
                 f"ID token refused: {type(exc).__name__}: {exc}")) from None
         return dict(claims)
