@@ -33,6 +33,7 @@ PUBLIC_ROUTES = {
     ("/static/{name:path}", "GET"), ("/signin", "GET"), ("/signin", "POST"),
     ("/signin/code", "GET"), ("/signin/code", "POST"), ("/setup/{token}", "GET"),
     ("/setup/{token}", "POST"), ("/lang/{code}", "GET"),
+    ("/signin/oidc", "GET"), ("/signin/oidc/callback", "GET"),
 }
 PARAMS = {"campaign_id": "{campaign}", "token": "not-a-token", "name": "console.css",
           "code": "en"}
