@@ -115,6 +115,41 @@ def test_a_person_in_a_mapped_group_signs_in_with_that_role(console, issuer: str
         assert session.scalars(select(OidcFlow)).all() == []
 
 
+def test_the_request_carries_state_nonce_and_an_s256_challenge_of_the_stored_verifier(
+        console, issuer: str):
+    import base64
+    import hashlib
+
+    app, url = console
+    with browser_client() as browser:
+        trip = start(browser, url)
+        cookie = browser.cookies.get("gt_console_oidc")
+    with browser_client() as other:
+        header = other.get(f"{url}/signin/oidc").headers["set-cookie"].lower()
+    # Lax: the callback is a cross-site top-level GET; short-lived; never for scripts.
+    for part in ("gt_console_oidc=", "httponly", "samesite=lax", "path=/signin/oidc",
+                 "max-age=600"):
+        assert part in header, header
+    params = trip.params
+    assert trip.authorize.startswith(f"{issuer}/oauth2/authorize?")
+    assert params["response_type"] == "code" and params["client_id"] == CLIENT_ID
+    assert params["redirect_uri"] == f"{url}/signin/oidc/callback"
+    assert set(params["scope"].split()) == {"openid", "profile", "email"}
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["state"]) >= 20 and len(params["nonce"]) >= 20
+    with session_scope(app.sessions) as session:
+        flow = session.get(OidcFlow, accounts.session_id(params["state"]))
+        assert flow is not None
+        # Only hashes of what travels: the state in the URL, the browser's binding cookie.
+        assert flow.id == accounts.session_id(params["state"])
+        assert cookie and flow.binding == accounts.session_id(cookie)
+        assert flow.nonce == params["nonce"]
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(flow.code_verifier.encode()).digest()).rstrip(b"=").decode()
+    assert params["code_challenge"] == challenge
+    assert flow.code_verifier not in trip.authorize
+
+
 def test_the_highest_mapped_role_wins(console, issuer: str):
     app, url = console
     sub, email = person(issuer, GROUPS["viewer"], GROUPS["approver"], GROUPS["editor"])

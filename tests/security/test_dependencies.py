@@ -22,6 +22,7 @@ SAFE_FROM = {
     "python-multipart": "0.0.22",  # CVE-2024-24762, CVE-2024-53981, CVE-2026-24486
     "h11": "0.16.0",              # CVE-2025-43859
     "cryptography": "44.0.1",     # CVE-2024-12797
+    "authlib": "1.7.2",           # CVE-2025-59420, CVE-2026-28802 (alg none), CVE-2026-27962
 }
 _PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)")
 
