@@ -57,6 +57,9 @@ START = "/signin/oidc"
 CALLBACK = "/signin/oidc/callback"
 # Clock skew allowed on exp and iat, in seconds.
 LEEWAY = 120
+# Public-key signatures an ID token may carry.
+_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                         "ES384", "ES512", "EdDSA"})
 
 
 class ProviderError(Exception):
@@ -103,6 +106,15 @@ class Provider:
             self.client.server_metadata.pop("_loaded_at", None)
             raise ProviderError("provider", f"{self.issuer}: discovery names another issuer "
                                 f"({metadata.get('issuer')!r})")
+        # ID tokens signed with the provider's published keys only: never "none", never an
+        # HMAC keyed with the client secret (Authlib takes the list from the metadata).
+        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        algorithms = [a for a in offered if a in _ALGORITHMS]
+        if not algorithms:
+            self.client.server_metadata.pop("_loaded_at", None)
+            raise ProviderError("provider", f"{self.issuer}: no public-key ID token signing "
+                                f"algorithm offered ({offered!r})")
+        metadata["id_token_signing_alg_values_supported"] = algorithms
         return metadata
 
     async def authorization(self, redirect_uri: str) -> dict[str, str]:
@@ -167,6 +179,11 @@ class _Oidc:
     def origin(self, request: Request) -> str:
         return f"console {self.console.client(request)}"
 
+    def hit(self, session: Session, request: Request) -> None:
+        """One sign-in attempt of this client (RateLimited beyond the limit)."""
+        self.limiter.hit(session, [Limit("console-signin", self.console.client(request),
+                                         self.console.settings.console.signin_rate_per_client)])
+
     def refuse(self, request: Request, reason: str, status: int) -> Response:
         response = self.console.render(request, "oidc_refused.html", {"reason": reason},
                                        status=status)
@@ -188,13 +205,10 @@ class _Oidc:
             return self.refuse(request, "provider", 502)
         binding = secrets.token_urlsafe(32)
         old = request.cookies.get(SESSION_COOKIE, "")
-        client = self.console.client(request)
 
         def work(session: Session) -> bool:
             try:
-                self.limiter.hit(session, [Limit("console-signin", client,
-                                                 self.console.settings.console
-                                                 .signin_rate_per_client)])
+                self.hit(session, request)
             except RateLimited:
                 return False
             accounts.start_oidc_flow(session, state=found["state"], nonce=found["nonce"],
@@ -223,7 +237,12 @@ class _Oidc:
         def take(session: Session) -> tuple[str, str, str] | str:
             flow = accounts.take_oidc_flow(session, state, binding)
             if flow is None:
-                # Unknown, used, late, or started by another browser.
+                # Unknown, used, late, or started by another browser. Such callbacks count
+                # against the sign-in limit, so they cannot fill the audit trail.
+                try:
+                    self.hit(session, request)
+                except RateLimited:
+                    return "rate"
                 use.refused(session, "state", origin=origin)
                 return "state"
             if params.get("error"):  # e.g. access_denied: the person said no, or may not
@@ -235,7 +254,7 @@ class _Oidc:
 
         taken = await self.console.db(take)
         if isinstance(taken, str):
-            return self.refuse(request, taken, 400)
+            return self.refuse(request, taken, 429 if taken == "rate" else 400)
         nonce, verifier, replaces = taken
         try:
             claims = await self.provider.claims(code=params.get("code", "")[:2000],

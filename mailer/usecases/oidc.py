@@ -106,8 +106,8 @@ def refused(session: Session, reason: str, *, origin: str, who: Identity | None 
         user = queries.user_by_oidc_subject(session, who.key) or (
             queries.user_by_email(session, who.email) if who.email else None)
     after: dict[str, Any] = {"method": "oidc", "reason": reason}
-    if detail:
-        after["detail"] = detail[:300]
+    if detail:  # partly the provider's (or a stranger's) text: printable, short
+        after["detail"] = "".join(ch for ch in detail if ch.isprintable())[:300]
     audit.record(session, Actor(name=name[:320], origin=origin), "signin.failed",
                  ("user", user.id) if user is not None else None, None, after)
 
