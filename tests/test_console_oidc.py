@@ -160,6 +160,31 @@ def test_the_highest_mapped_role_wins(console, issuer: str):
     assert user is not None and user.role == "approver"
 
 
+def test_how_the_provider_authenticated_is_written_in_the_audit_row(console, issuer: str):
+    app, url = console
+    sub = f"sub-{uuid.uuid4().hex[:12]}"
+    set_user(issuer, sub, email=f"{sub}@gt.example.nl", email_verified=True,
+             groups=[GROUPS["admin"]], amr=["pwd", "mfa"], acr="1")
+    with browser_client() as browser:
+        # No TOTP of ours for an admin by default: the provider did the second factor.
+        continued(sign_in(browser, url, sub))
+    assert audit_rows(app, "signin")[0].after == {"method": "oidc", "amr": ["pwd", "mfa"],
+                                                  "acr": "1"}
+
+
+def test_a_groups_overage_is_refused_with_its_own_reason(console, issuer: str):
+    app, url = console
+    sub = f"sub-{uuid.uuid4().hex[:12]}"
+    # Entra ID leaves `groups` out for someone in too many, and points to Graph instead.
+    set_user(issuer, sub, email=f"{sub}@gt.example.nl", email_verified=True,
+             _claim_names={"groups": "src1"},
+             _claim_sources={"src1": {"endpoint": "https://graph.microsoft.com/v1.0/x"}})
+    with browser_client() as browser:
+        response = sign_in(browser, url, sub)
+        assert response.status_code == 403 and "zoveel groepen" in response.text
+    assert audit_rows(app, "signin.failed")[0].after == {"method": "oidc", "reason": "overage"}
+
+
 def test_app_roles_can_be_the_claim(settings: Settings, issuer: str):
     sub = f"sub-{uuid.uuid4().hex[:12]}"
     set_user(issuer, sub, email=f"{sub}@gt.example.nl", email_verified=True,
