@@ -660,3 +660,27 @@ def test_a_late_flow_is_refused_and_old_ones_are_pruned(app: App):
         assert accounts.take_oidc_flow(session, "new", "wrong") is None
         assert accounts.take_oidc_flow(session, "new", "b") is not None
         assert session.scalars(select(OidcFlow)).all() == []
+
+
+def test_the_migration_goes_down_and_up_again(db_url: str):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    from mailer.database.connect import _alembic_config, make_engine, upgrade_schema
+
+    engine = make_engine(db_url)
+    config = _alembic_config(engine)
+    # The revision before ours, whatever it is once the migrations are chained.
+    before = ScriptDirectory.from_config(config).get_revision("0013").down_revision
+    try:
+        command.downgrade(config, str(before))
+        with engine.connect() as conn:
+            assert "console_oidc_flows" not in inspect(conn).get_table_names()
+            indexes = {i["name"] for i in inspect(conn).get_indexes("console_users")}
+            assert "uq_console_users_oidc_subject" not in indexes
+        upgrade_schema(engine)
+        with engine.connect() as conn:
+            assert "console_oidc_flows" in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
