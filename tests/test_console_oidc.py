@@ -340,6 +340,14 @@ def test_an_existing_password_account_is_linked_by_its_verified_address(console,
         assert response.status_code == 403 and "andere identiteit" in response.text
     user = account(app, existing.email)
     assert user is not None and user.role == "editor"
+    # An admin's reset forgets the link; the next sign-in links whoever has the address now.
+    with session_scope(app.sessions) as session:
+        users.reset_user(session, app.settings, users.Actor(name="os:tests"), existing.email)
+    with browser_client() as browser:
+        continued(sign_in(browser, url, other))
+    user = account(app, existing.email)
+    assert user is not None and user.oidc_subject == f"{issuer}|{other}"
+    assert user.role == "admin"
 
 
 def test_an_unverified_address_links_and_makes_nothing(console, issuer: str):

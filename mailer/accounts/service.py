@@ -118,9 +118,12 @@ def get_user(session: Session, email: str) -> ConsoleUser:
 
 def reset_user(session: Session, user: ConsoleUser, *, policy: Policy = Policy(),
                now: dt.datetime | None = None) -> str:
-    """Forget password and second factor, end every session; a new set-up link's token."""
+    """Forget password, second factor and linked OpenID Connect identity, end every session;
+    a new set-up link's token. (The next sign-in with the provider links again by verified
+    address: how an admin mends a link to the wrong identity.)"""
     now = now or utcnow()
     user.password_hash = ""
+    user.oidc_subject = ""
     user.totp_secret = ""
     user.totp_last_step = 0
     user.failed_signins = 0

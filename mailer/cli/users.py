@@ -115,7 +115,8 @@ def enable(ctx: CliContext, email: str) -> None:
 @click.argument("email")
 @pass_cli
 def reset(ctx: CliContext, email: str) -> None:
-    """Forget an account's password and second factor, end its sessions, print a new link.
+    """Forget an account's password, second factor and OpenID Connect link, end its sessions,
+    print a new link.
 
     \b
     Example:
