@@ -692,3 +692,11 @@ def test_the_migration_goes_down_and_up_again(db_url: str):
             assert "console_oidc_flows" in inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_every_refusal_reason_has_its_text_in_both_languages():
+    from mailer.console.texts import LANGUAGES, TEXTS
+    from mailer.usecases.oidc import REASONS
+
+    for lang in LANGUAGES:
+        assert [r for r in REASONS if f"oidc.refused.{r}" not in TEXTS[lang]] == [], lang

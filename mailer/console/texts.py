@@ -99,8 +99,6 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "oidc.refused.rate": ("Te veel pogingen vanaf dit adres. Probeer het over een kwartier "
                           "opnieuw.",
                           "Too many attempts from this address. Try again in 15 minutes."),
-    "oidc.refused.off": ("Inloggen via de aanmelddienst staat uit.",
-                         "Signing in with the identity provider is turned off."),
     "code.title": ("Code uit uw app", "Code from your app"),
     "code.intro": ("Vul de zescijferige code in uit uw authenticator-app.",
                    "Enter the six-digit code from your authenticator app."),

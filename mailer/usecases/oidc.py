@@ -30,7 +30,7 @@ __all__ = ["Identity", "OidcRefused", "identity", "role_for", "sign_in", "refuse
 
 #: Why a sign-in with the provider was refused; each has its text on the console's page.
 REASONS = ("state", "provider", "token", "norole", "overage", "noemail", "noaccount",
-           "linked", "disabled", "totp", "rate", "off")
+           "linked", "disabled", "totp", "rate")
 
 
 class OidcRefused(accounts.SignInFailed):
