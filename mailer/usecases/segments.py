@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mailer.app import App
 
 __all__ = ["save_segment", "segments", "segment_spec", "delete_segment", "audience_sample",
-           "list_segments", "SAMPLE_SIZE"]
+           "list_segments", "segment_audience", "SAMPLE_SIZE"]
 
 SAMPLE_SIZE = 10
 
@@ -94,6 +94,12 @@ def list_segments(app: App) -> list[dict[str, Any]]:
     """The CLI's `campaigns segments ls`."""
     with session_scope(app.sessions) as session:
         return segments(session, Actor(name="os:cli", origin="cli"))
+
+
+def segment_audience(app: App, name: str) -> AudienceSpec:
+    """`campaigns create --segment NAME`: the audience saved under that name."""
+    with session_scope(app.sessions) as session:
+        return segment_spec(session, name)
 
 
 def audience_sample(session: Session, settings: Settings, actor: Actor,
