@@ -377,10 +377,10 @@ def https_site(tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._answer(True)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(False)
 
         def log_message(self, *args: object) -> None:
@@ -445,7 +445,7 @@ def test_every_check_passes_for_a_good_campaign(capture: CaptureServer, app: App
     assert "3 links" in links.detail
 
 
-def _tests():  # noqa: ANN202
+def _tests():
     from mailer.usecases.campaigns import as_actor
 
     return as_actor("tests")
