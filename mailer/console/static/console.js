@@ -18,7 +18,8 @@
       window.setTimeout(function () { submit("en"); }, 200);
     };
     form.addEventListener("input", function (event) {
-      if (event.target.name === "width") { return; }
+      // Not the width switch, nor the image fields (they belong to the upload form).
+      if (event.target.name === "width" || event.target.form !== form) { return; }
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, 600);
     });
