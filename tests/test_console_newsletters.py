@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import socket
 import ssl
 import stat
 import threading
@@ -540,3 +541,50 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(key, raising=False)
     os.environ.pop("no_proxy", None)
+
+
+@pytest.fixture
+def dns_server() -> Iterator[tuple[str, int]]:
+    """A DNS server on loopback (UDP) answering TXT questions from a small zone."""
+    import dns.message
+    import dns.rcode
+    import dns.rrset
+
+    zone = {"gt.example.nl.": ['"v=spf1 -all"'],
+            "_dmarc.gt.example.nl.": ['"v=DMARC1; p=reject"']}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            answer = dns.message.make_response(query)
+            name = str(query.question[0].name).lower()
+            if name in zone:
+                answer.answer.append(dns.rrset.from_text(name, 60, "IN", "TXT", *zone[name]))
+            else:
+                answer.set_rcode(dns.rcode.NXDOMAIN)
+            sock.sendto(answer.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield "127.0.0.1", sock.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    sock.close()
+
+
+def test_dns_records_are_looked_up_with_dnspython(app: App, dns_server: tuple[str, int]):
+    settings = _checks_app(app).settings
+    found = preflight.check_dns(settings, preflight.dns_txt(settings, dns_server))
+    assert found.status == "ok" and "SPF, DMARC" in found.detail
+    signing = dataclasses.replace(settings, dkim=dataclasses.replace(
+        settings.dkim, enabled=True, domain="gt.example.nl", selector="mailer"))
+    missing = preflight.check_dns(signing, preflight.dns_txt(signing, dns_server))
+    assert missing.status == "fail" and "mailer._domainkey.gt.example.nl" in missing.detail
