@@ -134,6 +134,13 @@ def test_newsletter_from_editor_to_delivered(browser: Any, pages_socket: socket.
         box = p.locator("iframe[name=preview-nl]").bounding_box()
         assert box is not None and round(box["width"]) == 375
         ed.check("editor-image")
+        # The audience saved as a segment for later (the CLI's --segment); the text stays.
+        p.fill("#segment_name", "Noord en Oost")
+        p.get_by_role("button", name="Doelgroep opslaan").click()
+        p.wait_for_selector("text=De doelgroep is opgeslagen")
+        assert image_url in p.input_value("#body")
+        assert p.get_by_label("Oost").is_checked()
+        ed.check()
         p.get_by_role("button", name="Concept opslaan").click()
         p.wait_for_url(f"{base}/campaigns/*")
         campaign_url = p.url
