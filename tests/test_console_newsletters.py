@@ -261,6 +261,13 @@ def test_job_titles_attributes_sample_and_a_segment_the_cli_uses(app: App, run_c
     unknown = run_cli("campaigns", "create", "--content", str(content), "--segment", "x",
                       ok=False)
     assert unknown.exit_code == 1 and "no segment" in unknown.output
+    gone = run_cli("campaigns", "segments", "rm", "ICT Noord en Oost")
+    assert "Deleted segment" in gone.output
+    assert json.loads(run_cli("campaigns", "segments", "ls", "--json").output) == []
+    assert [r.actor.startswith("os:") for r in _audit(app, "segment.delete")] == [True]
+    with session_scope(app.sessions) as session:  # the campaign keeps its audience
+        kept = session.get(Campaign, campaign_id)
+        assert kept is not None and kept.audience["job_titles"] == ["Adviseur ICT"]
     # The CLI's own filters, as the console's.
     flags = run_cli("campaigns", "create", "--content", str(content), "--list", "nieuwsbrief",
                     "--job-title", "inkoper", "--attr", "sector=ICT")

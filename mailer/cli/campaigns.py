@@ -130,6 +130,21 @@ def segments_ls(ctx: CliContext, as_json: bool) -> None:
                  for r in rows))
 
 
+@segments_group.command("rm")
+@click.argument("name")
+@pass_cli
+def segments_rm(ctx: CliContext, name: str) -> None:
+    """Delete a saved segment (campaigns made from it keep their audience).
+
+    \b
+    Example:
+      mailer campaigns segments rm "Noord en Oost"
+    """
+    actor = usecases.as_actor(current_actor())
+    segments.remove_segment(ctx.app(), name, actor=actor)
+    click.echo(f"Deleted segment {name!r} as {actor.name}.")
+
+
 def _describe(audience: dict[str, Any]) -> str:
     parts = [f"--list {' '.join(audience.get('lists') or [])}"]
     for key, flag in (("regions", "region"), ("organisations", "organisation"),

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mailer.app import App
 
 __all__ = ["save_segment", "segments", "segment_spec", "delete_segment", "audience_sample",
-           "list_segments", "segment_audience", "SAMPLE_SIZE"]
+           "list_segments", "segment_audience", "remove_segment", "SAMPLE_SIZE"]
 
 SAMPLE_SIZE = 10
 
@@ -100,6 +100,12 @@ def segment_audience(app: App, name: str) -> AudienceSpec:
     """`campaigns create --segment NAME`: the audience saved under that name."""
     with session_scope(app.sessions) as session:
         return segment_spec(session, name)
+
+
+def remove_segment(app: App, name: str, *, actor: Actor) -> None:
+    """`campaigns segments rm NAME`."""
+    with session_scope(app.sessions) as session:
+        delete_segment(session, actor, name)
 
 
 def audience_sample(session: Session, settings: Settings, actor: Actor,
