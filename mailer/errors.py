@@ -8,6 +8,7 @@ __all__ = [
     "SchemaError",
     "NotFoundError",
     "TemplateError",
+    "MediaError",
     "CampaignError",
     "DeliveryError",
     "TokenError",
@@ -63,6 +64,10 @@ class BounceError(MailerError):
 
 class EventError(MailerError):
     """A meeting operation is not possible: answers closed, meeting cancelled, bad times."""
+
+
+class MediaError(MailerError, ValueError):
+    """An uploaded image is refused: too large, not an image, or a kind we do not serve."""
 
 
 class AccountError(MailerError):

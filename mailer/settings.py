@@ -132,6 +132,13 @@ class ConsoleSettings:
     # A campaign is scheduled or sent only after someone other than its last editor approved it.
     require_approval: bool = True
     oidc: OidcSettings = OidcSettings()
+    # Images uploaded in the editor: at most this many bytes each (PNG, JPEG, GIF, WebP).
+    image_max_bytes: int = 2_000_000
+    # The pre-flight checklist: seconds for each network check (a link, the relay, DNS).
+    check_timeout_seconds: float = 5.0
+    # Whether the link check may connect to loopback and private addresses. Off, a link to
+    # one is reported "not checked", so the checklist cannot probe the internal network.
+    check_private_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,9 @@ class DkimSettings:
     domain: str = ""
     selector: str = "mailer"
     key_file: str = ""
+    # The relay signs outgoing mail itself (Exchange Online, a smarthost with OpenDKIM): the
+    # pre-flight checklist then accepts DKIM off here.
+    relay_signs: bool = False
 
 
 @dataclass(frozen=True)

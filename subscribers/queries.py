@@ -7,7 +7,7 @@ whole sets (ids, keys) so callers never query once per subscriber.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -91,6 +91,9 @@ class SubscriberFilter:
     regions: Collection[str] = ()
     organisations: Collection[str] = ()
     languages: Collection[str] = ()
+    job_titles: Collection[str] = ()
+    # Attribute key -> accepted values: every key must match one of its values.
+    attributes: Mapping[str, Collection[str]] = field(default_factory=dict)
     search: str = ""
     # Only subscriptions with this status count for `lists` (audience: "active").
     subscription_status: str | None = None
@@ -235,6 +238,12 @@ def _filter_clauses(flt: SubscriberFilter) -> list[ColumnElement[bool]]:
         )
     if flt.languages:
         clauses.append(Subscriber.language.in_([lang.lower() for lang in flt.languages]))
+    if flt.job_titles:
+        clauses.append(func.lower(Subscriber.job_title).in_([j.lower() for j in flt.job_titles]))
+    for key, values in flt.attributes.items():
+        # JSON_EXTRACT on SQLite, ->> on PostgreSQL; the key is a bound parameter.
+        clauses.append(func.lower(Subscriber.attributes[key].as_string()).in_(
+            [str(v).lower() for v in values]))
     if flt.lists:
         sub_clauses = [
             Subscription.subscriber_id == Subscriber.id,
@@ -280,6 +289,8 @@ def audience_select(flt: SubscriberFilter) -> Select[int, str]:
         regions=flt.regions,
         organisations=flt.organisations,
         languages=flt.languages,
+        job_titles=flt.job_titles,
+        attributes=flt.attributes,
         subscription_status="active",
     )
     not_suppressed = ~exists(

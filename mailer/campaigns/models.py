@@ -12,6 +12,7 @@ from subscribers.models import Base, utcnow
 
 __all__ = [
     "Campaign",
+    "Segment",
     "Delivery",
     "DomainPause",
     "DeliveryWorker",
@@ -86,6 +87,29 @@ class Campaign(Base):
     approved_by: Mapped[str] = mapped_column(String(320), default="", server_default="")
     approved_version: Mapped[int | None] = mapped_column(Integer)
     approved_at: Mapped[dt.datetime | None]
+    # "Ask for approval": who asked, for which version (a later edit makes the request stale).
+    approval_requested_by: Mapped[str] = mapped_column(String(320), default="",
+                                                       server_default="")
+    approval_requested_version: Mapped[int | None] = mapped_column(Integer)
+    approval_requested_at: Mapped[dt.datetime | None]
+
+
+class Segment(Base):
+    """A saved audience under a name: the console's audience builder saves it, and
+    `mailer campaigns create --segment NAME` uses it. It holds the filters, not people: the
+    people are found when a campaign made from it starts."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The same shape as Campaign.audience (lists, regions, organisations, languages,
+    # job_titles, attributes).
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Delivery(Base):

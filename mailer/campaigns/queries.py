@@ -33,7 +33,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
+from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause, Segment
+from subscribers.models import Subscriber
 from subscribers.queries import SubscriberFilter, audience_select, mailing_data
 
 __all__ = [
@@ -51,6 +52,9 @@ __all__ = [
     "queue_people",
     "snapshot_audience",
     "count_audience",
+    "audience_sample",
+    "segment_by_name",
+    "segments",
     "delivery_counts",
     "delivery_counts_many",
     "sent_since",
@@ -153,12 +157,31 @@ def _audience_filter(audience: dict[str, Any]) -> SubscriberFilter:
         regions=tuple(audience.get("regions") or ()),
         organisations=tuple(audience.get("organisations") or ()),
         languages=tuple(audience.get("languages") or ()),
+        job_titles=tuple(audience.get("job_titles") or ()),
+        attributes={str(k): tuple(v) for k, v in (audience.get("attributes") or {}).items()},
     )
 
 
 def count_audience(session: Session, audience: dict[str, Any]) -> int:
     sub = audience_select(_audience_filter(audience)).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+def audience_sample(session: Session, audience: dict[str, Any], limit: int = 10
+                    ) -> list[tuple[str, str]]:
+    """(name, organisation) of the first people of an audience, by id: who is in it."""
+    ids = audience_select(_audience_filter(audience)).limit(limit).subquery()
+    stmt = (select(Subscriber.name, Subscriber.organisation)
+            .join(ids, ids.c.id == Subscriber.id).order_by(Subscriber.id))
+    return [(name, organisation) for name, organisation in session.execute(stmt)]
+
+
+def segment_by_name(session: Session, name: str) -> Segment | None:
+    return session.scalar(select(Segment).where(func.lower(Segment.name) == name.lower()))
+
+
+def segments(session: Session) -> list[Segment]:
+    return list(session.scalars(select(Segment).order_by(Segment.name)))
 
 
 def queue_people(session: Session, campaign_id: int, people: Select[Any]) -> int:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AudienceSpec",
+    "parse_attributes",
+    "clean_audience",
     "create_campaign",
     "create_from_content",
     "update_draft",
@@ -45,12 +47,42 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AudienceSpec:
-    """Who gets a campaign: active subscribers of `lists`, narrowed by the other filters."""
+    """Who gets a campaign: active subscribers of `lists`, narrowed by the other filters.
+
+    As everywhere in the CLI: the values of one filter are alternatives (Noord or Oost), the
+    filters together all apply (Noord or Oost, and Dutch). `attributes` are KEY=VALUE pairs;
+    pairs with the same key are alternatives, different keys all apply.
+    """
 
     lists: Sequence[str]
     regions: Sequence[str] = field(default=())
     organisations: Sequence[str] = field(default=())
     languages: Sequence[str] = field(default=())
+    job_titles: Sequence[str] = field(default=())
+    attributes: Sequence[tuple[str, str]] = field(default=())
+
+    @classmethod
+    def from_audience(cls, audience: dict[str, Any]) -> AudienceSpec:
+        """The spec of a stored audience (a campaign's, or a saved segment's)."""
+        pairs = [(key, str(value)) for key, values in (audience.get("attributes") or {}).items()
+                 for value in values]
+        return cls(lists=list(audience.get("lists") or ()),
+                   regions=list(audience.get("regions") or ()),
+                   organisations=list(audience.get("organisations") or ()),
+                   languages=list(audience.get("languages") or ()),
+                   job_titles=list(audience.get("job_titles") or ()),
+                   attributes=pairs)
+
+
+def parse_attributes(pairs: Sequence[str], option: str = "--attr") -> list[tuple[str, str]]:
+    """KEY=VALUE texts as pairs; a text without "=" or without a key is refused."""
+    parsed = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CampaignError(f"{option} {pair[:100]!r}: use KEY=VALUE")
+        parsed.append((key.strip(), value.strip()))
+    return parsed
 
 
 def _default_renderer(
@@ -79,8 +111,22 @@ def clean_audience(session: Session, settings: Settings, spec: AudienceSpec) -> 
             raise CampaignError(f"unknown language {value!r}; use one of {', '.join(LANGUAGES)}")
         languages.append(value.strip().lower())
     organisations = [o.strip() for o in spec.organisations if o.strip()]
-    return {"lists": lists, "regions": regions, "organisations": organisations,
-            "languages": languages}
+    audience: dict[str, Any] = {"lists": lists, "regions": regions,
+                                "organisations": organisations, "languages": languages}
+    # Only when used, so audiences stored before these filters existed compare equal.
+    job_titles = [j.strip()[:200] for j in spec.job_titles if j.strip()]
+    if job_titles:
+        audience["job_titles"] = job_titles
+    attributes: dict[str, list[str]] = {}
+    for key, value in spec.attributes:
+        if not key.strip():
+            raise CampaignError(f"attribute {key!r}={value!r}: the key is empty")
+        values = attributes.setdefault(key.strip()[:100], [])
+        if value.strip() not in values:
+            values.append(value.strip()[:200])
+    if attributes:
+        audience["attributes"] = attributes
+    return audience
 
 
 def create_campaign(

@@ -16,6 +16,7 @@ from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.errors import CampaignError
 from mailer.usecases import campaigns as usecases
+from mailer.usecases import preflight, segments
 
 __all__ = ["group", "commands"]
 
@@ -44,35 +45,138 @@ def _local(value: dt.datetime | None, app: App) -> str:
               help="Markdown or HTML file with front matter (subject, preheader, ...).")
 @click.option("--subject", default=None, help="Subject; overrides the front matter's subject.")
 @click.option("--template", default="newsletter", show_default=True, help="Mail template name.")
-@click.option("--list", "lists", multiple=True, required=True, help="List slug (repeatable).")
+@click.option("--segment", default=None, metavar="NAME",
+              help="The audience saved under this name (console or `segments ls`), instead "
+                   "of --list and the filters.")
+@click.option("--list", "lists", multiple=True, help="List slug (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Only this region (repeatable).")
 @click.option("--organisation", "organisations", multiple=True,
               help="Only this organisation (repeatable).")
 @click.option("--language", "languages", multiple=True, help="Only nl or en (repeatable).")
+@click.option("--job-title", "job_titles", multiple=True,
+              help="Only this job title (functie; repeatable).")
+@click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE",
+              help="Only people with this attribute value (repeatable; the same key twice: "
+                   "either value).")
 @pass_cli
 def create(ctx: CliContext, content_file: Path, subject: str | None, template: str,
-           lists: tuple[str, ...], regions: tuple[str, ...], organisations: tuple[str, ...],
-           languages: tuple[str, ...]) -> None:
+           segment: str | None, lists: tuple[str, ...], regions: tuple[str, ...],
+           organisations: tuple[str, ...], languages: tuple[str, ...],
+           job_titles: tuple[str, ...], attrs: tuple[str, ...]) -> None:
     """Create a draft campaign and print its id.
 
     The audience is the active subscribers of the lists, narrowed by the filters, minus
-    suppressed and bounced addresses. The template is rendered once now, so a mistake in it is
-    reported here and not halfway through a send.
+    suppressed and bounced addresses: several values of one filter are alternatives (Noord or
+    Oost), different filters all apply. Or a saved segment (--segment). The template is
+    rendered once now, so a mistake in it is reported here and not halfway through a send.
 
     \b
     Example:
       mailer campaigns create --content templates/content/voorbeeld-nieuwsbrief.md \\
           --list nieuwsbrief --region Noord --region Oost
+      mailer campaigns create --content april.md --segment "Noord en Oost"
+      mailer campaigns create --content april.md --list nieuwsbrief --attr sector=ICT
     """
     actor = usecases.as_actor(current_actor())
+    app = ctx.app()
+    if segment is not None:
+        if lists or regions or organisations or languages or job_titles or attrs:
+            raise CampaignError("--segment is the whole audience; leave out --list and the "
+                                "filters (or save a new segment)")
+        audience = segments.segment_audience(app, segment)
+    elif not lists:
+        raise CampaignError("a campaign needs an audience: --list SLUG (repeatable) or "
+                            "--segment NAME")
+    else:
+        audience = campaigns.AudienceSpec(
+            lists, regions, organisations, languages, job_titles,
+            campaigns.parse_attributes(attrs))
     created = usecases.create_campaign(
-        ctx.app(), content_file=content_file, subject=subject, template=template,
-        audience=campaigns.AudienceSpec(lists, regions, organisations, languages),
-        actor=actor,
+        app, content_file=content_file, subject=subject, template=template,
+        audience=audience, actor=actor,
     )
     click.echo(created.campaign_id)
     click.echo(f"Created campaign {created.campaign_id} ({created.recipients} recipients now) "
                f"as {actor.name}.", err=True)
+
+
+@group.group("segments")
+def segments_group() -> None:
+    """Saved audiences (segments), made in the console's audience builder.
+
+    \b
+    Example:
+      mailer campaigns segments ls
+    """
+
+
+@segments_group.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_cli
+def segments_ls(ctx: CliContext, as_json: bool) -> None:
+    """List the saved segments: name, filters and how many people each has now.
+
+    \b
+    Example:
+      mailer campaigns segments ls
+      mailer campaigns create --content april.md --segment "Noord en Oost"
+    """
+    rows = segments.list_segments(ctx.app())
+    if as_json:
+        print_json(rows)
+        return
+    print_table(("name", "people", "audience", "saved by"),
+                ((r["name"], r["count"], _describe(r["audience"]), r["updated_by"])
+                 for r in rows))
+
+
+@segments_group.command("rm")
+@click.argument("name")
+@pass_cli
+def segments_rm(ctx: CliContext, name: str) -> None:
+    """Delete a saved segment (campaigns made from it keep their audience).
+
+    \b
+    Example:
+      mailer campaigns segments rm "Noord en Oost"
+    """
+    actor = usecases.as_actor(current_actor())
+    segments.remove_segment(ctx.app(), name, actor=actor)
+    click.echo(f"Deleted segment {name!r} as {actor.name}.")
+
+
+def _describe(audience: dict[str, Any]) -> str:
+    parts = [f"--list {' '.join(audience.get('lists') or [])}"]
+    for key, flag in (("regions", "region"), ("organisations", "organisation"),
+                      ("languages", "language"), ("job_titles", "job-title")):
+        parts += [f"--{flag} {value}" for value in audience.get(key) or []]
+    for key, values in (audience.get("attributes") or {}).items():
+        parts += [f"--attr {key}={value}" for value in values]
+    return " ".join(parts)
+
+
+@group.command("check")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_cli
+def check(ctx: CliContext, campaign_id: int, as_json: bool) -> None:
+    """The pre-flight checklist: renders, size, unsubscribe headers, DKIM, audience, links,
+    relay, DNS. Exit code 1 when a check fails; "could not check" (offline) does not fail.
+
+    \b
+    Example:
+      mailer campaigns check 1
+    """
+    checks = preflight.run_checks(ctx.app(), campaign_id,
+                                  actor=usecases.as_actor(current_actor()))
+    if as_json:
+        print_json([{"check": c.key, "status": c.status, "detail": c.detail} for c in checks])
+    else:
+        marks = {"ok": "ok  ", "fail": "FAIL", "unknown": "?   "}
+        for c in checks:
+            click.echo(f"{marks[c.status]} {c.key:<12} {c.detail}")
+    if preflight.failed(checks):
+        raise SystemExit(1)
 
 
 @group.command("preview")

@@ -1,6 +1,8 @@
 """Campaign pages: list, new and edit (Markdown with live preview through the real renderer),
-audience builder with a live count, test send, approval, schedule, pause, resume, cancel, and
-live status. Every change goes through mailer.usecases.campaigns (the CLI's rules and audit).
+image upload, audience builder with a live count, a sample of who is in it and saved segments,
+duplicate, test send, ask for approval, the pre-flight checklist, approval, schedule, pause,
+resume, cancel, and live status. Every change goes through mailer.usecases (the CLI's rules
+and audit).
 """
 
 from __future__ import annotations
@@ -12,31 +14,52 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from mailer.campaigns.service import AudienceSpec, parse_when
+from mailer.campaigns.service import AudienceSpec, parse_attributes, parse_when
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.errors import MailerError, NotFoundError
-from mailer.usecases import campaigns
+from mailer.usecases import campaigns, media, preflight, segments
 
 __all__ = ["routes", "PREVIEW_CSP"]
 
 #: The preview shows the newsletter as mail clients do: its inline styles, our and https
-#: images; still no scripts, forms or plug-ins.
-PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+#: images (and the subscriber pages' own, where uploaded images are served); still no scripts,
+#: forms or plug-ins.
+PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data: "
+               "{media}; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 MAX_TEST_ADDRESSES = 10
 
 
+def _commas(value: object) -> list[str]:
+    return [o.strip() for o in str(value or "").split(",") if o.strip()]
+
+
 def _audience(form: FormData) -> AudienceSpec:
-    orgs = [o.strip() for o in str(form.get("organisations", "")).split(",") if o.strip()]
+    """The audience builder's fields; attributes are KEY=VALUE lines."""
+    lines = [line.strip() for line in str(form.get("attributes", "")).splitlines()
+             if line.strip()][:50]
     return AudienceSpec(
         lists=[str(v) for v in form.getlist("lists")],
         regions=[str(v) for v in form.getlist("regions")],
-        organisations=orgs,
+        organisations=_commas(form.get("organisations")),
         languages=[str(v) for v in form.getlist("languages")],
+        job_titles=_commas(form.get("job_titles")),
+        attributes=parse_attributes(lines, option="attribute"),
     )
+
+
+def _audience_values(audience: dict[str, Any]) -> dict[str, Any]:
+    """A stored audience as the editor's fields show it."""
+    attributes = audience.get("attributes") or {}
+    return {"lists": list(audience.get("lists") or []),
+            "regions": list(audience.get("regions") or []),
+            "organisations": list(audience.get("organisations") or []),
+            "languages": list(audience.get("languages") or []),
+            "job_titles": list(audience.get("job_titles") or []),
+            "attributes": "\n".join(f"{k}={v}" for k, values in attributes.items()
+                                    for v in values)}
 
 
 def _fields(form: FormData) -> dict[str, str]:
@@ -52,7 +75,7 @@ class _CampaignPages:
         self.console = console
         self.settings = console.settings
         self.signer = console.app.signer
-
+        self.preview_csp = PREVIEW_CSP.format(media=_origin(self.settings.web.base_url))
 
     def actor(self, request: Request) -> Any:
         who: Who = request.state.who
@@ -63,25 +86,55 @@ class _CampaignPages:
         return self.console.render(request, "campaigns.html", {"campaigns": rows})
 
     async def editor(self, request: Request, *, campaign_id: int | None, values: dict[str, Any],
-                     error: str = "", status: int = 200) -> Response:
-        choices = await self.console.db(
-            lambda s: campaigns.audience_choices(s, self.settings, self.actor(request)))
+                     error: str = "", notice: str = "", status: int = 200) -> Response:
+        def load(session: Session) -> dict[str, Any]:
+            a = self.actor(request)
+            found = campaigns.audience_choices(session, self.settings, a)
+            found["segments"] = [row["name"] for row in segments.segments(session, a)]
+            return found
+
+        choices = await self.console.db(load)
         return self.console.render(request, "editor.html", {
             "campaign_id": campaign_id, "v": values, "choices": choices, "error": error,
+            "notice": notice, "max_image_kb": self.settings.console.image_max_bytes // 1024,
         }, status=status)
 
     def _blank(self) -> dict[str, Any]:
-        return {"subject": "", "preheader": "", "body": "", "audience": {
-            "lists": [], "regions": [], "organisations": [], "languages": []}}
+        return {"subject": "", "preheader": "", "body": "", "segment_name": "",
+                "audience": _audience_values({})}
 
     async def new_page(self, request: Request) -> Response:
-        return await self.editor(request, campaign_id=None, values=self._blank())
+        values = self._blank()
+        chosen = request.query_params.get("segment", "")
+        if chosen:  # "start from a saved segment": its audience in the builder
+            def load(session: Session) -> dict[str, Any] | None:
+                try:
+                    spec = segments.segment_spec(session, chosen)
+                except NotFoundError:
+                    return None
+                from mailer.campaigns.service import clean_audience
+
+                return clean_audience(session, self.settings, spec)
+
+            audience = await self.console.db(load)
+            if audience is None:
+                raise HTTPException(404)
+            values["audience"] = _audience_values(audience)
+            values["segment_name"] = chosen
+        return await self.editor(request, campaign_id=None, values=values)
 
     def _posted(self, form: FormData) -> dict[str, Any]:
-        spec = _audience(form)
-        return {**_fields(form), "audience": {
-            "lists": list(spec.lists), "regions": list(spec.regions),
-            "organisations": list(spec.organisations), "languages": list(spec.languages)}}
+        try:
+            spec = _audience(form)
+            attributes = str(form.get("attributes", ""))
+        except MailerError:
+            spec, attributes = AudienceSpec(lists=[str(v) for v in form.getlist("lists")]), ""
+        return {**_fields(form), "segment_name": str(form.get("segment_name", ""))[:100],
+                "audience": {
+                    "lists": list(spec.lists), "regions": list(spec.regions),
+                    "organisations": list(spec.organisations),
+                    "languages": list(spec.languages), "job_titles": list(spec.job_titles),
+                    "attributes": attributes[:5000]}}
 
     async def create(self, request: Request) -> Response:
         form = await request.form()
@@ -115,11 +168,9 @@ class _CampaignPages:
             raise HTTPException(404)
         if info["status"] != "draft":
             return self.console.redirect(f"/campaigns/{campaign_id}")
-        audience = {"lists": [], "regions": [], "organisations": [], "languages": [],
-                    **info["audience"]}
         return await self.editor(request, campaign_id=campaign_id, values={
             "subject": info["subject"], "preheader": info["preheader"], "body": info["body"],
-            "audience": audience})
+            "segment_name": "", "audience": _audience_values(info["audience"])})
 
     async def edit(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
@@ -164,7 +215,7 @@ class _CampaignPages:
         if error:
             body = ("<!doctype html><html><body><p role=\"alert\">"
                     f"{html.escape(error)}</p></body></html>")
-        return HTMLResponse(body, headers={"content-security-policy": PREVIEW_CSP})
+        return HTMLResponse(body, headers={"content-security-policy": self.preview_csp})
 
     async def count(self, request: Request) -> Response:
         form = await request.form()
@@ -179,6 +230,130 @@ class _CampaignPages:
 
         value = await self.console.db(work)
         return self.console.render(request, "_count.html", {"count": value})
+
+    async def sample(self, request: Request) -> Response:
+        """The first people of the audience being built (names: campaigns.edit)."""
+        form = await request.form()
+
+        def work(session: Session) -> tuple[list[tuple[str, str]], str]:
+            try:
+                return segments.audience_sample(session, self.settings, self.actor(request),
+                                                _audience(form)), ""
+            except MailerError as exc:
+                return [], str(exc)
+
+        people, error = await self.console.db(work)
+        return self.console.render(request, "_sample.html", {"people": people, "error": error})
+
+    async def save_segment(self, request: Request) -> Response:
+        """Save the builder's audience under a name (the editor's other fields are kept)."""
+        form = await request.form()
+        name = str(form.get("segment_name", ""))
+        campaign_id = str(form.get("campaign_id", ""))
+
+        def work(session: Session) -> str:
+            try:
+                segments.save_segment(session, self.settings, self.actor(request), name,
+                                      _audience(form))
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
+            return ""
+
+        error = await self.console.db(work)
+        return await self.editor(
+            request, campaign_id=int(campaign_id) if campaign_id.isdigit() else None,
+            values=self._posted(form), error=error, notice="" if error else "segment.saved",
+            status=400 if error else 200)
+
+    async def upload_image(self, request: Request) -> Response:
+        """An image for the text: checked and re-encoded by the use case, served from the
+        subscriber pages. JSON for the editor's script, a page without it."""
+        form = await request.form()
+        upload = form.get("image")
+        alt = str(form.get("alt", ""))
+        limit = self.settings.console.image_max_bytes
+        data = b""
+        filename = ""
+        if upload is not None and not isinstance(upload, str):
+            filename = upload.filename or ""
+            data = await upload.read(limit + 1)  # one byte more tells "too large"
+
+        def work(session: Session) -> media.StoredImage | str:
+            try:
+                return media.store_image(session, self.settings, self.actor(request), data,
+                                         filename=filename, alt=alt)
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
+
+        result = await self.console.db(work)
+        wants_json = "application/json" in request.headers.get("accept", "")
+        if isinstance(result, str):
+            if wants_json:
+                return JSONResponse({"error": result}, status_code=400)
+            return self.console.render(request, "image.html", {"error": result, "image": None},
+                                       status=400)
+        if wants_json:
+            return JSONResponse({"markdown": result.markdown, "url": result.url})
+        return self.console.render(request, "image.html", {"error": "", "image": result})
+
+    async def checks(self, request: Request) -> Response:
+        """The pre-flight checklist (network checks: each within check_timeout_seconds)."""
+        campaign_id: int = request.path_params["campaign_id"]
+        try:
+            found = await _thread(lambda: preflight.run_checks(
+                self.console.app, campaign_id, actor=self.actor(request)))
+        except NotFoundError:
+            raise HTTPException(404) from None
+        context = {"checks": found, "campaign_id": campaign_id,
+                   "failed": preflight.failed(found)}
+        if request.headers.get("hx-request"):
+            return self.console.render(request, "_checks.html", context)
+        return self.console.render(request, "checks.html", context)
+
+    async def duplicate(self, request: Request) -> Response:
+        campaign_id: int = request.path_params["campaign_id"]
+
+        def work(session: Session) -> int | str:
+            try:
+                return campaigns.duplicate(session, self.settings, self.signer,
+                                           self.actor(request), campaign_id).id
+            except NotFoundError:
+                raise HTTPException(404) from None
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
+
+        result = await self.console.db(work)
+        if isinstance(result, str):
+            return await self.campaign_page(request, error=result, status=400)
+        return self.console.redirect(f"/campaigns/{result}/edit")
+
+    async def ask_approval(self, request: Request) -> Response:
+        """Record the request, and mail the approvers through the one sender (queued in the
+        same transaction; what the relay does not take now, `mailer run` sends later)."""
+        campaign_id: int = request.path_params["campaign_id"]
+        app = self.console.app
+
+        def work(session: Session) -> list[int] | str:
+            try:
+                _c, ids = campaigns.request_approval(session, self.settings,
+                                                     self.actor(request), campaign_id,
+                                                     sender=app.sender)
+            except NotFoundError:
+                raise HTTPException(404) from None
+            except MailerError as exc:
+                session.rollback()
+                return str(exc)
+            return ids
+
+        result = await self.console.db(work)
+        if isinstance(result, str):
+            return await self.campaign_page(request, error=result, status=400)
+        if result:
+            await _thread(lambda: _deliver(app, result))
+        return self.console.redirect(f"/campaigns/{campaign_id}")
 
     async def campaign_page(self, request: Request, *, error: str = "", notice: str = "",
                             status: int = 200) -> Response:
@@ -264,10 +439,16 @@ class _CampaignPages:
             r("/campaigns/new", self.create, "campaigns.edit", ("POST",)),
             r("/campaigns/preview", self.preview, "campaigns.read", ("POST",)),
             r("/campaigns/count", self.count, "campaigns.read", ("POST",)),
+            r("/campaigns/sample", self.sample, "campaigns.edit", ("POST",)),
+            r("/campaigns/segments", self.save_segment, "campaigns.edit", ("POST",)),
+            r("/campaigns/images", self.upload_image, "campaigns.edit", ("POST",)),
             r(one, self.show, "campaigns.read"),
             r(f"{one}/status", self.live_status, "campaigns.read"),
             r(f"{one}/edit", self.edit_page, "campaigns.edit"),
             r(f"{one}/edit", self.edit, "campaigns.edit", ("POST",)),
+            r(f"{one}/checks", self.checks, "campaigns.read"),
+            r(f"{one}/duplicate", self.duplicate, "campaigns.edit", ("POST",)),
+            r(f"{one}/ask", self.ask_approval, "campaigns.edit", ("POST",)),
             r(f"{one}/test", self.test_send, "campaigns.test", ("POST",)),
             r(f"{one}/approve", self.action("approve"), "campaigns.approve", ("POST",)),
             *(r(f"{one}/{name}", self.action(name), "campaigns.schedule", ("POST",))
@@ -277,6 +458,23 @@ class _CampaignPages:
 
 def routes(console: Console) -> list[BaseRoute]:
     return _CampaignPages(console).routes()
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _deliver(app: Any, ids: list[int]) -> None:
+    """Hand the queued notes to the relay now; failures stay in the outbox for `mailer run`."""
+    import logging
+
+    try:
+        app.sender.deliver_outbox(ids=ids)
+    except Exception:
+        logging.getLogger("mailer.console").exception("could not send the approval request")
 
 
 async def _thread(fn: Any, *args: Any) -> Any:

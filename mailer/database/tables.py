@@ -5,7 +5,7 @@ from __future__ import annotations
 from mailer.accounts.models import ConsoleSession, ConsoleUser, OidcFlow
 from mailer.audit.models import AuditEntry
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
-from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause
+from mailer.campaigns.models import Campaign, Delivery, DeliveryWorker, DomainPause, Segment
 from mailer.delivery.models import OutboxMail
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from mailer.web.models import RateEvent
@@ -38,6 +38,7 @@ __all__ = [
     "MailingList",
     "OutboxMail",
     "RateEvent",
+    "Segment",
     "Rsvp",
     "RsvpChange",
     "Subscriber",

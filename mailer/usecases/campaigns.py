@@ -60,7 +60,7 @@ __all__ = [
     "as_actor",
     "overview", "detail", "create", "approve", "schedule", "send", "pause", "resume", "cancel",
     "record_test", "snapshot", "create_draft", "edit_draft", "audience_count", "preview",
-    "audience_choices", "start_due",
+    "audience_choices", "start_due", "duplicate", "request_approval", "approval_asked",
 ]
 
 log = logging.getLogger("mailer.campaigns")
@@ -275,8 +275,17 @@ def snapshot(c: Campaign) -> dict[str, Any]:
             "approved_version": c.approved_version, "audience": c.audience}
 
 
+def approval_asked(c: Campaign) -> str:
+    """Who asked for approval of the current version ("" when nobody did, or it is approved,
+    or it was edited since)."""
+    if approval.is_approved(c) or c.approval_requested_version != c.version:
+        return ""
+    return c.approval_requested_by
+
+
 def _row(c: Campaign, counts: dict[str, int]) -> dict[str, Any]:
     return {"id": c.id, "kind": c.kind, "subject": c.subject, "status": c.status,
+            "asked_by": approval_asked(c),
             "scheduled_at": c.scheduled_at, "started_at": c.started_at,
             "finished_at": c.finished_at, "sent": counts.get("sent", 0),
             "recipients": sum(counts.values()), "author": c.created_by,
@@ -301,7 +310,8 @@ def detail(session: Session, actor: Actor, campaign_id: int,
     c = campaigns.get_campaign(session, campaign_id)
     info.update(version=c.version, author=c.created_by, editor=approval.last_editor(c),
                 approver=c.approved_by if approval.is_approved(c) else "",
-                approved=approval.is_approved(c), preheader=c.preheader, body=c.content)
+                approved=approval.is_approved(c), preheader=c.preheader, body=c.content,
+                asked_by=approval_asked(c), asked_at=c.approval_requested_at)
     return info
 
 
@@ -481,6 +491,89 @@ def audience_choices(session: Session, settings: Settings, actor: Actor) -> dict
 
     lists = [(ml.slug, ml.title) for ml, *_counts in subscriber_queries.list_summaries(session)]
     return {"lists": lists, "regions": list(settings.regions), "languages": list(LANGUAGES)}
+
+
+def duplicate(session: Session, settings: Settings, signer: Signer, actor: Actor,
+              campaign_id: int) -> Campaign:
+    """A new draft with the campaign's subject, text, template and audience: version 1, made
+    by the actor, not approved (an approval is of one version of one campaign)."""
+    require(actor, "campaigns.edit")
+    from mailer.compose.model import Content
+
+    original = campaigns.get_campaign(session, campaign_id)
+    if original.kind != "newsletter":
+        raise CampaignError(f"campaign {campaign_id} is a meeting's {original.kind}; only a "
+                            "newsletter can be duplicated")
+    content = Content(original.subject, original.preheader, original.content,
+                      original.content_format, dict(original.meta or {}))
+    campaign = campaigns.create_from_content(
+        session, settings, signer, content=content, template=original.template,
+        audience=campaigns.AudienceSpec.from_audience(original.audience),
+        source=f"campaign {campaign_id}", name=f"campaign {campaign_id}")
+    approval.created(campaign, actor.name)
+    session.flush()
+    audit.record(session, actor, "campaign.duplicate", ("campaign", campaign.id), None,
+                 snapshot(campaign) | {"copied_from": campaign_id})
+    return campaign
+
+
+def request_approval(session: Session, settings: Settings, actor: Actor, campaign_id: int,
+                     *, sender: Any = None) -> tuple[Campaign, list[int]]:
+    """Ask for approval of the current version: recorded on the campaign and in the audit
+    trail; with `sender`, a short mail to every active approver and admin but the asker is
+    queued in the outbox (sent by the caller or by `mailer run`). Changes no four-eyes rule:
+    an approver still approves, and not their own edit. (campaign, outbox ids)."""
+    require(actor, "campaigns.edit")
+    campaign = campaigns.get_campaign(session, campaign_id)
+    if campaign.status not in approval.APPROVABLE:
+        raise CampaignError(f"campaign {campaign_id} is {campaign.status}; approval is asked "
+                            "for a draft")
+    if approval.is_approved(campaign):
+        raise CampaignError(f"campaign {campaign_id} version {campaign.version} is approved "
+                            "already")
+    before = snapshot(campaign)
+    campaign.approval_requested_by = actor.name
+    campaign.approval_requested_version = campaign.version
+    campaign.approval_requested_at = utcnow()
+    session.flush()
+    recipients = _approvers(session, exclude=actor.name)
+    _audited(session, actor, "campaign.request_approval", campaign_id, before,
+             {"asked_version": campaign.version, "notified": recipients})
+    ids: list[int] = []
+    if sender is not None and recipients:
+        ids = sender.queue(session, "approval-request",
+                           [_approval_mail(settings, campaign, actor.name, to)
+                            for to in recipients])
+    return campaign, ids
+
+
+def _approvers(session: Session, *, exclude: str) -> list[str]:
+    from mailer.accounts import queries as account_queries
+
+    return [u.email for u in account_queries.users(session)
+            if u.role in ("approver", "admin") and u.status == "active" and u.email != exclude]
+
+
+def _approval_mail(settings: Settings, campaign: Campaign, asker: str, to: str) -> Message:
+    """A plain note to an approver: which campaign, who asks, where to look. No personal
+    data of subscribers; the link is the console's own page."""
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    url = f"{settings.console.base_url.rstrip('/')}/campaigns/{campaign.id}"
+    msg = EmailMessage()
+    msg["From"] = settings.sender.address
+    msg["To"] = to
+    msg["Subject"] = f"Goedkeuring gevraagd: {campaign.subject}"[:200]
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=settings.sender.list_id_domain or None)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(
+        f"{asker} vraagt u versie {campaign.version} van de nieuwsbrief "
+        f"\"{campaign.subject}\" goed te keuren.\n\n{url}\n\n"
+        f"{asker} asks you to approve version {campaign.version} of the newsletter "
+        f"\"{campaign.subject}\".\n")
+    return Message(settings.sender.address, to, msg.as_bytes())
 
 
 #: The service itself, when it starts a scheduled campaign at its time.

@@ -21,7 +21,7 @@ try:  # Starlette 1.x; older versions leave the body size to the proxy in front
 except ImportError:  # pragma: no cover
     RequestBodyLimitMiddleware = None  # type: ignore[assignment,misc]
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -190,6 +190,31 @@ def _static_routes() -> list[BaseRoute]:
     return [Route("/static/{name}", static, methods=["GET", "HEAD"])]
 
 
+#: An uploaded image never changes under its random name: mail clients and proxies may keep it.
+MEDIA_HEADERS = {
+    "cache-control": "public, max-age=31536000, immutable",
+    # Webmail shows it from its own origin; the file is an image and nothing else.
+    "cross-origin-resource-policy": "cross-origin",
+    "content-security-policy": "default-src 'none'; sandbox",
+}
+
+
+def _media_routes(app: App) -> list[BaseRoute]:
+    """The newsletter images uploaded in the console (mailer.usecases.media): only names the
+    upload made (random hex and a known extension), each with its own image type."""
+    from mailer.usecases.media import MEDIA_TYPES, media_file
+
+    async def media(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = media_file(app.settings, name)
+        if path is None:
+            raise HTTPException(404)
+        return FileResponse(path, media_type=MEDIA_TYPES[name.rsplit(".", 1)[1]],
+                            headers=MEDIA_HEADERS)
+
+    return [Route("/media/{name}", media, methods=["GET", "HEAD"])]
+
+
 def _page_routes(pages: Pages) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in PAGE_MODULES:
@@ -240,6 +265,7 @@ def create_web_app(app: App) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/", home, methods=["GET", "HEAD"]),
         *_static_routes(),
+        *_media_routes(app),
         *_page_routes(pages),
     ]
     web = Starlette(

@@ -18,7 +18,8 @@
       window.setTimeout(function () { submit("en"); }, 200);
     };
     form.addEventListener("input", function (event) {
-      if (event.target.name === "width") { return; }
+      // Not the width switch, nor the image fields (they belong to the upload form).
+      if (event.target.name === "width" || event.target.form !== form) { return; }
       window.clearTimeout(timer);
       timer = window.setTimeout(refresh, 600);
     });
@@ -36,4 +37,36 @@
       area.dispatchEvent(new Event("input", { bubbles: true }));
     });
   });
+  // Image upload: post the file without leaving the editor, and put the Markdown image where
+  // the cursor is. Without this script the form posts and the answer page shows the line.
+  var imageForm = document.querySelector("[data-image-form]");
+  var area = document.getElementById("body");
+  if (imageForm && area && window.fetch && window.FormData) {
+    imageForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var result = document.getElementById("image-result");
+      var data = new FormData(imageForm);
+      fetch(imageForm.action, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (response) {
+        return response.json();
+      }).then(function (answer) {
+        if (answer.error) {
+          result.textContent = answer.error;
+          result.className = "error";
+          return;
+        }
+        var start = area.selectionStart, end = area.selectionEnd;
+        area.setRangeText("\n" + answer.markdown + "\n", start, end, "end");
+        area.dispatchEvent(new Event("input", { bubbles: true }));
+        result.textContent = result.dataset.done || answer.markdown;
+        result.className = "notice";
+        document.getElementById("image").value = "";
+      }).catch(function () {
+        result.textContent = "?";
+        result.className = "error";
+      });
+    });
+  }
 })();
