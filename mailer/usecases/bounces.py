@@ -114,8 +114,7 @@ def over_time(session: Session, actor: Actor, *, weeks: int = FIGURE_WEEKS,
     for row in reason_rows:
         row["severity"] = reasons.severity(row["reason"], "5")
     return {"weeks": mondays, "reasons": reason_rows,
-            "domains": rows(by_domain, "domain")[:FIGURE_DOMAINS],
-            "peak": max([n for r in reason_rows for n in r["counts"]], default=0)}
+            "domains": rows(by_domain, "domain")[:FIGURE_DOMAINS]}
 
 
 def apply(session: Session, settings: Settings, actor: Actor, bounce_id: int, *,
