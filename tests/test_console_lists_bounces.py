@@ -221,7 +221,7 @@ def test_bounce_pages_for_a_viewer_and_an_admin(app: App):
         (admin.email, "domain.resume", "domain", BIG)]
     with session_scope(app.sessions) as session:
         anna = subscribers.get_subscriber(session, ANNA)
-        assert rows[0].after is not None and rows[0].after["subscriber"] == anna.public_id
+        assert rows[0].after is not None and rows[0].after["subscriber"] == anna.id
     assert ANNA not in json.dumps([r.before for r in rows] + [r.after for r in rows])
 
 

@@ -5,7 +5,7 @@ as session-level functions: the caller owns the transaction, so a change and its
 committed together. Reading needs `bounces.read`, acting `bounces.manage`. `by` is the name the
 bounces package keeps with the record (`--by` at the CLI, the staff member in the console); the
 audit row names the actor. Audit rows never hold a person's address (they outlive an erasure):
-people are named by public id.
+people are named by row id, as in mailer.usecases.subscribers.
 """
 
 from __future__ import annotations
@@ -124,12 +124,10 @@ def apply(session: Session, settings: Settings, actor: Actor, bounce_id: int, *,
     before = queries.bounce_by_id(session, bounce_id)
     outcome_before = before.outcome if before is not None else ""
     bounce = service.apply_held(session, bounce_id, settings=settings.bounces, actor=by)
-    person = session.get(Subscriber, bounce.subscriber_id) if bounce.subscriber_id else None
     audit.record(session, actor, "bounce.apply", ("bounce", bounce.id),
                  {"held": True, "outcome": outcome_before},
                  {"held": False, "outcome": bounce.outcome, "kind": bounce.kind,
-                  "reason": bounce.reason,
-                  "subscriber": person.public_id if person is not None else None})
+                  "reason": bounce.reason, "subscriber": bounce.subscriber_id})
     return bounce
 
 
@@ -155,7 +153,7 @@ def reactivate(session: Session, actor: Actor, email: str, reason: str, *,
     require(actor, "bounces.manage")
     status_before = _status_of(session, email)
     sub = service.reactivate(session, email, reason, actor=by)
-    audit.record(session, actor, "subscriber.reactivate", ("subscriber", sub.public_id),
+    audit.record(session, actor, "subscriber.reactivate", ("subscriber", sub.id),
                  {"status": status_before}, {"status": sub.status, "reason": reason.strip()})
     return sub
 
