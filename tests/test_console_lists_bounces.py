@@ -271,6 +271,12 @@ def test_reactivate_counts_first_then_acts_after_confirmation(app: App):
     unknown = _post(ad, "/bounces/reactivate", "/bounces/reactivate/one",
                     email="niemand@x.nl", why="x")
     assert unknown.status_code == 400 and "no subscriber" in unknown.text
+    nul = _post(ad, "/bounces/reactivate", "/bounces/reactivate/one", email="p\x00@x.nl",
+                why="\x00")
+    assert nul.status_code == 400  # a NUL never reaches the database
+    nul_domain = _post(ad, "/bounces/reactivate", "/bounces/reactivate", step="count",
+                       domain="grootmail\x00.nl")
+    assert nul_domain.status_code == 200 and "0 abonnee(s)" in nul_domain.text
 
     rows = _audit(app, "subscriber")
     assert [(r.actor, r.action) for r in rows] == [

@@ -27,6 +27,7 @@ from mailer.bounces.reasons import REASONS
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.errors import MailerError, NotFoundError
 from mailer.usecases import bounces
+from subscribers.controls import strip_controls
 from subscribers.errors import SubscriberError
 
 __all__ = ["routes", "visible"]
@@ -57,10 +58,14 @@ def _since(text: str) -> dt.datetime | None:
     return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.UTC)
 
 
+def _field(form: FormData, name: str, limit: int) -> str:
+    """A posted value without control characters (PostgreSQL cannot even compare a NUL)."""
+    return strip_controls(str(form.get(name, ""))).strip()[:limit]
+
+
 def _filter(form: FormData) -> dict[str, Any]:
     return {"reasons": [str(r) for r in form.getlist("reason")][:len(REASONS)],
-            "since": str(form.get("since", "")).strip()[:10],
-            "domain": str(form.get("domain", "")).strip()[:253]}
+            "since": _field(form, "since", 10), "domain": _field(form, "domain", 253)}
 
 
 def _bars(counts: list[int], peak: int) -> list[dict[str, float]]:
@@ -162,7 +167,7 @@ class _BouncePages:
 
     async def resume(self, request: Request) -> Response:
         form = await request.form()
-        domain = str(form.get("domain", ""))[:253]
+        domain = _field(form, "domain", 253)
 
         def work(session: Session) -> tuple[str, str]:
             try:
@@ -194,7 +199,7 @@ class _BouncePages:
         form = await request.form()
         flt = _filter(form)
         acting = form.get("step") == "confirm"
-        note = str(form.get("note", ""))[:500]
+        note = _field(form, "note", 500)
         expected = str(form.get("expected", ""))
         try:
             since = _since(flt["since"])
@@ -226,8 +231,8 @@ class _BouncePages:
 
     async def reactivate_one(self, request: Request) -> Response:
         form = await request.form()
-        email = str(form.get("email", "")).strip()[:320]
-        reason = str(form.get("why", ""))[:500]
+        email = _field(form, "email", 320)
+        reason = _field(form, "why", 500)
 
         def work(session: Session) -> str:
             try:
