@@ -181,6 +181,7 @@ def test_bounce_pages_for_a_viewer_and_an_admin(app: App):
     records = vw.get("/bounces?kind=hard&reason=user-unknown")
     assert records.status_code == 200 and f"lid0@{BIG}" in records.text
     assert "subscriber is now bounced" in records.text
+    assert "het adres bestaat niet" in records.text  # the taxonomy explained
     figures = vw.get("/bounces/figures").text
     assert "user-unknown" in figures and BIG in figures and 'role="img"' in figures
 
@@ -313,3 +314,11 @@ def test_bounce_use_cases_check_the_role(app: App):
             bounces.reactivate_matching(session, viewer, domain=BIG, dry_run=True)
         with pytest.raises(PermissionDenied):
             lists.create_list(session, viewer, "x", "X")
+
+
+def test_every_bounce_reason_is_explained_in_both_languages():
+    from mailer.bounces.reasons import REASONS
+    from mailer.console.texts import TEXTS
+
+    for lang in ("nl", "en"):
+        assert [r for r in REASONS if not TEXTS[lang].get(f"reason.{r}")] == [], lang
