@@ -19,10 +19,13 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    extract,
     func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import DatabaseError
@@ -42,6 +45,7 @@ __all__ = [
     "list_by_slug",
     "lists_by_slugs",
     "list_summaries",
+    "list_growth",
     "subscriber_by_key",
     "subscribers_by_keys",
     "subscriber_by_id",
@@ -137,6 +141,28 @@ def list_summaries(session: Session) -> list[tuple[MailingList, int, int]]:
         .order_by(MailingList.slug)
     )
     return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+def list_growth(session: Session, since: dt.datetime) -> list[tuple[int, int, int, int, int]]:
+    """(list id, year, month, joined, left) for every list and calendar month (UTC) since
+    `since`, in one grouped statement over all lists: joined counts subscriptions started that
+    month that are not still waiting for confirmation, left those unsubscribed that month."""
+    def per_month(column: Any, joined: int, *where: ColumnElement[bool]) -> Any:
+        return select(
+            Subscription.list_id.label("list_id"),
+            extract("year", column).label("y"), extract("month", column).label("m"),
+            literal(joined).label("joined"), literal(1 - joined).label("left"),
+        ).where(column >= since, *where)
+
+    moves = union_all(
+        per_month(Subscription.created_at, 1, Subscription.status != "pending"),
+        per_month(Subscription.unsubscribed_at, 0, Subscription.unsubscribed_at.is_not(None)),
+    ).subquery()
+    stmt = (select(moves.c.list_id, moves.c.y, moves.c.m, func.sum(moves.c.joined),
+                   func.sum(moves.c.left))
+            .group_by(moves.c.list_id, moves.c.y, moves.c.m))
+    return [(int(a), int(y), int(m), int(j or 0), int(left or 0))
+            for a, y, m, j, left in session.execute(stmt)]
 
 
 def subscriber_by_key(session: Session, email_key: str) -> Subscriber | None:

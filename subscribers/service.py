@@ -163,14 +163,13 @@ def create_list(
         raise InvalidValueError(
             f"invalid list slug {slug!r}: use lower-case letters, digits and hyphens"
         )
-    if not title.strip():
-        raise InvalidValueError("a list needs a title")
+    title, description = _list_title(title), _list_text(description, multiline=True)
     if queries.list_by_slug(session, slug) is not None:
         raise DuplicateError(f"list {slug!r} exists already")
     mailing_list = MailingList(
         slug=slug,
-        title=title.strip(),
-        description=description.strip(),
+        title=title,
+        description=description,
         opt_in="double" if double_opt_in else "single",
         public=public,
     )
@@ -195,17 +194,30 @@ def edit_list(
     """Change a list; None leaves a field as it is."""
     mailing_list = get_list(session, slug)
     if title is not None:
-        if not title.strip():
-            raise InvalidValueError("a list needs a title")
-        mailing_list.title = title.strip()
+        mailing_list.title = _list_title(title)
     if description is not None:
-        mailing_list.description = description.strip()
+        mailing_list.description = _list_text(description, multiline=True)
     if double_opt_in is not None:
         mailing_list.opt_in = "double" if double_opt_in else "single"
     if public is not None:
         mailing_list.public = public
     session.flush()
     return mailing_list
+
+
+def _list_text(text: str, *, multiline: bool = False) -> str:
+    """A list's title (one line) or description: shown on public pages and in terminals, so
+    without control characters."""
+    return strip_controls(text, multiline=multiline).strip()
+
+
+def _list_title(text: str) -> str:
+    title = _list_text(text)
+    if not title:
+        raise InvalidValueError("a list needs a title")
+    if len(title) > 200:  # the column's width
+        raise InvalidValueError("a list title has at most 200 characters")
+    return title
 
 
 def get_list(session: Session, slug: str) -> MailingList:

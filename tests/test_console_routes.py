@@ -36,7 +36,8 @@ PUBLIC_ROUTES = {
     ("/signin/oidc", "GET"), ("/signin/oidc/callback", "GET"),
 }
 PARAMS = {"campaign_id": "{campaign}", "token": "not-a-token", "name": "console.css",
-          "code": "en"}
+          "code": "en",
+          "slug": "nieuwsbrief", "bounce_id": "1"}  # lists and bounces pages
 
 
 def _every_route(app: App) -> list[tuple[str, str, str]]:

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, or_, select, update
+from sqlalchemy import case, delete, distinct, extract, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
@@ -36,6 +36,7 @@ __all__ = [
     "attempts_at",
     "counts_by_reason",
     "recipients_by_reason",
+    "counts_by_day",
     "held_bounces",
     "bounce_by_id",
     "bounced_by_reason",
@@ -346,6 +347,35 @@ def recipients_by_reason(session: Session, campaign_id: int | None = None,
     if since is not None:
         query = query.where(Bounce.received_at >= since)
     return [(r, reason, k) for r, reason, k in session.execute(query)]
+
+
+def _recipient_domain(session: Session) -> Any:
+    """The lower-cased domain of Bounce.recipient in SQL ("" without an @): SQLite and
+    PostgreSQL name the string functions differently."""
+    recipient = func.lower(Bounce.recipient)
+    if session.get_bind().dialect.name == "postgresql":
+        domain = func.split_part(recipient, "@", 2)
+    else:
+        domain = func.substr(recipient, func.instr(recipient, "@") + 1)
+    return case((recipient.like("%@%"), domain), else_=literal(""))
+
+
+def counts_by_day(session: Session, since: dt.datetime
+                  ) -> list[tuple[dt.date, str, str, int]]:
+    """(day (UTC), reason, receiving domain, records) since `since`, in one grouped
+    statement: the console's figures by reason and by domain over time."""
+    # Grouped over a subquery: PostgreSQL would see the domain expression's bound
+    # parameters in SELECT and GROUP BY as two different expressions.
+    rows = select(
+        extract("year", Bounce.received_at).label("y"),
+        extract("month", Bounce.received_at).label("m"),
+        extract("day", Bounce.received_at).label("d"),
+        Bounce.reason.label("reason"), _recipient_domain(session).label("domain"),
+    ).where(Bounce.received_at >= since).subquery()
+    keys = (rows.c.y, rows.c.m, rows.c.d, rows.c.reason, rows.c.domain)
+    query = select(*keys, func.count()).group_by(*keys)
+    return [(dt.date(int(y), int(m), int(d)), reason, name or "", int(n))
+            for y, m, d, reason, name, n in session.execute(query)]
 
 
 def held_bounces(session: Session, limit: int = 200) -> list[Bounce]:

@@ -1,5 +1,8 @@
 """`mailer bounces`: ingest bounce mail, review bounces and complaints, and their statistics;
-plus `mailer subscribers reactivate`, which undoes what bounces did to a person."""
+plus `mailer subscribers reactivate`, which undoes what bounces did to a person.
+
+Everything but `ingest` (the intake adapter's) goes through mailer.usecases.bounces, as the
+console's bounce pages do; changes are audited as `os:$LOGNAME`."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 
 import click
 
-from mailer.bounces import service
+from mailer.audit import cli_actor
 from mailer.bounces.models import KINDS
 from mailer.bounces.reasons import REASONS
 from mailer.cli.context import CliContext, pass_cli
@@ -16,8 +19,7 @@ from mailer.cli.output import print_json, print_table, visible
 from mailer.cli.subscribers import group as subscribers_group
 from mailer.database.connect import session_scope
 from mailer.intake import files as intake
-from mailer.usecases import subscribers as usecases
-from mailer.usecases.subjects import shown_subjects
+from mailer.usecases import bounces as usecases
 
 __all__ = ["commands", "group", "reactivate"]
 
@@ -85,8 +87,8 @@ def ls(ctx: CliContext, campaign_id: int | None, kind: str | None, reason: str |
       mailer bounces ls --kind unknown --json
     """
     with session_scope(ctx.app().sessions) as session:
-        rows = service.list_bounces(session, campaign_id=campaign_id, kind=kind,
-                                    reason=reason, limit=limit)
+        rows = usecases.records(session, cli_actor(), campaign_id=campaign_id, kind=kind,
+                                reason=reason, limit=limit)
     _print_bounces(rows, as_json)
 
 
@@ -118,7 +120,7 @@ def review(ctx: CliContext, limit: int, as_json: bool) -> None:
       mailer bounces apply 42        # act on one, as if it had carried our token
     """
     with session_scope(ctx.app().sessions) as session:
-        rows = service.held_for_review(session, limit)
+        rows = usecases.held(session, cli_actor(), limit)
     _print_bounces(rows, as_json)
 
 
@@ -135,8 +137,7 @@ def apply(ctx: CliContext, bounce_id: int, actor: str) -> None:
     """
     app = ctx.app()
     with session_scope(app.sessions) as session:
-        bounce = service.apply_held(session, bounce_id, settings=app.settings.bounces,
-                                    actor=actor)
+        bounce = usecases.apply(session, app.settings, cli_actor(), bounce_id, by=actor)
         click.echo(f"Bounce {bounce.id}: {bounce.outcome}")
 
 
@@ -151,7 +152,7 @@ def pauses(ctx: CliContext, as_json: bool) -> None:
       mailer bounces pauses
     """
     with session_scope(ctx.app().sessions) as session:
-        rows = service.domain_pauses(session)
+        rows = usecases.pauses(session, cli_actor())
     if as_json:
         print_json(rows)
         return
@@ -178,7 +179,7 @@ def resume_domain(ctx: CliContext, domain: str, actor: str) -> None:
       mailer bounces resume-domain gmail.com
     """
     with session_scope(ctx.app().sessions) as session:
-        service.resume_domain(session, domain, actor=actor)
+        usecases.resume_domain(session, cli_actor(), domain, by=actor)
     click.echo(f"Delivery to {domain.strip().lower()} resumed.")
 
 
@@ -194,7 +195,7 @@ def show(ctx: CliContext, bounce_id: int, as_json: bool) -> None:
       mailer bounces show 42
     """
     with session_scope(ctx.app().sessions) as session:
-        record = service.get_bounce(session, bounce_id)
+        record = usecases.record(session, cli_actor(), bounce_id)
     if as_json:
         print_json(record)
         return
@@ -238,8 +239,8 @@ def stats(ctx: CliContext, campaign_id: int | None, by: str, since: dt.datetime 
     app = ctx.app()
     if by != "campaign":
         with session_scope(app.sessions) as session:
-            grouped = service.stats_by(session, by, campaign_id=campaign_id,
-                                       since=since.replace(tzinfo=dt.UTC) if since else None)
+            grouped = usecases.stats_by(session, cli_actor(), by, campaign_id=campaign_id,
+                                        since=since.replace(tzinfo=dt.UTC) if since else None)
         if as_json:
             print_json(grouped)
         elif by == "reason":
@@ -254,15 +255,7 @@ def stats(ctx: CliContext, campaign_id: int | None, by: str, since: dt.datetime 
                          for r in grouped))
         return
     with session_scope(app.sessions) as session:
-        if campaign_id is not None:
-            rows = [service.campaign_bounce_summary(session, campaign_id,
-                                                    settings=app.settings.bounces)]
-        else:
-            rows = service.bounce_stats(session)
-        # Meeting mail's subject is a per-person template: show it as received.
-        shown = shown_subjects(session, app.settings, [r["campaign_id"] for r in rows])
-    for row in rows:
-        row["subject"] = shown.get(row["campaign_id"], row["subject"])
+        rows = usecases.campaign_stats(session, app.settings, cli_actor(), campaign_id)
     if as_json:
         print_json(rows)
         return
@@ -295,7 +288,7 @@ def purge(ctx: CliContext) -> None:
     """
     app = ctx.app()
     with session_scope(app.sessions) as session:
-        count = service.purge_with_settings(session, app.settings)
+        count = usecases.purge(session, app.settings, cli_actor())
     b = app.settings.bounces
     click.echo(f"Purged the raw text of {count} message(s) (older than {b.retention_days} days, "
                f"unmatched older than {b.junk_retention_days}, or beyond {b.raw_total_mib} MiB).")
@@ -327,14 +320,18 @@ def reactivate(ctx: CliContext, email: str | None, reasons_: tuple[str, ...],
       mailer subscribers reactivate --reason unknown --domain gmail.com \\
           --since 2026-12-01 --note "Gmail outage of 1 December"
     """
+    app = ctx.app()
     if email:
         why = note or "; ".join(reasons_)
-        sub = usecases.reactivate(ctx.app(), email, why, actor=actor)
-        click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
+        with session_scope(app.sessions) as session:
+            sub = usecases.reactivate(session, cli_actor(), email, why, by=actor)
+            click.echo(f"Reactivated {sub.email}: status {sub.status}, bounce score cleared.")
         return
-    chosen = usecases.reactivate_matching(
-        ctx.app(), reasons=reasons_, since=since.replace(tzinfo=dt.UTC) if since else None,
-        domain=domain, note=note, actor=actor, dry_run=dry_run)
+    with session_scope(app.sessions) as session:
+        chosen = usecases.reactivate_matching(
+            session, cli_actor(), reasons_=reasons_,
+            since=since.replace(tzinfo=dt.UTC) if since else None, domain=domain, note=note,
+            by=actor, dry_run=dry_run)
     for address in chosen:
         click.echo(address)
     verb = "Would reactivate" if dry_run else "Reactivated"

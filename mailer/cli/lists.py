@@ -1,13 +1,16 @@
-"""`mailer lists`: create and inspect lists (topics) people subscribe to."""
+"""`mailer lists`: create and inspect lists (topics) people subscribe to, through
+mailer.usecases.lists (the console's list pages call the same; changes are audited as
+`os:$LOGNAME`)."""
 
 from __future__ import annotations
 
 import click
 
+from mailer.audit import cli_actor
 from mailer.cli.context import CliContext, pass_cli
 from mailer.cli.output import print_json, print_table
 from mailer.database.connect import session_scope
-from subscribers import queries, service
+from mailer.usecases import lists
 
 __all__ = ["group"]
 
@@ -39,8 +42,9 @@ def create(ctx: CliContext, slug: str, title: str, description: str, double_opt_
       mailer lists create regio-noord --title "Regio Noord" --double-opt-in --public
     """
     with session_scope(ctx.app().sessions) as session:
-        created = service.create_list(
-            session, slug, title, description, double_opt_in=double_opt_in, public=public
+        created = lists.create_list(
+            session, cli_actor(), slug, title, description, double_opt_in=double_opt_in,
+            public=public,
         )
         shown = "public" if created.public else "not public"
         click.echo(f"Created list {created.slug} ({created.opt_in} opt-in, {shown}).")
@@ -67,8 +71,9 @@ def edit(ctx: CliContext, slug: str, title: str | None, description: str | None,
         raise click.UsageError("nothing to change: give --title, --description, "
                                "--double-opt-in/--single-opt-in or --public/--no-public")
     with session_scope(ctx.app().sessions) as session:
-        changed = service.edit_list(session, slug, title=title, description=description,
-                                    double_opt_in=double_opt_in, public=public)
+        changed = lists.edit_list(session, cli_actor(), slug, title=title,
+                                  description=description, double_opt_in=double_opt_in,
+                                  public=public)
         shown = "public" if changed.public else "not public"
         click.echo(f"Changed list {changed.slug} ({changed.opt_in} opt-in, {shown}).")
 
@@ -84,21 +89,14 @@ def ls(ctx: CliContext, as_json: bool) -> None:
       mailer lists ls --json
     """
     with session_scope(ctx.app().sessions) as session:
-        rows = queries.list_summaries(session)
+        rows = lists.overview(session, cli_actor())
     if as_json:
-        print_json(
-            [
-                {"slug": ml.slug, "title": ml.title, "description": ml.description,
-                 "opt_in": ml.opt_in, "public": ml.public, "active": active,
-                 "pending": pending, "created_at": ml.created_at}
-                for ml, active, pending in rows
-            ]
-        )
+        print_json(rows)
         return
     print_table(
         ("slug", "title", "opt-in", "public", "active", "pending"),
-        ((ml.slug, ml.title, ml.opt_in, "yes" if ml.public else "no", active, pending)
-         for ml, active, pending in rows),
+        ((r["slug"], r["title"], r["opt_in"], "yes" if r["public"] else "no", r["active"],
+          r["pending"]) for r in rows),
     )
 
 
@@ -114,12 +112,7 @@ def show(ctx: CliContext, slug: str, as_json: bool) -> None:
       mailer lists show nieuwsbrief
     """
     with session_scope(ctx.app().sessions) as session:
-        ml = service.get_list(session, slug)
-        counts = {s.slug: (a, p) for s, a, p in queries.list_summaries(session)}
-    active, pending = counts.get(slug, (0, 0))
-    record = {"slug": ml.slug, "title": ml.title, "description": ml.description,
-              "opt_in": ml.opt_in, "public": ml.public, "active": active,
-              "pending": pending, "created_at": ml.created_at}
+        record = lists.get_list(session, cli_actor(), slug)
     if as_json:
         print_json(record)
     else:
