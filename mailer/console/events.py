@@ -35,6 +35,7 @@ FIELDS = (*TEXT_FIELDS[:2], "starts", "ends", *TEXT_FIELDS[2:5], "capacity", "de
 # What an error message names (before its colon) -> the form field it is shown beside.
 _ERROR_FIELDS = {"online-url": "online_url", "starts_at": "starts", "ends_at": "ends",
                  "rsvp_deadline": "deadline", "answer": "answer", "to": "to"}
+_RSVP_KEYS = ("done", "email", "answer", "changed", "waiting", "position", "promoted")
 NOTICES = ("created", "changed", "unchanged", "cancelled", "invited", "scheduled")
 _LIMITS = {"title": 200, "region": 100, "venue": 200, "address": 2000, "online_url": 500,
            "description": 20_000, "capacity": 9, "starts": 40, "ends": 40, "deadline": 40}
@@ -124,7 +125,8 @@ class _EventPages:
         shown = notice or request.query_params.get("notice", "")
         return self.console.render(request, "event.html", {
             "e": info, "error": error, "field": _field_of(error),
-            "notice": shown if shown in NOTICES else "", "rsvp": rsvp or {},
+            "notice": shown if shown in NOTICES else "",
+            "rsvp": dict.fromkeys(_RSVP_KEYS, "") | (rsvp or {}),
             "answers": ("yes", "maybe", "no"),
         }, status=status)
 
