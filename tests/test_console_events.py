@@ -13,6 +13,8 @@ import email.policy
 import io
 from zoneinfo import ZoneInfo
 
+import pytest
+from conftest import Cli
 from console_support import console_client, csrf_token, make_account, sign_in
 from sqlalchemy import select
 
@@ -264,3 +266,16 @@ def test_attendee_list_as_csv_and_xlsx_with_formulas_neutralised(app: App):
     event_id = int(url.rsplit("/", 1)[1])
     assert _trail(app, event_id)[-2:] == [("redactie@gt.example.nl", "event.attendees.export")
                                           ] * 2
+
+
+def test_the_cli_goes_through_the_same_use_cases_and_trail(run_cli: Cli, app: App,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LOGNAME", "anna")
+    run_cli("subscribers", "add", "p0@gemeente.nl", "--name", "Piet", "--region", "Noord")
+    eid = run_cli("events", "create", "--title", "GT Connect", "--region", "Noord",
+                  "--starts", "2099-04-14 13:30", "--ends", "2099-04-14 16:00").stdout.strip()
+    run_cli("events", "rsvp", eid, "p0@gemeente.nl", "yes")
+    run_cli("events", "edit", eid, "--venue", "Stadhuis")
+    run_cli("events", "cancel", eid, "--yes")
+    assert _trail(app, int(eid)) == [("os:anna", "event.create"), ("os:anna", "event.rsvp"),
+                                     ("os:anna", "event.edit"), ("os:anna", "event.cancel")]

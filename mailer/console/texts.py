@@ -328,6 +328,7 @@ _PAIRS.update({
                              "Regions (none: the meeting's region)"),
     "event.invite.lists": ("Alleen abonnees van deze lijsten (leeg: alle)",
                            "Only subscribers of these lists (none: all)"),
+    "event.invite.no_lists": ("Er zijn nog geen lijsten.", "There are no lists yet."),
     "event.invite.count": ("Aantal genodigden nu:", "Invitees now:"),
     "event.invite.subject": ("Onderwerp", "Subject"),
     "event.invite.subject.hint": ("Leeg: het standaardonderwerp (Uitnodiging: titel, dag).",
