@@ -139,6 +139,11 @@ def test_plan_with_the_clock_changes_edit_invite_and_cancel(capture: CaptureServ
                    ).status_code == 403
     page = ap.get(f"{url}/invite").text
     assert 'id="send-invitations"' in page
+    # Refusals are shown beside their field; the autumn hour is asked about here too.
+    nolist = ap.post(f"{url}/invite", data={"csrf": csrf_token(page), "lists": "nope"})
+    assert nolist.status_code == 400 and 'id="lists-error"' in nolist.text
+    twice = ap.post(f"{url}/invite", data={"csrf": csrf_token(page), "at": f"{AUTUMN}T02:30"})
+    assert twice.status_code == 400 and 'name="at_offset" value="+01:00"' in twice.text
     invited = ap.post(f"{url}/invite", data={"csrf": csrf_token(page), "regions": "Noord"})
     assert invited.status_code == 303 and "notice=invited" in invited.headers["location"]
     _deliver(app)

@@ -49,6 +49,13 @@ def _field_of(message: str) -> str:
     return _ERROR_FIELDS.get(head, "")
 
 
+def _invite_field(message: str) -> str:
+    """The invitation form's field an error is about ("" for the page as a whole)."""
+    head = message.split(":", 1)[0].strip()
+    return {"region": "regions", "regions": "regions", "lists": "lists", "subject": "subject",
+            "to": "to", "at": "at"}.get(head, "")
+
+
 def _posted(form: FormData) -> dict[str, str]:
     # Browsers send a textarea's line ends as CRLF; the meeting keeps LF.
     return {k: str(form.get(k, ""))[:_LIMITS[k]].replace("\r\n", "\n") for k in FIELDS}
@@ -119,12 +126,13 @@ class _EventPages:
         return info
 
     async def event_page(self, request: Request, *, error: str = "", notice: str = "",
-                         status: int = 200, rsvp: dict[str, str] | None = None) -> Response:
+                         status: int = 200, rsvp: dict[str, str] | None = None,
+                         rsvp_error: str = "") -> Response:
         event_id: int = request.path_params["event_id"]
         info = await self._detail(request, event_id)
         shown = notice or request.query_params.get("notice", "")
         return self.console.render(request, "event.html", {
-            "e": info, "error": error, "field": _field_of(error),
+            "e": info, "error": error, "rsvp_error": rsvp_error,
             "notice": shown if shown in NOTICES else "",
             "rsvp": dict.fromkeys(_RSVP_KEYS, "") | (rsvp or {}),
             "answers": ("yes", "maybe", "no"),
@@ -138,7 +146,7 @@ class _EventPages:
 
         def work(session: Session) -> dict[str, Any] | None:
             try:
-                return events.detail(session, self.actor(request), event_id)
+                return events.counts(session, self.actor(request), event_id)
             except NotFoundError:
                 return None
 
@@ -287,7 +295,7 @@ class _EventPages:
 
         result = await self.console.db(work)
         if isinstance(result, str):
-            return await self.event_page(request, error=result, status=400, rsvp=posted)
+            return await self.event_page(request, rsvp_error=result, status=400, rsvp=posted)
         response = await self.event_page(request, rsvp={**posted, **{
             k: str(v) for k, v in result.items()}, "done": "1"})
         # As the RSVP page does: send the mail the answer owes now (the service retries).
@@ -354,7 +362,7 @@ class _EventPages:
         offsets = getattr(error, "offsets", None)
         return self.console.render(request, "event_invite.html", {
             "e": info, "v": self._invite_values(form, info), "choices": choices,
-            "error": message, "field": _field_of(message), "notice": notice,
+            "error": message, "field": _invite_field(message), "notice": notice,
             "offsets": [o for o, _at in offsets] if offsets else [],
         }, status=status)
 

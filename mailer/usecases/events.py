@@ -314,7 +314,8 @@ def counts(session: Session, actor: Actor, event_id: int) -> dict[str, Any]:
     event = service.get_event(session, event_id)
     found = service.event_counts(session, event_id)
     return {"id": event.id, "status": event.status, "capacity": event.capacity,
-            "yes": found.yes, "maybe": found.maybe, "no": found.no, "waiting": found.waiting,
+            "past": event.starts_at <= dt.datetime.now(dt.UTC), "yes": found.yes,
+            "maybe": found.maybe, "no": found.no, "waiting": found.waiting,
             "seats_left": service.seats_left(event, found)}
 
 
