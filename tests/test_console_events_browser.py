@@ -133,6 +133,10 @@ def test_meetings_walked_by_each_role(browser: Any, capture: CaptureServer, app:
         assert v.get_by_role("link", name="Downloaden (Excel)").count() == 0
         assert "Bram Bakker" in v.inner_text("#attendees")
         vi.check()
+        v.goto(f"{event_url}/attendees.xlsx")
+        assert v.get_by_role("heading", name="Geen toegang").is_visible()
+        v.goto(f"{event_url}/invite")
+        assert v.get_by_role("heading", name="Geen toegang").is_visible()
         p.goto(f"{event_url}/attendees")
         rows = p.locator("#attendees tbody tr").all_inner_texts()
         assert [r.split("\t")[0] for r in rows] == ["Anna de Vries", "Bram Bakker"]
