@@ -8,10 +8,12 @@ rules and audit trail).
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,12 +22,15 @@ from starlette.routing import BaseRoute
 
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.console.campaigns import PREVIEW_CSP
-from mailer.errors import MailerError, NotFoundError
+from mailer.errors import EventError, MailerError, NotFoundError
 from mailer.events import service
 from mailer.usecases import events
+from mailer.usecases.meeting_mail import send_owed_mail
 from subscribers.errors import SubscriberError
 
 __all__ = ["routes"]
+
+log = logging.getLogger("mailer.console")
 
 #: The form's fields; times are read with the use case's daylight-saving rules.
 TEXT_FIELDS = ("title", "region", "venue", "address", "online_url", "description")
@@ -80,8 +85,6 @@ def _capacity(value: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        from mailer.errors import EventError
-
         raise EventError(f"capacity: a whole number of seats, or empty for no limit; got "
                          f"{value[:20]!r}")
     return int(value)
@@ -174,8 +177,6 @@ class _EventPages:
         v = _posted(form)
         starts, ends = self._time(form, "starts"), self._time(form, "ends")
         if starts is None or ends is None:
-            from mailer.errors import EventError
-
             raise EventError(f"{'starts' if starts is None else 'ends'}: give a date and time")
         return service.EventFields(
             title=v["title"], region=v["region"], starts_at=starts, ends_at=ends,
@@ -303,14 +304,10 @@ class _EventPages:
         return response
 
     def _send_owed(self, event_id: int) -> None:
-        import logging
-
-        from mailer.usecases.meeting_mail import send_owed_mail
-
         try:
             send_owed_mail(self.console.app, event_id=event_id)
         except Exception:  # the answer stands; `mailer run` sends the owed mail later
-            logging.getLogger("mailer.console").exception("could not send meeting mail now")
+            log.exception("could not send meeting mail now")
 
     # -- attendees --------------------------------------------------------------------------
 
@@ -439,8 +436,6 @@ class _EventPages:
         form = await request.form()
         v = self._invite_values(form, {"region": ""})
         to = [a.strip() for a in v["to"].replace(";", ",").split(",") if a.strip()]
-        from starlette.concurrency import run_in_threadpool
-
         try:  # `campaigns test`'s rules: copies personalised as those subscribers
             await run_in_threadpool(lambda: events.send_invitation_test(
                 self.console.app, event_id, to=to, subject=v["subject"].strip() or None,
