@@ -109,6 +109,16 @@ def test_plan_with_the_clock_changes_edit_invite_and_cancel(capture: CaptureServ
         assert autumn is not None
         assert autumn.starts_at.astimezone(dt.UTC).replace(tzinfo=None) == dt.datetime(
             AUTUMN.year, AUTUMN.month, AUTUMN.day, 1, 30)  # 02:30 winter time is 01:30 UTC
+    # Editing something else does not ask again, and keeps the instant chosen.
+    form = ed.get(f"/events/{autumn_id}/edit").text
+    assert f'value="{AUTUMN}T02:30"' in form
+    venue = ed.post(f"/events/{autumn_id}/edit", data=_form(
+        form, starts=f"{AUTUMN}T02:30", ends=f"{AUTUMN}T04:00", venue="Stadhuis"))
+    assert "notice=changed" in venue.headers["location"]
+    with session_scope(app.sessions) as session:
+        autumn = session.get(Event, autumn_id)
+        assert autumn is not None and autumn.venue == "Stadhuis"
+        assert autumn.starts_at.astimezone(dt.UTC).hour == 1
 
     created = ed.post("/events/new", data=_form(page, capacity="40"))
     assert created.status_code == 303
@@ -224,6 +234,14 @@ def test_answers_by_phone_respect_capacity(capture: CaptureServer, app: App):
     assert 'id="count-yes">1<' in counts and 'id="count-waiting">0<' in counts
     event_id = int(url.rsplit("/", 1)[1])
     assert _trail(app, event_id)[1:] == [("redactie@gt.example.nl", "event.rsvp")] * 3
+    # After the deadline the phone is refused as the page is, beside the form.
+    page = ed.get("/events/new").text
+    closed = ed.post("/events/new", data=_form(page, deadline="2020-01-06T17:00"))
+    closed_url = closed.headers["location"].split("?")[0]
+    late = ed.post(f"{closed_url}/rsvp", data={"csrf": csrf_token(page),
+                                               "email": "anna@assen.nl", "answer": "yes"})
+    assert late.status_code == 400 and 'id="rsvp-error"' in late.text
+    assert "answers closed at 2020-01-06 17:00" in late.text
     with session_scope(app.sessions) as session:
         rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "event.rsvp"))
         assert all("@" not in str(row.after) for row in rows)  # ids, not addresses
