@@ -37,7 +37,7 @@ PUBLIC_ROUTES = {
 }
 PARAMS = {"campaign_id": "{campaign}", "token": "not-a-token", "name": "console.css",
           "code": "en",
-          "slug": "nieuwsbrief", "bounce_id": "1"}  # lists and bounces pages
+          "slug": "nieuwsbrief", "bounce_id": "1", "event_id": "{campaign}"}
 
 
 def _every_route(app: App) -> list[tuple[str, str, str]]:

@@ -10,10 +10,9 @@ import click
 
 from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.database.connect import session_scope
 from mailer.errors import EventError
 from mailer.events import service
-from mailer.events.dates import format_local, format_when, parse_local
+from mailer.events.dates import format_local, parse_local
 from mailer.events.models import Event
 from mailer.usecases import events as usecases
 from subscribers.csvcells import SafeDictWriter
@@ -51,7 +50,7 @@ def _description(path: str | None) -> str | None:
 
 
 def _summary(event: Event) -> str:
-    return f"{event.title}, {format_when(event.starts_at, event.ends_at, event.timezone)}"
+    return usecases.summary(event)
 
 
 @group.command("create")
@@ -101,31 +100,6 @@ def create(
     click.echo(f"Created event {event.id}: {_summary(event)}.", err=True)
 
 
-def _record(event: Event, counts: service.AnswerCounts) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "title": event.title,
-        "region": event.region,
-        "status": event.status,
-        "starts": format_local(event.starts_at, event.timezone),
-        "ends": format_local(event.ends_at, event.timezone),
-        "timezone": event.timezone,
-        "venue": event.venue,
-        "address": event.address,
-        "online_url": event.online_url,
-        "capacity": event.capacity,
-        "deadline": format_local(event.rsvp_deadline, event.timezone)
-        if event.rsvp_deadline else None,
-        "yes": counts.yes,
-        "no": counts.no,
-        "maybe": counts.maybe,
-        "waiting": counts.waiting,
-        "seats_left": service.seats_left(event, counts),
-        "sequence": event.sequence,
-        "uid": event.uid,
-    }
-
-
 @group.command("ls")
 @click.option("--all", "include_past", is_flag=True, help="Include meetings that are over.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -137,9 +111,7 @@ def ls(ctx: CliContext, include_past: bool, as_json: bool) -> None:
     Example:
       mailer events ls --all
     """
-    with session_scope(ctx.app().sessions) as session:
-        records = [_record(e, c) for e, c in service.list_events(session,
-                                                                  include_past=include_past)]
+    records = usecases.list_events(ctx.app(), include_past=include_past)
     if as_json:
         print_json(records)
         return
@@ -164,16 +136,9 @@ def show(ctx: CliContext, event_id: int, as_json: bool) -> None:
     Example:
       mailer events show 1
     """
-    with session_scope(ctx.app().sessions) as session:
-        event = service.get_event(session, event_id)
-        record = _record(event, service.event_counts(session, event_id))
-        record["when"] = format_when(event.starts_at, event.ends_at, event.timezone)
-        record["campaigns"] = [
-            {"id": c.id, "kind": c.kind, "status": c.status}
-            for c in service.event_campaign_list(session, event_id)
-        ]
+    record = usecases.show_event(ctx.app(), event_id)
     if as_json:
-        print_json(record)
+        print_json({k: v for k, v in record.items() if k not in ("description", "past")})
         return
     for key in ("id", "title", "when", "region", "status", "venue", "address", "online_url",
                 "capacity", "seats_left", "deadline", "yes", "no", "maybe", "waiting",
@@ -264,8 +229,7 @@ def cancel(ctx: CliContext, event_id: int, confirmed: bool) -> None:
     Example:
       mailer events cancel 1 --yes
     """
-    with session_scope(ctx.app().sessions) as session:
-        summary = _summary(service.get_event(session, event_id))
+    summary = usecases.event_summary(ctx.app(), event_id)
     if not confirmed:
         click.confirm(f"Cancel {summary} and tell the invitees?", abort=True)
     change = usecases.cancel_event(ctx.app(), event_id, actor=current_actor())
@@ -325,11 +289,8 @@ def rsvps(ctx: CliContext, event_id: int, fmt: str, answers: tuple[str, ...]) ->
     Example:
       mailer events rsvps 1 --format csv --answer yes > badges.csv
     """
-    with session_scope(ctx.app().sessions) as session:
-        rows = service.attendee_list(session, event_id)
-    if answers:
-        rows = [r for r in rows if r["answer"] in answers]
-    columns = ("name", "organisation", "region", "answer", "when", "email")
+    rows = usecases.attendee_list(ctx.app(), event_id, answers=answers)
+    columns = usecases.ATTENDEE_COLUMNS
     if fmt == "json":
         print_json(rows)
     elif fmt == "csv":

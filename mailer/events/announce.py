@@ -29,6 +29,7 @@ from subscribers import service as subscribers
 __all__ = [
     "TEMPLATES",
     "invitation_campaign",
+    "invitation_draft",
     "announcement_campaign",
     "check_renders",
     "stop_pending_campaigns",
@@ -78,6 +79,16 @@ def _new_campaign(
         created_at=now,
         updated_at=now,
     )
+
+
+def invitation_draft(settings: Settings, event: Event, *, subject: str | None = None,
+                     now: dt.datetime | None = None) -> Campaign:
+    """An invitation campaign that is not stored: what a preview and a test copy render."""
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    audience = {"lists": [], "regions": [event.region], "organisations": [], "languages": []}
+    campaign = _new_campaign(settings, event, "invitation", audience, stamp, subject)
+    campaign.id = 0  # no campaign yet: "view online" of a preview or test opens nothing
+    return campaign
 
 
 def check_renders(session: Session, campaign: Campaign, settings: Settings, signer: Signer) -> None:
