@@ -55,7 +55,8 @@ def edit_event(app: App, event_id: int, changes: Mapping[str, Any], *, announce:
                actor: str) -> service.Change:
     """Change a meeting; unless told not to, the invitees get an update (see events.service)."""
     with session_scope(app.sessions) as session:
-        change = service.edit_event(session, app.settings, event_id, changes, announce=announce)
+        change = service.edit_event(session, app.settings, event_id, changes, announce=announce,
+                                    signer=app.signer)
     if change.changed:
         log.info("%s changed event %d (%s)", actor, event_id, ", ".join(change.changed))
     return change
@@ -64,7 +65,7 @@ def edit_event(app: App, event_id: int, changes: Mapping[str, Any], *, announce:
 def cancel_event(app: App, event_id: int, *, actor: str) -> service.Change:
     """Cancel a meeting: everyone invited who has not declined gets a cancellation."""
     with session_scope(app.sessions) as session:
-        change = service.cancel_event(session, app.settings, event_id)
+        change = service.cancel_event(session, app.settings, event_id, signer=app.signer)
     log.info("%s cancelled event %d", actor, event_id)
     return change
 
