@@ -209,7 +209,7 @@ def parse_when(value: str, settings: Settings) -> dt.datetime:
     (clocks back) is refused too, naming the two offsets, since either guess may be wrong.
     """
     try:
-        return localtime.parse_local(value, settings.timezone, repeated="ask")
+        return localtime.parse_local(value, settings.timezone)
     except ValueError as exc:
         raise CampaignError(f"--at {exc}") from None
 
