@@ -1,4 +1,5 @@
-"""The outbox's SQL: queue, claim what is due, record outcomes, count for the relay budget."""
+"""The outbox's SQL: queue, claim what is due, record outcomes, count for the relay budget,
+forget what is long done."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ __all__ = [
     "outbox_in_window",
     "outbox_work_left",
     "delete_person_outbox",
+    "purge_outbox",
 ]
 
 
@@ -152,3 +154,18 @@ def outbox_work_left(session: Session, now: dt.datetime) -> tuple[int, int]:
 def delete_person_outbox(session: Session, subscriber_id: int) -> None:
     """Forget a person's outbox rows (erasure): what is owed to them and the record of it."""
     session.execute(delete(OutboxMail).where(OutboxMail.subscriber_id == subscriber_id))
+
+
+def purge_outbox(session: Session, before: dt.datetime) -> int:
+    """Delete the rows done before `before` (sent then, or failed and queued then); how many.
+
+    What is still owed (pending, sending) stays whatever its age: it is deleted only by being
+    delivered, failing, or the person's erasure.
+    """
+    done_at = func.coalesce(OutboxMail.sent_at, OutboxMail.created_at)
+    result = session.execute(
+        delete(OutboxMail)
+        .where(OutboxMail.status.in_(("sent", "failed")), done_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
