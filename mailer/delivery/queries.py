@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailer.database import queries as queue
 from mailer.delivery.models import OutboxMail
 
 __all__ = [
@@ -52,26 +53,9 @@ def claim_outbox(
     Due: pending and past its retry time, or claimed by a sender that died before
     `stale_before`. The UPDATE re-checks that, so two senders never take the same row.
     """
-    if limit <= 0:
-        return []
-    claimable = (
-        (OutboxMail.status == "pending")
-        & or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now)
-    ) | ((OutboxMail.status == "sending") & (OutboxMail.claimed_at < stale_before))
-    pick = select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
-    if ids is not None:
-        pick = pick.where(OutboxMail.id.in_(list(ids)))
-    wanted = list(session.scalars(pick))
-    if not wanted:
-        return []
-    stmt = (
-        update(OutboxMail)
-        .where(OutboxMail.id.in_(wanted), claimable)
-        .values(status="sending", claimed_at=now)
-        .returning(OutboxMail.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(stmt))
+    where = OutboxMail.id.in_(list(ids)) if ids is not None else None
+    return queue.claim_due(session, OutboxMail, now, limit=limit, stale_before=stale_before,
+                           where=where)
 
 
 def outbox_messages(session: Session, ids: Collection[int]) -> list[dict[str, Any]]:
@@ -129,14 +113,7 @@ def release_outbox(session: Session, ids: Collection[int]) -> None:
 def outbox_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
     """Outbox messages the relay took since `since` or in flight now, and the oldest send time
     among them: their share of the relay's limits."""
-    sent = select(func.count(), func.min(OutboxMail.sent_at)).where(
-        OutboxMail.status == "sent", OutboxMail.sent_at >= since
-    )
-    count, oldest = session.execute(sent).one()
-    flying = session.scalar(select(func.count()).where(OutboxMail.status == "sending")) or 0
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count or 0) + int(flying), oldest
+    return queue.in_relay_window(session, OutboxMail, since)
 
 
 def outbox_work_left(session: Session, now: dt.datetime) -> tuple[int, int]:
