@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -95,7 +95,6 @@ class SubscriberFilter:
     # Only subscriptions with this status count for `lists` (audience: "active").
     subscription_status: str | None = None
     limit: int | None = None
-    extra_ids: Sequence[int] = field(default=())
 
 
 def list_by_slug(session: Session, slug: str) -> MailingList | None:

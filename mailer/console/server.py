@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from mailer.console.app import create_console_app
 from mailer.web.server import serve_embedded, serve_part
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ log = logging.getLogger("mailer.console")
 
 
 def _config(app: App) -> uvicorn.Config:
-    return uvicorn.Config(create_console_app(app), access_log=False, server_header=False,
+    return uvicorn.Config(app.console_app(), access_log=False, server_header=False,
                           proxy_headers=True, lifespan="off", log_level="warning")
 
 

@@ -107,7 +107,6 @@ class Sender:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self.connections_opened = 0  # for tests and logs: how often we had to connect
 
     # -- the pool, on the sender's own event loop ---------------------------------------------
 
@@ -166,7 +165,6 @@ class Sender:
                     client = await self._connect(self.settings)
                 except DeliveryError as exc:
                     return transport.Outcome("connection", None, str(exc)), None, False
-                self.connections_opened += 1
                 used = False
             try:
                 outcome = await transport.send_one(
