@@ -208,6 +208,9 @@ def test_edit_time_raises_sequence_and_moves_reminders(
     assert not plain.announce and plain.event.sequence == 1
     with pytest.raises(EventError, match="cannot edit uid"):
         service.edit_event(session, settings, eid, {"uid": "x"}, now=NOW)
+    # An announcement is rendered with the application's signer; the domain makes none itself.
+    with pytest.raises(ValueError, match="needs the application's signer"):
+        service.cancel_event(session, settings, eid, now=NOW)
 
 
 def test_reminders_nearest_only_and_after_yes(session: Session, settings: Settings) -> None:
