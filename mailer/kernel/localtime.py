@@ -4,13 +4,16 @@ One reading for every command that takes a time, so `campaigns schedule --at` an
 create --starts` agree: a wall-clock time inside the spring-forward gap does not exist and is
 refused; the autumn hour that happens twice is refused too, naming the two offsets to choose
 from (either guess may be wrong, so the person says which); an offset beyond what any zone uses
-is refused. Errors are ValueError with a message the caller prefixes with what it read.
+is refused. A caller that asks in its own way (a page offering the two as a choice) reads it as
+its first occurrence with `repeated="first"` and then asks. Errors are ValueError with a
+message the caller prefixes with what it read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 __all__ = ["parse_local"]
@@ -44,12 +47,14 @@ def parse_local(
     text: str,
     zone: str,
     *,
+    repeated: Literal["ask", "first"] = "ask",
     date_only: bool = False,
 ) -> dt.datetime:
     """`text` as an aware UTC datetime: a wall-clock time in `zone` unless it has an offset.
 
-    The autumn hour that happens twice is refused, naming the two offsets to choose from.
-    `date_only` also takes a bare date (its midnight).
+    `repeated="ask"` refuses the autumn hour that happens twice and names the two offsets to
+    choose from; `"first"` reads it as its first (summer-time) occurrence. `date_only` also
+    takes a bare date (its midnight).
     """
     raw = text.strip()
     match = _TIME_RE.match(raw)
@@ -66,7 +71,7 @@ def parse_local(
     first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
     if first.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise ValueError(f"{raw} does not exist in {zone} (the clocks go forward that night)")
-    if first.utcoffset() != second.utcoffset():
+    if first.utcoffset() != second.utcoffset() and repeated == "ask":
         raise ValueError(
             f"{raw} happens twice in {zone} (the clocks go back that night): say which, "
             f"\"{raw}{_offset_text(first.utcoffset())}\" (the first) or "
