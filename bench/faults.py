@@ -16,9 +16,10 @@ script does to them what goes wrong in production:
 - a relay outage of 10 minutes, and a database outage of 60 seconds, both on a compressed
   clock: every duration (the outage, the lease, the outage retry waits of 30 s doubling up to
   10 min) is multiplied by --scale, so the default 0.01 turns ten minutes into six seconds
-  with the same proportions. The database outage is real on PostgreSQL (the bench database
-  refuses connections and its sessions are terminated: ALTER DATABASE ... ALLOW_CONNECTIONS
-  false; the shared cluster is untouched); on SQLite another process holds the file locked.
+  with the same proportions. On PostgreSQL the workers reach the database through a TCP proxy
+  on loopback that the bench cuts (open connections reset, new ones refused, as when the
+  server goes away) and restores on the same port; the PostgreSQL server itself, which other
+  work may share, is never stopped. On SQLite another process holds the file locked.
 
 After each fault the campaign is finished by a fresh worker. Reported per scenario: messages
 lost (recipients the relay never got; must be 0), duplicates beyond in flight (recipients
@@ -32,10 +33,13 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fault_smtp import FaultServer  # noqa: E402
+from fault_smtp import FaultServer, stop_outside_a_transaction, wait_until  # noqa: E402
 
 from mailer.app import build_app  # noqa: E402
 from mailer.campaigns import service as campaigns  # noqa: E402
@@ -62,12 +66,78 @@ SECRET = "bench-secret-key-0123456789abcdefghij"
 MAILER = [sys.executable, "-m", "mailer"]
 
 
-def wait_until(cond: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
+class TcpProxy:
+    """A loopback TCP proxy in front of the database, for an outage of the database alone.
+
+    `cut()`: the open connections are reset and new ones refused, as when the server goes
+    away; `restore()`: it listens on the same port again. The bench's own look-ups go to the
+    database directly, so it keeps counting while the workers are cut off.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.lock = threading.Lock()
+        self.conns: set[socket.socket] = set()
+        self.listener: socket.socket | None = None
+        self.port = 0
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)  # the accept loop looks up now and then to see if it is cut
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.close()
+        with self.lock:
+            conns, self.conns = self.conns, set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                # Linger 0: a reset, not a polite close; shutdown wakes the pumps blocked in recv.
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self.listener is listener:
+            try:
+                client, _address = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self.lock:
+                self.conns |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for conn in (src, dst):
+                with self.lock:
+                    self.conns.discard(conn)
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
 
 
 class Bench:
@@ -77,9 +147,17 @@ class Bench:
         self.folder = folder
         self.relay = FaultServer().start()
         self.url = self._fresh_database()
+        self.proxy: TcpProxy | None = None
+        # The workers' database: through the proxy on PostgreSQL, so it can be cut off alone.
+        worker_url = self.url
+        if backend == "postgresql":
+            parsed = make_url(self.url)
+            self.proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
+            worker_url = parsed.set(host="127.0.0.1", port=self.proxy.port).render_as_string(
+                hide_password=False)
         self.config = folder / "config.toml"
         self.env = {**os.environ, "MAILER_CONFIG": str(self.config),
-                    "MAILER_DATABASE_URL": self.url, "MAILER_SECRET_KEY": SECRET,
+                    "MAILER_DATABASE_URL": worker_url, "MAILER_SECRET_KEY": SECRET,
                     "PYTHONPATH": str(ROOT)}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.campaign_id = 0
@@ -188,6 +266,8 @@ class Bench:
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
         self.relay.stop()
+        if self.proxy is not None:
+            self.proxy.cut()
 
 
 def in_flight_now(bench: Bench) -> set[str]:
@@ -208,7 +288,7 @@ def kill9(bench: Bench, moment: str) -> str:
         "just after a record (50% sent)": lambda: bench.count("sent") >= total // 2,
         "at the last message": lambda: bench.relay.count() >= total,
     }
-    wait_until(conditions[moment], what=moment)
+    wait_until(conditions[moment], timeout=120, what=moment)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     flying = in_flight_now(bench)
@@ -218,33 +298,14 @@ def kill9(bench: Bench, moment: str) -> str:
     return bench.result(f"kill -9 {moment}", flying)
 
 
-def stop_outside_a_transaction(bench: Bench, proc: subprocess.Popen[bytes]) -> None:
-    """SIGSTOP; on SQLite (one writer) again until the worker is caught between transactions:
-    stopped inside one it holds the whole file, which is SQLite's nature, not a takeover."""
-    for _ in range(200):
-        proc.send_signal(signal.SIGSTOP)
-        if bench.backend != "sqlite":
-            return
-        conn = sqlite3.connect(make_url(bench.url).database or "", timeout=0.05,
-                               isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return
-        except sqlite3.OperationalError:
-            proc.send_signal(signal.SIGCONT)
-        finally:
-            conn.close()
-    raise SystemExit("the worker was always inside a transaction")
-
-
 def stalled(bench: Bench) -> str:
     bench.configure(concurrency=2)
     bench.campaign()
     bench.relay.delay = 0.005
     proc = bench.worker()
-    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, what="20% received")
-    stop_outside_a_transaction(bench, proc)
+    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, timeout=120,
+               what="20% received")
+    stop_outside_a_transaction(proc, bench.url)
     flying = in_flight_now(bench)
     bench.finish()  # takes over once the lease has run out
     proc.send_signal(signal.SIGCONT)
@@ -258,7 +319,8 @@ def relay_outage(bench: Bench) -> str:
     bench.configure(max_connection_failures=5)
     campaign_id = bench.campaign()
     proc = bench.worker()
-    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, what="20% received")
+    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, timeout=120,
+               what="20% received")
     bench.relay.down()
     down_for = 600 * bench.args.scale
     time.sleep(down_for)  # the outage itself: the fault lasts this long, on purpose
@@ -281,19 +343,12 @@ def database_down(bench: Bench) -> Iterator[None]:
         finally:
             conn.close()
         return
-    name = make_url(bench.url).database
-    admin = create_engine(make_url(bench.url).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+    assert bench.proxy is not None
+    bench.proxy.cut()
     try:
         yield
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()
+        bench.proxy.restore()
 
 
 def database_outage(bench: Bench) -> str:
@@ -301,7 +356,8 @@ def database_outage(bench: Bench) -> str:
     bench.campaign()
     bench.relay.delay = 0.002
     proc = bench.worker()
-    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, what="20% received")
+    wait_until(lambda: bench.relay.count() >= bench.args.count // 5, timeout=120,
+               what="20% received")
     flying = in_flight_now(bench)
     before = bench.relay.count()
     with database_down(bench):

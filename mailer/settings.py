@@ -165,6 +165,9 @@ class DeliverySettings:
     outage_retry_max_seconds: float = 600
     # Stopping: how long to try recording the last outcomes before giving up (and saying so).
     shutdown_seconds: float = 20
+    # Outbox rows that are done (sent or failed) are deleted after this many days by the daily
+    # purge; until then they count in the relay budget's windows and show what was sent.
+    outbox_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -480,6 +483,9 @@ def _check(settings: Settings, path: Path) -> None:
             fail("web.trusted_proxies", f"not an IP address or network: {proxy!r}")
     if settings.delivery.batch_size < 1 or settings.delivery.concurrency < 1:
         fail("delivery", "batch_size and concurrency must be at least 1")
+    if settings.delivery.outbox_retention_days < 2:
+        # The relay budget's longest window is a day: a row must outlive it to be counted.
+        fail("delivery.outbox_retention_days", "must be at least 2")
     if "@" not in settings.sender.address:
         fail("sender.address", f"not an e-mail address: {settings.sender.address!r}")
 

@@ -102,7 +102,6 @@ class SubscriberFilter:
     # Only subscriptions with this status count for `lists` (audience: "active").
     subscription_status: str | None = None
     limit: int | None = None
-    extra_ids: Sequence[int] = field(default=())
 
 
 def list_by_slug(session: Session, slug: str) -> MailingList | None:

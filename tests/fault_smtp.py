@@ -11,19 +11,25 @@ The counting server of smtp_support, plus the faults relays really have:
 - `stall()` / `unstall()`: DATA hangs until released.
 
 It counts what it accepted, with the time, so tests can find duplicates and the peak
-per-second rate.
+per-second rate. Beside it, what the fault tests and the bench both do to a worker or wait for:
+`stop_outside_a_transaction` and `wait_until`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from smtp_support import Received, SmtpServer, _Handler
+from sqlalchemy.engine import make_url
 
 
 class _FaultHandler(_Handler):
@@ -128,3 +134,24 @@ def wait_until(condition: object, *, timeout: float = 30, what: str = "condition
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def stop_outside_a_transaction(proc: subprocess.Popen[Any], db_url: str) -> None:
+    """SIGSTOP the worker. SQLite has one writer: a worker stopped inside a transaction
+    holds the whole database (that is SQLite's nature, not a takeover to test), so stop it
+    again until it is caught between transactions."""
+    for _ in range(200):
+        proc.send_signal(signal.SIGSTOP)
+        if not db_url.startswith("sqlite"):
+            return
+        conn = sqlite3.connect(make_url(db_url).database or "", timeout=0.05,
+                               isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            proc.send_signal(signal.SIGCONT)
+        finally:
+            conn.close()
+    raise AssertionError("the worker was always inside a transaction")

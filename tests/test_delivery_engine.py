@@ -17,6 +17,9 @@ from mailer.campaigns.models import Delivery
 from mailer.database.connect import session_scope
 from mailer.delivery.capture import free_port
 from mailer.delivery.engine import DeliveryEngine
+from mailer.delivery.models import OutboxMail
+from mailer.delivery.retry import retry_time
+from mailer.delivery.sender import Message
 from mailer.settings import Settings
 from subscribers import service as subscribers
 
@@ -107,6 +110,50 @@ def test_4xx_past_the_deadline_fails(settings, relay, tmp_path: Path):
         assert calls and calls[0][0][1] == 450 and "deadline" in calls[0][0][2]
     finally:
         app.close()
+
+
+def test_a_4xx_waits_by_the_retry_rule_one_off_mail_follows_too(settings, relay, tmp_path: Path):
+    # delivery.retry is the one rule: the engine and the sender defer a 4xx to the same times.
+    app = relay_app(settings, relay.port, retry_base_seconds=60, retry_deadline_hours=0.1)
+    try:
+        (email,) = make_audience(app.sessions, 1)
+        # Three tries each, the newsletter's and the one-off mail's to the same address.
+        relay.behaviour.rcpt_replies[email] = [(451, "try later")] * 6
+        campaign_id = create_campaign(app, tmp_path)
+        start(app, campaign_id)
+        first = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        with session_scope(app.sessions) as session:
+            app.sender.queue(session, "test", [Message("nieuwsbrief@gt.example.nl", email,
+                                                       b"Subject: x\r\n\r\nHallo.\r\n")])
+
+        def rows() -> tuple[Delivery, OutboxMail]:
+            with app.sessions() as session:
+                return (session.scalars(select(Delivery)).one(),
+                        session.scalars(select(OutboxMail)).one())
+
+        for attempts, now in enumerate((first, first + dt.timedelta(seconds=60))):
+            deliver(app, clock=lambda now=now: now)
+            app.sender.deliver_outbox(now=now)
+            delivery, one_off = rows()
+            expected = retry_time(app.settings.delivery, attempts, first, now)
+            assert expected is not None
+            assert (delivery.status, one_off.status) == ("deferred", "pending")
+            assert _aware(delivery.next_attempt_at) == _aware(one_off.next_attempt_at) == expected
+            assert delivery.last_error == one_off.last_error == "451 try later"
+        # Third try: 240 s more would pass the deadline (6 min after the first): both fail.
+        now = first + dt.timedelta(seconds=60 + 120)
+        assert retry_time(app.settings.delivery, 2, first, now) is None
+        deliver(app, clock=lambda: now)
+        app.sender.deliver_outbox(now=now)
+        delivery, one_off = rows()
+        assert delivery.status == one_off.status == "failed"
+        assert delivery.last_error == one_off.last_error == "451 try later (retry deadline passed)"
+    finally:
+        app.close()
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment and moment.tzinfo is None else moment
 
 
 def test_5xx_is_a_recorded_permanent_failure(mail_app, relay, tmp_path: Path):

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from delivery_support import create_campaign, make_audience, relay_app, set_config, start, status
-from fault_smtp import FaultServer, wait_until
+from fault_smtp import FaultServer, stop_outside_a_transaction, wait_until
 from sqlalchemy import create_engine, func, select, text
 
 from mailer.app import App, build_app
@@ -174,27 +174,6 @@ def test_a_full_budget_says_why_nothing_is_sent(settings, relay, tmp_path, caplo
 
 # -- 3: a stalled worker neither sends nor records what was taken over ----------------------
 
-def _stop_outside_a_transaction(proc: subprocess.Popen[str], db_url: str) -> None:
-    """SIGSTOP the worker. SQLite has one writer: a worker stopped inside a transaction
-    holds the whole database (that is SQLite's nature, not a takeover to test), so stop it
-    again until it is caught between transactions."""
-    for _ in range(200):
-        proc.send_signal(signal.SIGSTOP)
-        if not db_url.startswith("sqlite"):
-            return
-        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0.05,
-                               isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return
-        except sqlite3.OperationalError:
-            proc.send_signal(signal.SIGCONT)
-        finally:
-            conn.close()
-    raise AssertionError("the worker was always inside a transaction")
-
-
 def test_a_stopped_worker_sends_nothing_it_no_longer_holds(proc_app, config_file, relay,
                                                           tmp_path, db_url):
     set_config(config_file, delivery__lease_seconds=2, delivery__batch_size=40,
@@ -206,7 +185,7 @@ def test_a_stopped_worker_sends_nothing_it_no_longer_holds(proc_app, config_file
     proc = _worker("--until-idle")
     try:
         relay.wait_for(lambda got: len(got) >= 3, timeout=30)
-        _stop_outside_a_transaction(proc, db_url)  # a long GC, a frozen VM: alive, silent
+        stop_outside_a_transaction(proc, db_url)  # a long GC, a frozen VM: alive, silent
         stopped_at = relay.count()
         # In flight at the stop: what reached the relay (or was on the wire) unrecorded.
         with relay.lock:

@@ -91,6 +91,29 @@ def test_edit_without_time_change_and_errors(run_cli: Cli) -> None:
     assert "nothing to change" in nothing.output
 
 
+def test_create_in_the_repeated_autumn_hour_asks_which(run_cli: Cli) -> None:
+    # 25 October 2099, Amsterdam: 02:00-03:00 happens twice. As `campaigns schedule --at`: the
+    # error is one line naming both choices, nothing is created, and an offset says which.
+    times = ("--starts", "2099-10-25 02:30", "--ends", "2099-10-25 04:00")
+    asked = run_cli("events", "create", "--title", "Nachtoverleg", "--region", "Noord", *times,
+                    ok=False)
+    assert asked.exit_code == 1
+    assert asked.output.strip() == (
+        'Error: --starts: 2099-10-25 02:30 happens twice in Europe/Amsterdam (the clocks go back'
+        ' that night): say which, "2099-10-25 02:30+02:00" (the first) or'
+        ' "2099-10-25 02:30+01:00" (the second)'
+    )
+    assert json.loads(run_cli("events", "ls", "--all", "--json").output) == []
+    eid = run_cli("events", "create", "--title", "Nachtoverleg", "--region", "Noord",
+                  "--starts", "2099-10-25 02:30+01:00", "--ends", "2099-10-25 04:00"
+                  ).stdout.strip()
+    data = json.loads(run_cli("events", "show", eid, "--json").output)
+    # The second 02:30 (winter time, UTC+1) to 04:00: one and a half hours.
+    assert data["starts"] == "2099-10-25 02:30" and data["ends"] == "2099-10-25 04:00"
+    edited = run_cli("events", "edit", eid, "--starts", "2099-10-25 02:15", ok=False)
+    assert "happens twice" in edited.output and edited.exit_code == 1
+
+
 def test_every_command_has_an_example(run_cli: Cli) -> None:
     for command in ("create", "ls", "show", "edit", "cancel", "invite", "rsvps", "rsvp",
                     "send-due", "replies"):

@@ -187,7 +187,7 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
             session, app.settings, eid,
             {"starts_at": parse_local("2027-04-13 14:00", app.settings.timezone),
              "ends_at": parse_local("2027-04-13 16:30", app.settings.timezone)},
-            now=NOW,
+            now=NOW, signer=app.signer,
         )
         assert change.campaign_id is not None
         update_id = change.campaign_id
@@ -208,7 +208,8 @@ def test_invite_update_cancel_through_the_engine(mailer: Mailer) -> None:
 
     # Cancelled: METHOD:CANCEL with the same UID and a higher SEQUENCE.
     with session_scope(app.sessions) as session:
-        change = service.cancel_event(session, app.settings, eid, now=NOW)
+        change = service.cancel_event(session, app.settings, eid, now=NOW,
+                                        signer=app.signer)
         assert change.campaign_id is not None
         cancel_id = change.campaign_id
     mailer.deliver(cancel_id)

@@ -157,8 +157,13 @@ def test_dst_boundary(session: Session, settings: Settings) -> None:
     assert (event.ends_at - event.starts_at) == dt.timedelta(hours=1, minutes=30)
     ctx = service.event_context(event)
     assert ctx["when"] == "zondag 28 maart, 01.30–04.00 uur"
-    # The autumn hour that happens twice means its first (summer time) occurrence.
-    assert local("2027-10-31 02:30") == dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)
+    # The autumn hour that happens twice is asked about (as `campaigns schedule` does); an
+    # offset says which.
+    with pytest.raises(EventError, match=r'happens twice .*"2027-10-31 02:30\+02:00" \(the first\)'
+                       r' or "2027-10-31 02:30\+01:00" \(the second\)'):
+        local("2027-10-31 02:30")
+    assert local("2027-10-31 02:30+02:00") == dt.datetime(2027, 10, 31, 0, 30, tzinfo=dt.UTC)
+    assert local("2027-10-31 02:30+01:00") == dt.datetime(2027, 10, 31, 1, 30, tzinfo=dt.UTC)
 
 
 def test_dutch_and_english_dates() -> None:
@@ -203,6 +208,9 @@ def test_edit_time_raises_sequence_and_moves_reminders(
     assert not plain.announce and plain.event.sequence == 1
     with pytest.raises(EventError, match="cannot edit uid"):
         service.edit_event(session, settings, eid, {"uid": "x"}, now=NOW)
+    # An announcement is rendered with the application's signer; the domain makes none itself.
+    with pytest.raises(ValueError, match="needs the application's signer"):
+        service.cancel_event(session, settings, eid, now=NOW)
 
 
 def test_reminders_nearest_only_and_after_yes(session: Session, settings: Settings) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from delivery_support import content_file, make_audience, relay_app, set_config
 from smtp_support import SmtpServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailer.app import App
 from mailer.database.connect import session_scope
@@ -26,6 +26,7 @@ from mailer.events.models import EventMail
 from mailer.settings import load_settings
 from mailer.usecases.meeting_mail import send_owed_mail
 from mailer.usecases.outbox import due_work as outbox_due_work
+from mailer.usecases.outbox import purge_old
 from mailer.usecases.privacy import erase_person
 from mailer.web.mail import CONFIRM, Mail, send_mail
 from subscribers import service as subscribers
@@ -221,6 +222,70 @@ def test_one_off_mail_counts_against_the_relay_budget(env: dict[str, str], relay
     finally:
         app.close()
     assert sum(relay.rcpts().values()) == 3
+
+
+def test_the_daily_purge_forgets_outbox_rows_long_done_and_keeps_what_is_owed(
+    mailer: App, relay: SmtpServer
+) -> None:
+    assert mailer.settings.delivery.outbox_retention_days == 30
+    relay.behaviour.rcpt_replies["weg@assen.nl"] = [(550, "5.1.1 no such user")]
+    relay.behaviour.rcpt_replies["later@assen.nl"] = [(451, "4.3.0 not now")]
+    old, recent = NOW - dt.timedelta(days=31), NOW - dt.timedelta(days=29)
+    ids = _queue(mailer, *(_message(f"{name}@assen.nl") for name in ("oud", "weg", "later")))
+    _queue(mailer, _message("nooit@assen.nl"))  # owed, never tried: stays however old
+    with session_scope(mailer.sessions) as session:
+        session.execute(update(OutboxMail).values(created_at=old))
+    assert mailer.sender.deliver_outbox(ids=ids, now=old).sent == 1
+    fresh = _queue(mailer, _message("recent@assen.nl"))
+    with session_scope(mailer.sessions) as session:
+        session.execute(update(OutboxMail).where(OutboxMail.created_at > old)
+                        .values(created_at=recent))
+    assert mailer.sender.deliver_outbox(ids=fresh, now=recent).sent == 1
+    before = {r.recipient: r.status for r in _outbox(mailer)}
+    assert before == {"oud@assen.nl": "sent", "weg@assen.nl": "failed",
+                      "later@assen.nl": "pending", "nooit@assen.nl": "pending",
+                      "recent@assen.nl": "sent"}
+
+    # Sent or failed more than 30 days ago: gone. Owed (a retry, never tried), or recent: kept.
+    assert purge_old(mailer, NOW) == 2
+    assert {r.recipient for r in _outbox(mailer)} == {"later@assen.nl", "nooit@assen.nl",
+                                                      "recent@assen.nl"}
+    assert purge_old(mailer, NOW) == 0
+    assert purge_old(mailer, NOW + dt.timedelta(days=2)) == 1  # the recent one's turn
+
+
+def test_mailer_runs_purge_part_forgets_the_outbox_rows_long_done(mailer: App) -> None:
+    import asyncio
+
+    from mailer.service.purge import purge_part
+
+    assert purge_part in mailer.service_parts()  # `mailer run` starts it
+    _queue(mailer, _message("oud@assen.nl"), _message("nooit@assen.nl"))
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    with session_scope(mailer.sessions) as session:
+        session.execute(update(OutboxMail).values(created_at=long_ago))
+        session.execute(update(OutboxMail).where(OutboxMail.recipient == "oud@assen.nl")
+                        .values(status="sent", sent_at=long_ago, data=None))
+
+    async def run_until_purged() -> None:
+        stop = asyncio.Event()
+        part = asyncio.create_task(purge_part(mailer, stop))
+        while len(await asyncio.to_thread(_outbox, mailer)) == 2:
+            await asyncio.sleep(0.05)  # polling the condition the part's first round makes
+        stop.set()
+        await asyncio.wait_for(part, 10)
+
+    asyncio.run(asyncio.wait_for(run_until_purged(), 30))
+    assert [r.recipient for r in _outbox(mailer)] == ["nooit@assen.nl"]
+
+
+def test_outbox_retention_below_the_budget_window_is_refused(config_file: Path,
+                                                            env: dict[str, str]) -> None:
+    from mailer.errors import ConfigError
+
+    set_config(config_file, delivery__outbox_retention_days=1)
+    with pytest.raises(ConfigError, match=r"delivery\.outbox_retention_days: must be at least 2"):
+        load_settings()
 
 
 def test_erasure_drops_one_off_mail_owed_to_the_person(mailer: App) -> None:

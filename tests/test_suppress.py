@@ -58,3 +58,17 @@ def test_user_errors(run_cli):
         assert result.exit_code == 1 and needle in result.output
         assert "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_changes_are_in_the_audit_trail_without_the_address(run_cli):
+    # The use case the CLI calls audits as the OS user; the trail names the hash, not the
+    # address, so it never brings an erased person's address back.
+    run_cli("suppress", "add", "Post@Voorbeeld.nl", "--note", "on request")
+    run_cli("suppress", "add", "post@voorbeeld.nl")  # already there: nothing to record
+    run_cli("suppress", "rm", "post@voorbeeld.nl")
+    trail = json.loads(run_cli("audit", "ls", "--action", "suppression.", "--json").output)
+    key = email_hash("post@voorbeeld.nl")[:16]
+    assert sorted((e["action"], e["object_type"], e["object_id"]) for e in trail) == [
+        ("suppression.add", "suppression", key), ("suppression.remove", "suppression", key)]
+    assert all(e["actor"].startswith("os:") for e in trail)
+    assert "voorbeeld" not in json.dumps(trail)

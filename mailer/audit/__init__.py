@@ -28,10 +28,6 @@ class Actor:
     role: str = ""
     origin: str = "cli"
 
-    @property
-    def is_person(self) -> bool:
-        return bool(self.name)
-
 
 def cli_actor() -> Actor:
     """The person at the command line: the OS user, as `os:NAME`."""

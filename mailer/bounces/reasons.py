@@ -303,17 +303,6 @@ def _code_reason(status: str, smtp: int | None, action: str) -> str:
     return UNKNOWN
 
 
-def explain(text: str) -> list[tuple[str, str]]:
-    """(reason, matched words) for every phrase list that matches `text`: for debugging."""
-    text = " ".join(text.split())
-    found = []
-    for reason, pattern in (*_PHRASES, *_WEAK):
-        match = pattern.search(text)
-        if match:
-            found.append((reason, match.group(0)))
-    return found
-
-
 def _phrase(text: str) -> str:
     if _CHALLENGE.search(text):
         return CHALLENGE

@@ -62,8 +62,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _COMPLAINT_RATE_ALERT = 0.003
-#: A report without a VERP token is matched to subscribers we mailed this recently (for review).
-RECIPIENT_MATCH_DAYS = 30
 #: Kinds that act on someone, and so need a valid token of ours to act.
 _ACTING = (*COUNTED_KINDS, "unsubscribe")
 HELD = "no valid token of ours: kept for review (`mailer bounces apply ID` acts on it)"

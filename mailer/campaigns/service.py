@@ -138,18 +138,16 @@ def create_campaign(
     audience: AudienceSpec,
     subject: str | None = None,
     template: str = "newsletter",
-    kind: str = "newsletter",
-    event_id: int | None = None,
-    renderer_factory: RendererFactory = _default_renderer,
 ) -> Campaign:
-    """A new draft campaign; a template or content that does not render is refused now."""
+    """A new draft newsletter from a content file; a template or content that does not render
+    is refused now. (Meeting mail makes its campaigns in events.announce.)"""
     from mailer.compose import load_content
 
     content = load_content(content_file, subject=subject)
     return create_from_content(
         session, settings, signer, content=content, audience=audience, subject=subject,
-        template=template, kind=kind, event_id=event_id, renderer_factory=renderer_factory,
-        source=f"{content_file} (body after the front matter)", name=str(content_file),
+        template=template, source=f"{content_file} (body after the front matter)",
+        name=str(content_file),
     )
 
 
@@ -255,7 +253,7 @@ def parse_when(value: str, settings: Settings) -> dt.datetime:
     (clocks back) is refused too, naming the two offsets, since either guess may be wrong.
     """
     try:
-        return localtime.parse_local(value, settings.timezone, repeated="ask")
+        return localtime.parse_local(value, settings.timezone)
     except ValueError as exc:
         raise CampaignError(f"--at {exc}") from None
 

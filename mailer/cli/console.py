@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import click
 
 from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.serving import serve_until_signalled
 
 __all__ = ["commands"]
 
@@ -37,19 +35,7 @@ def console(ctx: CliContext, host: str | None, port: int | None) -> None:
     actual = sock.getsockname()[1]
     click.echo(f"Serving the staff console on http://{host}:{actual}/ "
                f"(its public address: {settings.console.base_url}). Ctrl+C stops.")
-
-    async def until_signalled() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await serve(app, sock, stop)
-
-    try:
-        asyncio.run(until_signalled())
-    finally:
-        sock.close()
-    click.echo("Stopped.")
+    serve_until_signalled(app, sock, serve)
 
 
 commands: list[click.Command] = [console]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailer.cli.context import CliContext, pass_cli
-from mailer.database.connect import schema_status, upgrade_schema
+from mailer.usecases import database as usecases
 
 __all__ = ["group"]
 
@@ -31,13 +31,11 @@ def upgrade(ctx: CliContext) -> None:
     Example:
       MAILER_DATABASE_URL=postgresql+psycopg://mailer@db/mailer mailer db upgrade
     """
-    app = ctx.app(check_schema=False)
-    before, head = schema_status(app.engine)
-    upgrade_schema(app.engine)
-    if before == head:
-        click.echo(f"Database schema is up to date ({head}).")
+    before = usecases.upgrade(ctx.app(check_schema=False))
+    if before.up_to_date:
+        click.echo(f"Database schema is up to date ({before.head}).")
     else:
-        click.echo(f"Database schema upgraded from {before or 'empty'} to {head}.")
+        click.echo(f"Database schema upgraded from {before.current or 'empty'} to {before.head}.")
 
 
 @group.command("status")
@@ -49,8 +47,7 @@ def status(ctx: CliContext) -> None:
     Example:
       mailer db status
     """
-    app = ctx.app(check_schema=False)
-    current, head = schema_status(app.engine)
-    click.echo(f"database: {current or 'empty'}\nthis version: {head}")
-    if current != head:
+    state = usecases.status(ctx.app(check_schema=False))
+    click.echo(f"database: {state.current or 'empty'}\nthis version: {state.head}")
+    if not state.up_to_date:
         raise click.exceptions.Exit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mailer.cli.context import CliContext, pass_cli
-from mailer.errors import ConfigError
+from mailer.usecases import dkim as usecases
 
 __all__ = ["commands"]
 
@@ -23,11 +23,9 @@ def dkim() -> None:
     """
 
 
-def _print_record(key_file: Path, domain: str, selector: str) -> None:
-    from mailer.compose.signing import dns_record
-
-    click.echo(f"Publish this TXT record at {selector}._domainkey.{domain or '<domain>'}:")
-    click.echo(dns_record(key_file))
+def _print_record(record: usecases.DkimRecord) -> None:
+    click.echo(f"Publish this TXT record at {record.name}:")
+    click.echo(record.value)
 
 
 @dkim.command("keygen")
@@ -45,17 +43,9 @@ def keygen(ctx: CliContext, key_file: Path, bits: str) -> None:
     Example:
       mailer dkim keygen /etc/gt-mailer/dkim.pem
     """
-    from mailer.compose.signing import generate_key
-
-    try:
-        generate_key(key_file, int(bits))
-    except FileExistsError:
-        raise click.ClickException(f"{key_file}: exists; not overwritten") from None
-    except OSError as exc:
-        raise click.ClickException(f"{key_file}: {exc.strerror}") from None
+    record = usecases.make_key(ctx.settings, key_file, int(bits))
     click.echo(f"Wrote {key_file} ({bits}-bit RSA, readable by you only).")
-    settings = ctx.settings
-    _print_record(key_file, settings.dkim.domain, settings.dkim.selector)
+    _print_record(record)
 
 
 @dkim.command("record")
@@ -70,12 +60,7 @@ def record(ctx: CliContext, key_file: Path | None) -> None:
       mailer dkim record
       mailer dkim record --key /etc/gt-mailer/dkim.pem
     """
-    settings = ctx.settings
-    if key_file is None:
-        if not settings.dkim.key_file:
-            raise ConfigError(f"{settings.config_path}: dkim.key_file: not set (or use --key)")
-        key_file = settings.resolve_path(settings.dkim.key_file)
-    _print_record(key_file, settings.dkim.domain, settings.dkim.selector)
+    _print_record(usecases.key_record(ctx.settings, key_file))
 
 
 commands = [dkim]

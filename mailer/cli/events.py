@@ -56,8 +56,10 @@ def _summary(event: Event) -> str:
 @group.command("create")
 @click.option("--title", required=True, help="Name of the meeting.")
 @click.option("--region", required=True, help="Region it is for (also the default invitees).")
-@click.option("--starts", required=True, help='Start, local time: "YYYY-MM-DD HH:MM".')
-@click.option("--ends", required=True, help='End, local time: "YYYY-MM-DD HH:MM".')
+@click.option("--starts", required=True,
+              help='Start, local time: "YYYY-MM-DD HH:MM" (or with an offset, "...+01:00").')
+@click.option("--ends", required=True,
+              help='End, local time: "YYYY-MM-DD HH:MM" (or with an offset, "...+01:00").')
 @click.option("--venue", default="", help="Name of the place.")
 @click.option("--address", default="", help="Street and town (shown and put in the calendar).")
 @click.option("--online-url", default="", help="Link to join online, if any.")
@@ -74,7 +76,9 @@ def create(
 ) -> None:
     """Plan a meeting; prints its id.
 
-    Times are wall-clock times in the configured time zone (Europe/Amsterdam).
+    Times are wall-clock times in the configured time zone (Europe/Amsterdam), read as
+    `campaigns schedule --at` reads them: a time the clocks skip is refused, and one in the
+    autumn hour that happens twice must say which with its offset ("2027-10-31 02:30+01:00").
 
     \b
     Example:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mailer.cli.context import CliContext, pass_cli
+from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table
-from mailer.database.connect import session_scope
-from subscribers import queries, service
+from mailer.usecases import suppression as usecases
 
 __all__ = ["group"]
 
@@ -41,8 +40,7 @@ def add(ctx: CliContext, emails: tuple[str, ...], reason: str, note: str) -> Non
     Example:
       mailer suppress add info@voorbeeld.nl secretariaat@voorbeeld.nl --note "on request"
     """
-    with session_scope(ctx.app().sessions) as session:
-        added = [e for e in emails if service.suppress(session, e, reason, note=note)]
+    added = usecases.suppress(ctx.app(), emails, reason, note=note, actor=current_actor())
     for email in emails:
         state = "suppressed" if email in added else "was already suppressed"
         click.echo(f"{email.strip()}: {state}.")
@@ -60,8 +58,7 @@ def ls(ctx: CliContext, reasons: tuple[str, ...], as_json: bool) -> None:
     Example:
       mailer suppress ls --reason complained --json
     """
-    with session_scope(ctx.app().sessions) as session:
-        rows = queries.suppression_list(session, reasons)
+    rows = usecases.suppression_list(ctx.app(), reasons)
     if as_json:
         print_json(
             [
@@ -90,6 +87,5 @@ def rm(ctx: CliContext, email: str) -> None:
     Example:
       mailer suppress rm info@voorbeeld.nl
     """
-    with session_scope(ctx.app().sessions) as session:
-        service.unsuppress(session, email)
+    usecases.unsuppress(ctx.app(), email, actor=current_actor())
     click.echo(f"{email.strip()} is no longer suppressed.")

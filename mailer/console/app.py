@@ -17,7 +17,6 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
 from mailer.console import (
@@ -33,6 +32,7 @@ from mailer.console import (
     users,
 )
 from mailer.console.base import Console, ConsoleRoute
+from mailer.web.headers import SecurityHeaders
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -64,33 +64,6 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 MAX_BODY = 6 * 1024 * 1024
 
 ROUTE_MODULES = (signin, oidc, home, account, campaigns, events, users, audit, lists, bounces)
-
-
-class SecurityHeaders:
-    """The headers above on every answer; pages are never cached, static files may be."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/static/")
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                extra = dict(HEADERS)
-                if not static:
-                    extra["cache-control"] = "no-store"
-                headers += [(k.encode(), v.encode()) for k, v in extra.items()
-                            if k.encode() not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 def _static_route(console: Console) -> ConsoleRoute:
@@ -138,6 +111,6 @@ def create_console_app(app: App) -> Starlette:
         HTTPException: on_http_error, Exception: on_server_error})
     web.router.redirect_slashes = False
     web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    web.add_middleware(SecurityHeaders)
+    web.add_middleware(SecurityHeaders, headers=HEADERS)
     web.state.console = console
     return web

@@ -234,7 +234,7 @@ class _EventPages:
                 changes = self._changes(form, current)
                 if not changes:
                     return "unchanged"
-                change = events.edit(session, self.settings, a, event_id, changes)
+                change = events.edit(session, self.settings, self.signer, a, event_id, changes)
             except NotFoundError:
                 raise HTTPException(404) from None
             except MailerError as exc:
@@ -257,7 +257,8 @@ class _EventPages:
 
         def work(session: Session) -> str:
             try:
-                events.cancel(session, self.settings, self.actor(request), event_id)
+                events.cancel(session, self.settings, self.signer, self.actor(request),
+                              event_id)
             except NotFoundError:
                 raise HTTPException(404) from None
             except MailerError as exc:

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from mailer.console.app import create_console_app
-from mailer.errors import ConfigError
-from mailer.web.server import bind, serve_embedded
+from mailer.web.server import serve_embedded, serve_part
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -26,7 +24,7 @@ log = logging.getLogger("mailer.console")
 
 
 def _config(app: App) -> uvicorn.Config:
-    return uvicorn.Config(create_console_app(app), access_log=False, server_header=False,
+    return uvicorn.Config(app.console_app(), access_log=False, server_header=False,
                           proxy_headers=True, lifespan="off", log_level="warning")
 
 
@@ -38,12 +36,5 @@ async def serve(app: App, sock: socket.socket, stop: asyncio.Event) -> None:
 async def console_part(app: App, stop: asyncio.Event) -> None:
     """The console as a part of `mailer run` (when console.enabled); a busy port is logged and
     the rest of the service goes on sending."""
-    try:
-        sock = bind(app.settings.console.host, app.settings.console.port)
-    except ConfigError as exc:
-        log.error("the staff console is not served: %s", exc)
-        return
-    try:
-        await serve(app, sock, stop)
-    finally:
-        sock.close()
+    await serve_part(app, stop, serve, host=app.settings.console.host,
+                     port=app.settings.console.port, what="the staff console is", logger=log)

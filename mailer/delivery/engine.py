@@ -45,6 +45,7 @@ from mailer.delivery.db_threads import DbThreads
 from mailer.delivery.failure_log import FailureLog, one_line
 from mailer.delivery.presence import WorkerPresence
 from mailer.delivery.relay_budget import RelayBudget
+from mailer.delivery.retry import judge
 from mailer.errors import DeliveryError
 from mailer.kernel.clock import utcnow
 
@@ -384,24 +385,16 @@ class DeliveryEngine:
             return
         if outcome.local:
             out.local.add(job.delivery_id)
-        now = self.clock()
-        first = job.first_attempt_at or now
-        deadline = first + dt.timedelta(hours=self.settings.delivery.retry_deadline_hours)
-        code = outcome.code or 451
-        error = f"{code} {outcome.message}".strip()[:1000]
-        if outcome.kind == "temporary":
-            wait = min(self.settings.delivery.retry_base_seconds * 2 ** job.attempts, 3600.0)
-            retry_at = now + dt.timedelta(seconds=wait)
-            if retry_at <= deadline:
-                out.deferred.append(
-                    {"b_id": job.delivery_id, "b_code": code, "b_error": error,
-                     "b_next": retry_at, "b_first": first}
-                )
-                self.stats.deferred += 1
-                return
-            error = f"{error} (retry deadline passed)"
-        out.failed.append({"b_id": job.delivery_id, "b_code": code, "b_error": error,
-                           "b_first": first})
+        # The retry rule one-off mail follows too (delivery.retry): backoff, deadline, codes.
+        verdict = judge(outcome, self.settings.delivery, attempts=job.attempts,
+                        first_attempt_at=job.first_attempt_at, now=self.clock())
+        row = {"b_id": job.delivery_id, "b_code": verdict.code, "b_error": verdict.error,
+               "b_first": verdict.first_at}
+        if verdict.status == "retry":
+            out.deferred.append({**row, "b_next": verdict.next_at})
+            self.stats.deferred += 1
+            return
+        out.failed.append(row)
         self.stats.failed += 1
 
     def _pending(self) -> int:

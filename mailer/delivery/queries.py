@@ -1,4 +1,5 @@
-"""The outbox's SQL: queue, claim what is due, record outcomes, count for the relay budget."""
+"""The outbox's SQL: queue, claim what is due, record outcomes, count for the relay budget,
+forget what is long done."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailer.database import queries as queue
 from mailer.delivery.models import OutboxMail
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "outbox_in_window",
     "outbox_work_left",
     "delete_person_outbox",
+    "purge_outbox",
 ]
 
 
@@ -50,26 +53,9 @@ def claim_outbox(
     Due: pending and past its retry time, or claimed by a sender that died before
     `stale_before`. The UPDATE re-checks that, so two senders never take the same row.
     """
-    if limit <= 0:
-        return []
-    claimable = (
-        (OutboxMail.status == "pending")
-        & or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now)
-    ) | ((OutboxMail.status == "sending") & (OutboxMail.claimed_at < stale_before))
-    pick = select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
-    if ids is not None:
-        pick = pick.where(OutboxMail.id.in_(list(ids)))
-    wanted = list(session.scalars(pick))
-    if not wanted:
-        return []
-    stmt = (
-        update(OutboxMail)
-        .where(OutboxMail.id.in_(wanted), claimable)
-        .values(status="sending", claimed_at=now)
-        .returning(OutboxMail.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(stmt))
+    where = OutboxMail.id.in_(list(ids)) if ids is not None else None
+    return queue.claim_due(session, OutboxMail, now, limit=limit, stale_before=stale_before,
+                           where=where)
 
 
 def outbox_messages(session: Session, ids: Collection[int]) -> list[dict[str, Any]]:
@@ -127,14 +113,7 @@ def release_outbox(session: Session, ids: Collection[int]) -> None:
 def outbox_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
     """Outbox messages the relay took since `since` or in flight now, and the oldest send time
     among them: their share of the relay's limits."""
-    sent = select(func.count(), func.min(OutboxMail.sent_at)).where(
-        OutboxMail.status == "sent", OutboxMail.sent_at >= since
-    )
-    count, oldest = session.execute(sent).one()
-    flying = session.scalar(select(func.count()).where(OutboxMail.status == "sending")) or 0
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count or 0) + int(flying), oldest
+    return queue.in_relay_window(session, OutboxMail, since)
 
 
 def outbox_work_left(session: Session, now: dt.datetime) -> tuple[int, int]:
@@ -152,3 +131,18 @@ def outbox_work_left(session: Session, now: dt.datetime) -> tuple[int, int]:
 def delete_person_outbox(session: Session, subscriber_id: int) -> None:
     """Forget a person's outbox rows (erasure): what is owed to them and the record of it."""
     session.execute(delete(OutboxMail).where(OutboxMail.subscriber_id == subscriber_id))
+
+
+def purge_outbox(session: Session, before: dt.datetime) -> int:
+    """Delete the rows done before `before` (sent then, or failed and queued then); how many.
+
+    What is still owed (pending, sending) stays whatever its age: it is deleted only by being
+    delivered, failing, or the person's erasure.
+    """
+    done_at = func.coalesce(OutboxMail.sent_at, OutboxMail.created_at)
+    result = session.execute(
+        delete(OutboxMail)
+        .where(OutboxMail.status.in_(("sent", "failed")), done_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

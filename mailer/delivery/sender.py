@@ -4,10 +4,11 @@ confirmation and welcome mails, data copies and `campaigns test`.
 It shares what the campaign engine has, so one-off mail behaves like a newsletter at the relay:
 a small pool of reused connections (pipelined, through `mailer.delivery.transport`), the same
 relay budget (`mailer.delivery.relay_budget`, asked in the transaction that claims the work),
-and the same retry rule: a 4xx is tried again after `delivery.retry_base_seconds`, doubling up
-to an hour, until `delivery.retry_deadline_hours` after the first attempt; a 5xx (but 552)
-fails at once. A pooled connection the relay dropped while idle is reconnected, not counted as
-a failure; a relay that cannot be reached leaves the mail owed, untried.
+and the same retry rule (`mailer.delivery.retry`): a 4xx is tried again after
+`delivery.retry_base_seconds`, doubling up to an hour, until `delivery.retry_deadline_hours`
+after the first attempt; a 5xx (but 552) fails at once. A pooled connection the relay dropped
+while idle is reconnected, not counted as a failure; a relay that cannot be reached leaves the
+mail owed, untried.
 
 Mail that must survive a restart is in the database before it is sent: meeting mail in
 `event_mails` (mailer.usecases.meeting_mail), everything else in the `outbox` table, which the
@@ -35,17 +36,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.database.connect import session_scope
 from mailer.delivery import queries, transport
 from mailer.delivery.relay_budget import RelayBudget
+from mailer.delivery.retry import judge
 from mailer.errors import DeliveryError
 from mailer.kernel.clock import utcnow
-from mailer.settings import DeliverySettings, Settings
+from mailer.settings import Settings
 
 __all__ = [
     "Message",
-    "Verdict",
     "OutboxReport",
     "Sender",
-    "retry_time",
-    "judge",
     "CLAIM_LEASE",
 ]
 
@@ -58,7 +57,6 @@ CLAIM_LEASE = dt.timedelta(minutes=10)
 _POOL_SIZE = 2
 # A connection idle longer than this is closed rather than reused: relays drop idle ones.
 _IDLE_SECONDS = 30.0
-_MAX_BACKOFF = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,53 +66,6 @@ class Message:
     envelope_from: str
     recipient: str
     data: bytes
-
-
-def retry_time(
-    delivery: DeliverySettings, attempts: int, first: dt.datetime, now: dt.datetime
-) -> dt.datetime | None:
-    """When to try a deferred (4xx) message again after `attempts` earlier tries, or None when
-    that would be past the retry deadline: the campaign engine's rule."""
-    wait = min(delivery.retry_base_seconds * 2**attempts, _MAX_BACKOFF)
-    at = now + dt.timedelta(seconds=wait)
-    if at > first + dt.timedelta(hours=delivery.retry_deadline_hours):
-        return None
-    return at
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What to record for one try: `sent`, `retry` (at `next_at`), `failed`, or `released`
-    (not tried: the relay could not be reached; no attempt counts)."""
-
-    status: str
-    error: str = ""
-    next_at: dt.datetime | None = None
-    first_at: dt.datetime | None = None
-
-
-def judge(
-    outcome: transport.Outcome,
-    delivery: DeliverySettings,
-    *,
-    attempts: int,
-    first_attempt_at: dt.datetime | None,
-    now: dt.datetime,
-) -> Verdict:
-    """The verdict on one outcome under the retry rule."""
-    if outcome.kind == "connection":
-        return Verdict("released", outcome.message)
-    first = first_attempt_at or now
-    if outcome.kind == "sent":
-        return Verdict("sent", first_at=first)
-    code = outcome.code or 451
-    error = f"{code} {outcome.message}".strip()[:1000]
-    if outcome.kind == "temporary":
-        at = retry_time(delivery, attempts, first, now)
-        if at is not None:
-            return Verdict("retry", error, at, first)
-        error = f"{error} (retry deadline passed)"
-    return Verdict("failed", error, None, first)
 
 
 @dataclass
@@ -156,7 +107,6 @@ class Sender:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self.connections_opened = 0  # for tests and logs: how often we had to connect
 
     # -- the pool, on the sender's own event loop ---------------------------------------------
 
@@ -215,7 +165,6 @@ class Sender:
                     client = await self._connect(self.settings)
                 except DeliveryError as exc:
                     return transport.Outcome("connection", None, str(exc)), None, False
-                self.connections_opened += 1
                 used = False
             try:
                 outcome = await transport.send_one(

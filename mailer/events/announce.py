@@ -154,7 +154,8 @@ def invitation_campaign(
 
 
 def announcement_campaign(
-    session: Session, settings: Settings, event: Event, kind: str, now: dt.datetime
+    session: Session, settings: Settings, signer: Signer, event: Event, kind: str,
+    now: dt.datetime,
 ) -> int:
     """Start an update or cancellation campaign to everyone invited who has not declined.
 
@@ -169,7 +170,7 @@ def announcement_campaign(
     campaign = _new_campaign(settings, event, kind, audience, now, None)
     session.add(campaign)
     session.flush()
-    check_renders(session, campaign, settings, Signer(settings.secret_key))
+    check_renders(session, campaign, settings, signer)
     queries.snapshot_not_declined(session, campaign.id, event.id)
     campaign_queries.set_campaign_status(
         session, campaign.id, "running", from_statuses=("draft",), started_at=now

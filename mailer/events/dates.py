@@ -2,7 +2,8 @@
 "Saturday 10 April, 1:30–4:00 PM".
 
 Also reads the local times people type ("2027-04-10 13:30") as aware UTC, refusing the hour
-that does not exist when the clocks go forward. Formatting uses Babel's Dutch and English.
+that does not exist when the clocks go forward and asking which is meant of the hour that
+happens twice when they go back. Formatting uses Babel's Dutch and English.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
 
 def parse_local(text: str, zone: str, *, what: str = "time") -> dt.datetime:
-    """A wall-clock time in `zone` ("YYYY-MM-DD HH:MM") as an aware UTC datetime.
+    """A wall-clock time in `zone` ("YYYY-MM-DD HH:MM", or with an offset) as aware UTC.
 
-    A time inside the spring-forward gap does not exist and is refused; a time in the autumn
-    hour that happens twice means its first (summer-time) occurrence.
+    Read as `campaigns schedule --at` reads it: a time inside the spring-forward gap does not
+    exist and is refused; a time in the autumn hour that happens twice is refused too, naming
+    the two offsets to choose from ("2027-10-31 02:30+02:00" or "...+01:00"), since either
+    guess may be wrong.
     """
     try:
-        return localtime.parse_local(text, zone, repeated="first", date_only=True)
+        return localtime.parse_local(text, zone, date_only=True)
     except ValueError as exc:
         raise EventError(f"{what}: {exc}") from None
 

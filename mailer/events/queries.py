@@ -14,14 +14,11 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
-    and_,
-    case,
     delete,
     exists,
     func,
     insert,
     literal,
-    or_,
     select,
     union,
     update,
@@ -30,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, Delivery
+from mailer.database import queries as queue
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
 from subscribers import queries as subscriber_queries
 from subscribers.models import Subscriber
@@ -364,38 +362,15 @@ def claim_mails(
     status, so two senders never take the same mail (PostgreSQL re-evaluates the WHERE on a row
     another transaction changed; SQLite runs one writer at a time).
     """
-    claimable = (
-        (EventMail.status == "pending")
-        & or_(EventMail.next_attempt_at.is_(None), EventMail.next_attempt_at <= now)
-    ) | ((EventMail.status == "sending") & (EventMail.claimed_at < stale_before))
-    pick = select(EventMail.id).where(claimable).order_by(EventMail.id).limit(limit)
-    if event_id is not None:
-        pick = pick.where(EventMail.event_id == event_id)
-    ids = list(session.scalars(pick))
-    if not ids:
-        return []
-    stmt = (
-        update(EventMail)
-        .where(EventMail.id.in_(ids), claimable)
-        .values(status="sending", claimed_at=now)
-        .returning(EventMail.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(stmt))
+    where = EventMail.event_id == event_id if event_id is not None else None
+    return queue.claim_due(session, EventMail, now, limit=limit, stale_before=stale_before,
+                           where=where)
 
 
 def mails_in_window(session: Session, since: dt.datetime) -> tuple[int, dt.datetime | None]:
     """Meeting mails handed to the relay since `since` or in flight now, and the oldest send
     time among them: their share of the relay's limits."""
-    # One statement, one snapshot: a mail recorded between two counts would be in neither.
-    is_sent = and_(EventMail.status == "sent", EventMail.sent_at >= since)
-    stmt = select(func.count(), func.min(case((is_sent, EventMail.sent_at)))).where(
-        or_(is_sent, EventMail.status == "sending")
-    )
-    count, oldest = session.execute(stmt).one()
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return int(count or 0), oldest
+    return queue.in_relay_window(session, EventMail, since)
 
 
 def mails_with_people(

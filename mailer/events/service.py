@@ -265,11 +265,13 @@ def edit_event(
     *,
     now: dt.datetime | None = None,
     announce: bool = True,
+    signer: Signer | None = None,
 ) -> Change:
     """Change a meeting. A change of time or place raises SEQUENCE and, with `announce`, makes
     an update campaign to everyone invited who has not declined; a time change also moves the
     reminders (owed reminders for the old time are dropped; new ones follow the new time).
-    More capacity gives seats to the waiting list.
+    More capacity gives seats to the waiting list. An announcement is rendered once as a trial
+    with `signer`, the application's (App.signer): it is needed whenever one is made.
     """
     stamp = _now(now)
     unknown = sorted(set(changes) - set(EDITABLE))
@@ -299,7 +301,7 @@ def edit_event(
         promoted = _fill_seats(session, event, stamp, "capacity")
     campaign_id = None
     if time_or_place and announce:
-        campaign_id = _announce(session, settings, event, "update", stamp)
+        campaign_id = _announce(session, settings, signer, event, "update", stamp)
     return Change(
         event=event,
         changed=changed,
@@ -316,9 +318,11 @@ def cancel_event(
     *,
     now: dt.datetime | None = None,
     announce: bool = True,
+    signer: Signer | None = None,
 ) -> Change:
     """Cancel a meeting: SEQUENCE goes up, owed mail is dropped, and (with `announce`) a
-    cancellation campaign with METHOD:CANCEL and the same UID goes to those not declined."""
+    cancellation campaign with METHOD:CANCEL and the same UID goes to those not declined
+    (rendered as a trial with `signer`, the application's, as in edit_event)."""
     stamp = _now(now)
     event = queries.lock_event(session, event_id)
     if event is None:
@@ -333,17 +337,23 @@ def cancel_event(
     from mailer.events.announce import stop_pending_campaigns
 
     stop_pending_campaigns(session, event.id)
-    campaign_id = _announce(session, settings, event, "cancellation", stamp) if announce else None
+    campaign_id = (
+        _announce(session, settings, signer, event, "cancellation", stamp) if announce else None
+    )
     return Change(event=event, changed=("status",), announce=True, campaign_id=campaign_id)
 
 
 def _announce(
-    session: Session, settings: Settings, event: Event, kind: str, now: dt.datetime
+    session: Session, settings: Settings, signer: Signer | None, event: Event, kind: str,
+    now: dt.datetime,
 ) -> int:
     """Make the update or cancellation campaign for an event; its id."""
     from mailer.events import announce
 
-    return announce.announcement_campaign(session, settings, event, kind, now)
+    if signer is None:
+        # The domain never makes a signer of its own: the composition root's is the one.
+        raise ValueError(f"announcing an {kind} needs the application's signer")
+    return announce.announcement_campaign(session, settings, signer, event, kind, now)
 
 
 def _check_open(event: Event, now: dt.datetime) -> None:

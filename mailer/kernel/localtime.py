@@ -2,9 +2,11 @@
 
 One reading for every command that takes a time, so `campaigns schedule --at` and `events
 create --starts` agree: a wall-clock time inside the spring-forward gap does not exist and is
-refused; the autumn hour that happens twice is either asked about (the caller wants the person
-to say which, with an offset) or read as its first occurrence; an offset beyond what any zone
-uses is refused. Errors are ValueError with a message the caller prefixes with what it read.
+refused; the autumn hour that happens twice is refused too, naming the two offsets to choose
+from (either guess may be wrong, so the person says which); an offset beyond what any zone uses
+is refused. A caller that asks in its own way (a page offering the two as a choice) reads it as
+its first occurrence with `repeated="first"` and then asks. Errors are ValueError with a
+message the caller prefixes with what it read.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def edit_event(app: App, event_id: int, changes: Mapping[str, Any], *, announce:
                actor: Actor | str) -> service.Change:
     """Change a meeting; unless told not to, the invitees get an update (see events.service)."""
     with session_scope(app.sessions) as session:
-        change = edit(session, app.settings, as_actor(actor), event_id, changes,
+        change = edit(session, app.settings, app.signer, as_actor(actor), event_id, changes,
                       announce=announce)
     if change.changed:
         log.info("%s changed event %d (%s)", actor, event_id, ", ".join(change.changed))
@@ -174,7 +174,7 @@ def edit_event(app: App, event_id: int, changes: Mapping[str, Any], *, announce:
 def cancel_event(app: App, event_id: int, *, actor: Actor | str) -> service.Change:
     """Cancel a meeting: everyone invited who has not declined gets a cancellation."""
     with session_scope(app.sessions) as session:
-        change = cancel(session, app.settings, as_actor(actor), event_id)
+        change = cancel(session, app.settings, app.signer, as_actor(actor), event_id)
     log.info("%s cancelled event %d", actor, event_id)
     return change
 
@@ -379,11 +379,12 @@ def create(session: Session, settings: Settings, actor: Actor, fields: service.E
     return event
 
 
-def edit(session: Session, settings: Settings, actor: Actor, event_id: int,
+def edit(session: Session, settings: Settings, signer: Signer, actor: Actor, event_id: int,
          changes: Mapping[str, Any], *, announce: bool = True) -> service.Change:
     require(actor, "events.edit")
     before = _snapshot(service.get_event(session, event_id))
-    change = service.edit_event(session, settings, event_id, changes, announce=announce)
+    change = service.edit_event(session, settings, event_id, changes, announce=announce,
+                                signer=signer)
     if change.changed:
         audit.record(session, actor, "event.edit", ("event", event_id), before,
                      _snapshot(change.event) | {"update_campaign": change.campaign_id,
@@ -391,10 +392,11 @@ def edit(session: Session, settings: Settings, actor: Actor, event_id: int,
     return change
 
 
-def cancel(session: Session, settings: Settings, actor: Actor, event_id: int) -> service.Change:
+def cancel(session: Session, settings: Settings, signer: Signer, actor: Actor,
+           event_id: int) -> service.Change:
     require(actor, "events.edit")
     before = _snapshot(service.get_event(session, event_id))
-    change = service.cancel_event(session, settings, event_id)
+    change = service.cancel_event(session, settings, event_id, signer=signer)
     audit.record(session, actor, "event.cancel", ("event", event_id), before,
                  _snapshot(change.event) | {"cancellation_campaign": change.campaign_id})
     return change

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from mailer.compose.renderer import pick_language
 from mailer.database.connect import session_scope
-from mailer.delivery.sender import Message, Verdict, judge
+from mailer.delivery.retry import Verdict, judge
+from mailer.delivery.sender import Message
 from mailer.delivery.transport import Outcome
 from mailer.events import queries, service
 from mailer.events.ical import METHOD_REQUEST, PARTSTATS, PersonalCalendar

@@ -8,6 +8,6 @@ One module per page (unsubscribe, preferences, subscribe, view, rsvp), each givi
 `routes(pages)`; `pages` (mailer.web.pages.Pages) holds what they share: templates, language,
 signed links, CSRF, rate limits, the database and the mail they send.
 
-Every answer gets the security headers (CSP without scripts, no framing, no referrer, nosniff,
-no-store) from mailer.web.app.SecurityHeaders.
+Every answer gets the security headers (CSP with our own scripts only, no framing, no referrer,
+nosniff, no-store) from mailer.web.headers.SecurityHeaders.
 """

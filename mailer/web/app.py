@@ -29,6 +29,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from mailer.errors import TokenError
 from mailer.web import preferences, rsvp, subscribe, unsubscribe, view
 from mailer.web.csrf import CsrfError
+from mailer.web.headers import SecurityHeaders
 from mailer.web.pages import TEMPLATES, Pages
 from mailer.web.ratelimit import RateLimited
 
@@ -133,42 +134,6 @@ class RefuseNul:
                 await PlainTextResponse("Bad request\n", status_code=400)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-class SecurityHeaders:
-    """Adds the security headers to every answer; a page may set its own CSP (view online).
-
-    Pages that carry a personal token are never cached (`no-store`); the stylesheet may be.
-    With an https base_url, HSTS too.
-    """
-
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
-        self.app = app
-        self.hsts = hsts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith("/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _value in headers}
-                extra = dict(SECURITY_HEADERS)
-                extra["content-security-policy"] = PAGE_CSP
-                if self.hsts:
-                    extra["strict-transport-security"] = HSTS
-                if not static:
-                    extra["cache-control"] = "no-store"
-                for name, value in extra.items():
-                    if name.encode() not in present:
-                        headers.append((name.encode(), value.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _static_routes() -> list[BaseRoute]:
@@ -288,7 +253,10 @@ def create_web_app(app: App) -> Starlette:
         web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
     web.add_middleware(RefuseNul)
     # Wraps the above, so even a refused host, URL or oversized body gets the headers.
-    web.add_middleware(SecurityHeaders, hsts=https)
+    headers = {**SECURITY_HEADERS, "content-security-policy": PAGE_CSP}
+    if https:
+        headers["strict-transport-security"] = HSTS
+    web.add_middleware(SecurityHeaders, headers=headers)
     web.add_middleware(AccessLog)
     if web_settings.trusted_proxies:
         # uvicorn's own proxy-header middleware, trusting only the configured proxies: their

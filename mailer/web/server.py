@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -23,7 +23,7 @@ from mailer.errors import ConfigError
 if TYPE_CHECKING:
     from mailer.app import App
 
-__all__ = ["bind", "serve", "serve_embedded", "web_part"]
+__all__ = ["bind", "serve", "serve_embedded", "serve_part", "web_part"]
 
 log = logging.getLogger("mailer.web")
 
@@ -97,10 +97,26 @@ async def web_part(app: App, stop: asyncio.Event) -> None:
     If the port cannot be had, the pages are not served and an error is logged, but the rest
     of the service (sending, bounces) keeps running: mail already scheduled must still go out.
     """
+    await serve_part(app, stop, serve, host=app.settings.web.host, port=app.settings.web.port,
+                     what="the subscriber pages are", logger=log)
+
+
+async def serve_part(
+    app: App,
+    stop: asyncio.Event,
+    serve: Callable[[App, socket.socket, asyncio.Event], Awaitable[None]],
+    *,
+    host: str,
+    port: int,
+    what: str,
+    logger: logging.Logger,
+) -> None:
+    """Bind host:port and `serve` until `stop` (the pages and the console as parts of `mailer
+    run`); an address that cannot be had is logged ("<what> not served") and nothing more."""
     try:
-        sock = bind(app.settings.web.host, app.settings.web.port)
+        sock = bind(host, port)
     except ConfigError as exc:
-        log.error("the subscriber pages are not served: %s", exc)
+        logger.error("%s not served: %s", what, exc)
         return
     try:
         await serve(app, sock, stop)
