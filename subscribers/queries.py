@@ -70,6 +70,7 @@ __all__ = [
     "set_subscription_status",
     "delete_subscriber",
     "count_subscribers",
+    "like_escape",
     "subscriber_page",
     "attribute_maps",
     "import_lookup",
@@ -250,11 +251,13 @@ def _filter_clauses(flt: SubscriberFilter) -> list[ColumnElement[bool]]:
             )
         )
     if flt.search:
-        pattern = f"%{flt.search.lower()}%"
+        # The text is matched literally: % and _ typed into a search box are characters, not
+        # LIKE wildcards (the same escape character on SQLite and PostgreSQL).
+        pattern = "%" + like_escape(flt.search.lower()) + "%"
         clauses.append(
-            func.lower(Subscriber.email).like(pattern)
-            | func.lower(Subscriber.name).like(pattern)
-            | func.lower(Subscriber.organisation).like(pattern)
+            func.lower(Subscriber.email).like(pattern, escape="\\")
+            | func.lower(Subscriber.name).like(pattern, escape="\\")
+            | func.lower(Subscriber.organisation).like(pattern, escape="\\")
         )
     return clauses
 
@@ -486,8 +489,20 @@ def delete_unconfirmed_signups(session: Session, created_before: dt.datetime) ->
 # -- import, export and listing: set-at-a-time statements --------------------------------------
 
 
-def count_subscribers(session: Session, flt: SubscriberFilter) -> int:
-    stmt = select(func.count(Subscriber.id)).where(*_filter_clauses(flt))
+def like_escape(text: str) -> str:
+    """`text` for a LIKE pattern with escape character backslash: its wildcards made literal."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def count_subscribers(session: Session, flt: SubscriberFilter, *, at_most: int | None = None
+                      ) -> int:
+    """How many match; with `at_most`, counting stops there (a search as you type over many
+    people says "more than N" rather than scanning the whole table for an exact figure)."""
+    if at_most is None:
+        stmt = select(func.count(Subscriber.id)).where(*_filter_clauses(flt))
+    else:
+        capped = select(Subscriber.id).where(*_filter_clauses(flt)).limit(at_most).subquery()
+        stmt = select(func.count()).select_from(capped)
     return int(session.scalar(stmt) or 0)
 
 
