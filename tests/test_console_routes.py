@@ -35,7 +35,8 @@ PUBLIC_ROUTES = {
     ("/setup/{token}", "POST"), ("/lang/{code}", "GET"),
 }
 PARAMS = {"campaign_id": "{campaign}", "token": "not-a-token", "name": "console.css",
-          "code": "en"}
+          "code": "en",
+          "public_id": "nobody", "upload": "no-upload"}  # subscribers, import (c2-people)
 
 
 def _every_route(app: App) -> list[tuple[str, str, str]]:

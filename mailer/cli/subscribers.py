@@ -20,10 +20,9 @@ from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table, to_jsonable, visible
 from mailer.usecases import subscribers as usecases
 from subscribers import service
-from subscribers.csvcells import SafeWriter
 from subscribers.errors import InvalidValueError
 from subscribers.exporter import FORMATS
-from subscribers.importer import ImportResult, Reject
+from subscribers.importer import ImportResult
 from subscribers.models import SUBSCRIBER_STATUSES
 
 __all__ = ["group", "current_actor"]
@@ -369,24 +368,13 @@ def import_(
     with _output(rejects_path, "utf-8-sig") if rejects_path else _nothing() as fh:
         # Rejects go straight to the file (same columns as the input, after line and reason),
         # so the file can be fixed in Excel and imported again.
-        rejects_out = SafeWriter(fh, delimiter=";", lineterminator="\r\n") if fh else None
-        header_written = False
-
-        def on_reject(reject: Reject) -> None:
-            nonlocal header_written
-            if rejects_out is None:
-                return
-            if not header_written:
-                rejects_out.writerow(["line", "reason", *reject.header])
-                header_written = True
-            rejects_out.writerow([reject.line, reject.reason, *reject.fields])
-
+        rejects_out = usecases.RejectsFile(fh) if fh else None
         with _import_progress(file) as on_progress:
             result = usecases.import_subscribers(app, file, lists=lists, dry_run=dry_run,
-                                                 on_reject=on_reject, on_progress=on_progress,
+                                                 on_reject=rejects_out, on_progress=on_progress,
                                                  actor=current_actor())
-        if rejects_out is not None and not header_written:
-            rejects_out.writerow(["line", "reason"])
+        if rejects_out is not None:
+            rejects_out.close()
     _report_import(file, result, rejects_path, as_json)
     if result.rejected:
         # The accepted rows are saved and every reject is reported (and in --rejects FILE);

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
 from mailer.console import account, audit, campaigns, home, signin, users
+from mailer.console import imports, people
 from mailer.console.base import Console, ConsoleRoute
 
 if TYPE_CHECKING:
@@ -52,7 +53,24 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 #: Room for an image upload; everything else is a small form.
 MAX_BODY = 6 * 1024 * 1024
 
-ROUTE_MODULES = (signin, home, account, campaigns, users, audit)
+ROUTE_MODULES = (signin, home, account, campaigns, users, audit,
+                 imports, people)  # imports first: /subscribers/import before /subscribers/{id}
+#: Larger bodies only where a file is uploaded (a subscriber CSV), nowhere else.
+LARGE_BODY = {imports.UPLOAD_PATH: imports.MAX_UPLOAD}
+
+
+class BodyLimit:
+    """MAX_BODY for every request, except the few paths in LARGE_BODY (exact match)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.small = RequestBodyLimitMiddleware(app, max_body_size=MAX_BODY)
+        self.large = {path: RequestBodyLimitMiddleware(app, max_body_size=size)
+                      for path, size in LARGE_BODY.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self.large.get(scope["path"], self.small) if scope["type"] == "http" \
+            else self.small
+        await chosen(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -126,7 +144,7 @@ def create_console_app(app: App) -> Starlette:
     web = Starlette(routes=routes, exception_handlers={
         HTTPException: on_http_error, Exception: on_server_error})
     web.router.redirect_slashes = False
-    web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
+    web.add_middleware(BodyLimit)
     web.add_middleware(SecurityHeaders)
     web.state.console = console
     return web

@@ -31,6 +31,7 @@ from mailer.settings import Settings
 from mailer.usecases import privacy
 from mailer.usecases.users import require
 from subscribers import queries, service
+from subscribers.csvcells import SafeWriter
 from subscribers.errors import (
     ImportFileError,
     InvalidValueError,
@@ -50,6 +51,7 @@ __all__ = [
     "Criteria",
     "Found",
     "ImportPreview",
+    "RejectsFile",
     "Unsubscribed",
     "EXPORT_FORMATS",
     "subscriber_filter",
@@ -370,6 +372,28 @@ def after_erasure(app: App) -> None:
 # -- import and export ---------------------------------------------------------------------------
 
 
+class RejectsFile:
+    """The rejects file, as `subscribers import --rejects` and the console write it: `;` and
+    CRLF, the columns `line`, `reason`, then the row's original cells (so it can be fixed in
+    Excel and imported again), every cell neutralised against formulas. Use it as `on_reject`;
+    `close()` writes the header of a file without rejects."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = SafeWriter(out, delimiter=";", lineterminator="\r\n")
+        self._header = False
+
+    def __call__(self, reject: Reject) -> None:
+        if not self._header:
+            self._out.writerow(["line", "reason", *reject.header])
+            self._header = True
+        self._out.writerow([reject.line, reject.reason, *reject.fields])
+
+    def close(self) -> None:
+        if not self._header:
+            self._out.writerow(["line", "reason"])
+            self._header = True
+
+
 def _named(exc: SubscriberError, path: Path, name: str) -> ImportFileError:
     # The messages name the file as the person knows it, not the server's temporary copy.
     return ImportFileError(str(exc).replace(str(path), name))
@@ -415,10 +439,10 @@ def run_import(session: Session, settings: Settings, actor: Actor, path: Path, *
         raise _named(exc, path, shown) from None
     if not dry_run:
         audit.record(session, actor, "subscribers.import", ("import", Path(shown).name[:64]),
-                     None, {"file": shown[:500], "lists": list(lists), "added": result.added, "updated": result.updated,
-            "unchanged": result.unchanged, "rejected": result.rejected,
-            "duplicates": result.duplicates, "encoding": result.encoding,
-            "delimiter": result.delimiter})
+                     None, {"file": shown[:500], "lists": list(lists), "added": result.added,
+                            "updated": result.updated, "unchanged": result.unchanged,
+                            "rejected": result.rejected, "duplicates": result.duplicates,
+                            "encoding": result.encoding, "delimiter": result.delimiter})
     return result
 
 
