@@ -20,8 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
-from mailer.console import account, audit, campaigns, home, signin, users
-from mailer.console import imports, people
+from mailer.console import account, audit, campaigns, home, imports, people, signin, users
 from mailer.console.base import Console, ConsoleRoute
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import io
 import json
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -99,9 +99,11 @@ class _People:
             try:
                 if fmt == "xlsx":
                     usecases.export(session, self.settings, self.actor(request), criteria,
-                                    spool, fmt="xlsx")
+                                    cast(BinaryIO, spool), fmt="xlsx")
                 else:
-                    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+                    # Excel reads UTF-8 only with a BOM; JSON has none.
+                    text = io.TextIOWrapper(spool, newline="",
+                                            encoding="utf-8-sig" if fmt == "csv" else "utf-8")
                     usecases.export(session, self.settings, self.actor(request), criteria,
                                     text, fmt=fmt, delimiter=";")
                     text.flush()
@@ -208,9 +210,13 @@ class _People:
         return endpoint
 
     def _edit(self, session: Session, actor: Any, email: str, form: FormData) -> str | None:
-        changes = {k: str(form.get(k, ""))[:200] for k in _EDIT_FIELDS if k in form}
+        def given(key: str) -> str | None:  # a field not in the form stays as it is
+            return str(form.get(key, ""))[:200] if key in form else None
+
         new_email = str(form.get("email", "")).strip()[:320]
-        usecases.edit(session, self.settings, actor, email, **changes,
+        usecases.edit(session, self.settings, actor, email, name=given("name"),
+                      organisation=given("organisation"), job_title=given("job_title"),
+                      region=given("region"), language=given("language"),
                       new_email=new_email if new_email and new_email != email else None)
         return None
 

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from sqlalchemy.orm import Session
 
@@ -447,7 +447,7 @@ def run_import(session: Session, settings: Settings, actor: Actor, path: Path, *
 
 
 def export(session: Session, settings: Settings, actor: Actor, criteria: Criteria,
-           out: IO[Any], *, fmt: str = "csv", delimiter: str = ",") -> int:
+           out: TextIO | BinaryIO, *, fmt: str = "csv", delimiter: str = ",") -> int:
     """Write everyone matching to `out` (text for csv/json/jsonl, bytes for xlsx): CSV cells
     and xlsx text neutralised against formulas. A personal-data export: audited with the
     filter, format and count."""
@@ -456,9 +456,9 @@ def export(session: Session, settings: Settings, actor: Actor, criteria: Criteri
         raise InvalidValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     flt = subscriber_filter(session, settings, criteria)
     if fmt == "xlsx":
-        count = write_xlsx(session, flt, out)
+        count = write_xlsx(session, flt, cast(BinaryIO, out))
     else:
-        count = write_export(session, flt, out, fmt=fmt, delimiter=delimiter)
+        count = write_export(session, flt, cast(TextIO, out), fmt=fmt, delimiter=delimiter)
     audit.record(session, actor, "subscribers.export", None, None,
                  {"filter": criteria.as_dict(), "format": fmt, "count": count})
     return count
