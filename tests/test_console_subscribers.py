@@ -318,3 +318,26 @@ def test_the_cli_writes_the_same_audit_rows(app: App, run_cli, tmp_path):  # typ
         "subscribers.import", "subscribers.export", "subscriber.erase"]
     assert all(r.actor.startswith("os:") and r.origin == "cli" for r in rows)
     assert "anna" not in json.dumps([[r.before, r.after] for r in rows]).lower()
+
+
+def test_the_search_uses_the_trigram_index_on_postgresql(app: App, db_url: str) -> None:
+    from sqlalchemy import text
+
+    from subscribers import queries
+    from subscribers.queries import SubscriberFilter
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no trigram index (and needs none: see README)")
+    stmt = queries.filtered_subscribers(
+        None, SubscriberFilter(search="utrecht", limit=50))  # type: ignore[arg-type]
+    sql = str(stmt.compile(app.engine, compile_kwargs={"literal_binds": True}))
+    with app.engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_subscribers_search' "
+                             "AND schemaname = current_schema()")
+                        ).first() is None:
+            pytest.skip("pg_trgm may not be created on this database (the migration says so)")
+        # A tiny table: ask whether the planner *can* use it (not reading the table in order).
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        conn.exec_driver_sql("SET enable_indexscan = off")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+    assert "ix_subscribers_search" in plan, plan
