@@ -341,3 +341,29 @@ def test_the_search_uses_the_trigram_index_on_postgresql(app: App, db_url: str) 
         conn.exec_driver_sql("SET enable_indexscan = off")
         plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
     assert "ix_subscribers_search" in plan, plan
+
+
+def test_progress_is_shown_while_the_import_runs(app: App, admin, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Another transaction holds the table, so the import is caught running (on SQLite every
+    transaction takes the write lock, so the console itself would wait: see README)."""
+    from sqlalchemy import text
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("on SQLite the console's own requests wait for the import's lock")
+    _people(app)
+    preview = _upload(admin, b"email\r\n" + b"".join(b"p%d@x.nl\r\n" % n for n in range(50)))
+    token = preview.text.split('/subscribers/import/')[1].split('/run')[0]
+    url = f"/subscribers/import/{token}"
+    with app.engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE subscribers IN EXCLUSIVE MODE"))
+        started = admin.post(f"{url}/run", data={"csrf": csrf_token(preview.text)})
+        assert started.status_code == 303
+        page = admin.get(url).text
+        assert 'hx-trigger="every 1s"' in page and "<progress" in page
+        assert "Regel 0 van 51" in admin.get(f"{url}/progress").text
+        # A second run of the same upload is not started.
+        again = admin.post(f"{url}/run", data={"csrf": csrf_token(preview.text)})
+        assert again.status_code == 303
+        blocker.rollback()
+    wait_for(lambda: 'hx-get' not in admin.get(f"{url}/progress").text)
+    assert "50 toegevoegd" in admin.get(url).text
