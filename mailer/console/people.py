@@ -6,6 +6,7 @@ mailer.usecases.subscribers, which checks the permission and writes the audit tr
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tempfile
@@ -148,10 +149,20 @@ class _People:
         return {"r": record, "public_id": public_id,
                 "choices": usecases.choices(session, self.settings, actor)}
 
+    def _shown(self, value: Any) -> Any:
+        """Times in the configured time zone, to the second (the JSON keeps them exact)."""
+        if isinstance(value, dt.datetime):
+            return value.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, dict):
+            return {k: self._shown(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._shown(v) for v in value]
+        return value
+
     async def profile(self, request: Request, *, error: str = "", error_for: str = "",
                       notice: str = "", status: int = 200) -> Response:
         info = await self.console.db(self._person, request)
-        r = info["r"]
+        r = info["r"] = self._shown(info["r"])
         tables = [(k, v) for k, v in r.items() if isinstance(v, list) and k not in (
             "lists", "subscriptions") and v]
         return self.console.render(request, "subscriber.html", {

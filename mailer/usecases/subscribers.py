@@ -138,6 +138,11 @@ def _consent_by(actor: Actor) -> str:
     return actor.name.removeprefix("os:")
 
 
+def _source(actor: Actor) -> str:
+    """The channel, for the consent history: a console user, or the command line."""
+    return "console" if actor.user_id is not None else "cli"
+
+
 def _lists_of(session: Session, subscriber: Subscriber) -> list[str]:
     return [slug for sub, slug in queries.subscriptions_of(session, subscriber.id)
             if sub.status == "active"]
@@ -269,11 +274,9 @@ def edit(session: Session, settings: Settings, actor: Actor, email: str, *,
     subscriber = service.edit_subscriber(session, email, regions=settings.regions,
                                          new_email=new_email, attributes=attributes, **changes)
     if status is not None:
-        service.set_status(session, subscriber.email, status, source="console"
-                           if actor.user_id else "cli", actor=by)
+        service.set_status(session, subscriber.email, status, source=_source(actor), actor=by)
     if lists:
-        service.subscribe(session, subscriber.email, lists, source="console"
-                          if actor.user_id else "cli", actor=by)
+        service.subscribe(session, subscriber.email, lists, source=_source(actor), actor=by)
     after = {**_plain(session, subscriber), "email": subscriber.email,
              "attributes": dict(subscriber.attributes or {}),
              **{k: getattr(subscriber, k) for k in _PROFILE}}
@@ -296,7 +299,7 @@ def unsubscribe_person(session: Session, actor: Actor, email: str,
               if sub.status != "unsubscribed"}
     was = _plain(session, before)
     subscriber = service.unsubscribe(
-        session, email, list_slug, source="console" if actor.user_id else "cli",
+        session, email, list_slug, source=_source(actor),
         actor=_consent_by(actor) if consent_by is None else consent_by)
     # Leaving one list changes something if the person was on it; leaving all, if on any.
     changed = list_slug in was_on if list_slug else bool(was_on) or was["status"] == "active"
@@ -311,7 +314,7 @@ def block_person(session: Session, actor: Actor, email: str, *, note: str = "",
     """Stop all mail to a person: status blocked and the address suppressed."""
     require(actor, "subscribers.manage")
     before = _plain(session, service.get_subscriber(session, email))
-    subscriber = service.block(session, email, note=note[:500],
+    subscriber = service.block(session, email, note=note[:500], source=_source(actor),
                                actor=_consent_by(actor) if consent_by is None else consent_by)
     _record(session, actor, "subscriber.block", subscriber.id, before,
             _plain(session, subscriber))
