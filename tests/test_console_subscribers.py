@@ -304,6 +304,8 @@ def test_the_cli_writes_the_same_audit_rows(app: App, run_cli, tmp_path):  # typ
     run_cli("subscribers", "add", "anna@utrecht.nl", "--name", "Anna", "--list", "nieuwsbrief")
     run_cli("subscribers", "edit", "anna@utrecht.nl", "--region", "Noord")
     run_cli("subscribers", "unsubscribe", "anna@utrecht.nl", "--list", "nieuwsbrief")
+    run_cli("subscribers", "edit", "anna@utrecht.nl", "--status", "bounced")
+    run_cli("subscribers", "reactivate", "anna@utrecht.nl", "--reason", "nieuwe mailbox")
     run_cli("subscribers", "block", "anna@utrecht.nl")
     file = tmp_path / "in.csv"
     file.write_text("email;naam\nbert@x.nl;Bert\n", encoding="utf-8")
@@ -314,7 +316,8 @@ def test_the_cli_writes_the_same_audit_rows(app: App, run_cli, tmp_path):  # typ
     run_cli("subscribers", "erase", "anna@utrecht.nl", "--yes")
     rows = _audit(app, "subscriber")
     assert [r.action for r in rows] == [
-        "subscriber.add", "subscriber.edit", "subscriber.unsubscribe", "subscriber.block",
+        "subscriber.add", "subscriber.edit", "subscriber.unsubscribe", "subscriber.edit",
+        "subscriber.reactivate", "subscriber.block",
         "subscribers.import", "subscribers.export", "subscriber.erase"]
     assert all(r.actor.startswith("os:") and r.origin == "cli" for r in rows)
     assert "anna" not in json.dumps([[r.before, r.after] for r in rows]).lower()
