@@ -70,6 +70,8 @@ def test_admin_finds_changes_erases_imports_exports(browser: Any, app: App,
         p.keyboard.type("groning")
         wait_for(lambda: p.locator("#results").inner_text().count("@") == 1)
         assert "bert@groningen.nl" in p.inner_text("#results")
+        # Only the count is a status region: it is what a screen reader announces.
+        wait_for(lambda: p.inner_text("#found-count").strip() == "1 gevonden.")
         assert p.url == f"{base}/subscribers"
         # % is a character, not a wildcard.
         p.fill("#q", "")

@@ -69,6 +69,7 @@ def test_search_filters_and_literal_wildcards(app: App, admin):  # type: ignore[
     rows = admin.get("/subscribers/rows", params={"q": "groningen"}).text
     assert "bert@groningen.nl" in rows and "anna@" not in rows
     assert f"/subscribers/{ids['bert@groningen.nl']}" in rows
+    assert '<span hx-swap-oob="innerHTML:#found-count">1 gevonden.' in rows
     # % and _ are characters, not wildcards.
     rows = admin.get("/subscribers/rows", params={"q": "100%"}).text
     assert "chris@zwolle.nl" in rows and "anna@" not in rows

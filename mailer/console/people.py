@@ -79,12 +79,14 @@ class _People:
         found = await self.console.db(self._search, request)
         return self.console.render(request, "subscribers.html", {
             **found, "f": _filters(request.query_params), "cap": COUNT_CAP, "export_error": "",
+            "fragment": False,
             "erased": request.query_params.get("erased") == "1"},
             status=400 if found["search_error"] else 200)
 
     async def rows(self, request: Request) -> Response:
         found = await self.console.db(self._search, request)
-        return self.console.render(request, "_subscriber_rows.html", {**found, "cap": COUNT_CAP})
+        return self.console.render(request, "_subscriber_rows.html", {
+            **found, "cap": COUNT_CAP, "fragment": True})
 
     # -- export ----------------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ class _People:
             found = await self.console.db(self._search, request)
             return self.console.render(request, "subscribers.html", {
                 **found, "f": _filters(q), "cap": COUNT_CAP, "export_error": error,
+                "fragment": False,
                 "erased": False},
                 status=400)
         spool.seek(0)
