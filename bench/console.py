@@ -52,9 +52,10 @@ def fill(url: str, subscribers: int, campaigns: int, sent: int) -> None:
                           "VALUES ('nieuwsbrief', 'GT Nieuwsbrief', '', 'single', :now)"),
                      {"now": now})
         conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, name, organisation, job_title, region, "
-            "language, status, attributes, consent_source, consent_by, created_at, updated_at) "
-            "SELECT 'p' || n || '@gemeente' || (n % 300) || '.example.nl', "
+            "INSERT INTO subscribers (public_id, email, email_key, name, organisation, "
+            "job_title, region, language, status, attributes, consent_source, consent_by, "
+            "created_at, updated_at) "
+            "SELECT md5('bench' || n), 'p' || n || '@gemeente' || (n % 300) || '.example.nl', "
             "'p' || n || '@gemeente' || (n % 300) || '.example.nl', 'Persoon ' || n, "
             "'Gemeente ' || (n % 300), 'Adviseur', "
             "(ARRAY['Noord','Oost','Zuid','West','Midden'])[1 + n % 5], "
@@ -119,6 +120,7 @@ def main() -> None:
                                      "beheer@gt.example.nl", "admin")
             token = accounts.start_session(session, user)
             first_sent = session.scalar(text("SELECT min(id) FROM campaigns"))
+            someone = session.scalar(text("SELECT public_id FROM subscribers WHERE id = 4242"))
         client = TestClient(create_console_app(app), base_url="http://127.0.0.1:8026")
         client.cookies.set("gt_console", token)
         page = client.get("/account").text
@@ -133,6 +135,16 @@ def main() -> None:
             "new newsletter form": ("GET", "/campaigns/new", None),
             "audit trail (20k rows)": ("GET", "/audit", None),
             "users": ("GET", "/users", None),
+            # Search as you type (issue 15): a LIMIT 50 page by primary key, a count capped
+            # at 1,000; "no match" has to read every row.
+            "subscribers page": ("GET", "/subscribers", None),
+            "search 'persoon 4242'": ("GET", "/subscribers/rows?q=persoon+4242", None),
+            "search 'gemeente 12' (many hits)": ("GET", "/subscribers/rows?q=gemeente+12", None),
+            "search, no match (every row)": ("GET", "/subscribers/rows?q=zzzz", None),
+            "search + region + list + language": (
+                "GET", "/subscribers/rows?q=persoon+42&region=Noord&list=nieuwsbrief"
+                "&language=nl", None),
+            "subscriber profile": ("GET", f"/subscribers/{someone}", None),
         }
         print(f"{'page':36} {'p50 ms':>8} {'p95 ms':>8}")
         for name, (method, path, data) in pages.items():

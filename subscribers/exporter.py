@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy.orm import Session
 
 from subscribers import queries
-from subscribers.csvcells import SafeWriter
+from subscribers.csvcells import SafeWriter, neutralise
 from subscribers.queries import SubscriberFilter
 
-__all__ = ["EXPORT_FIELDS", "FORMATS", "export_records", "write_export"]
+__all__ = ["EXPORT_FIELDS", "FORMATS", "export_records", "write_export", "write_xlsx"]
 
 #: Columns of every export, in order; CSV adds one column per attribute key after these.
 EXPORT_FIELDS = (
@@ -65,6 +65,25 @@ def export_records(
             session.expunge(sub)
 
 
+def _attribute_keys(session: Session, flt: SubscriberFilter) -> list[str]:
+    keys: dict[str, None] = {}
+    for attributes in queries.attribute_maps(session, flt):
+        keys.update(dict.fromkeys(attributes))
+    return [k for k in keys if k not in EXPORT_FIELDS]
+
+
+def _table_rows(session: Session, flt: SubscriberFilter) -> Iterator[list[Any]]:
+    """The header, then one row per person: the columns of the CSV export."""
+    attribute_keys = _attribute_keys(session, flt)
+    yield [*EXPORT_FIELDS, *attribute_keys]
+    for record in export_records(session, flt):
+        attributes = record["attributes"]
+        yield [
+            *(" ".join(record[f]) if f == "lists" else record[f] for f in EXPORT_FIELDS),
+            *(_cell(attributes.get(k)) for k in attribute_keys),
+        ]
+
+
 def write_export(
     session: Session,
     flt: SubscriberFilter,
@@ -76,20 +95,11 @@ def write_export(
     """Write every matching subscriber to `out` in `fmt`; returns how many were written."""
     count = 0
     if fmt == "csv":
-        keys: dict[str, None] = {}
-        for attributes in queries.attribute_maps(session, flt):
-            keys.update(dict.fromkeys(attributes))
-        attribute_keys = [k for k in keys if k not in EXPORT_FIELDS]
         writer = SafeWriter(out, delimiter=delimiter, lineterminator="\r\n")
-        writer.writerow([*EXPORT_FIELDS, *attribute_keys])
-        for record in export_records(session, flt):
-            attributes = record["attributes"]
-            writer.writerow(
-                [
-                    *(" ".join(record[f]) if f == "lists" else record[f] for f in EXPORT_FIELDS),
-                    *(_cell(attributes.get(k)) for k in attribute_keys),
-                ]
-            )
+        rows = _table_rows(session, flt)
+        writer.writerow(next(rows))
+        for row in rows:
+            writer.writerow(row)
             count += 1
     elif fmt == "json":
         out.write("[")
@@ -104,6 +114,35 @@ def write_export(
             count += 1
     else:
         raise ValueError(f"unknown export format {fmt!r}")
+    return count
+
+
+def write_xlsx(session: Session, flt: SubscriberFilter, out: BinaryIO) -> int:
+    """The CSV export's columns as an Excel workbook (one sheet, streamed by openpyxl's
+    write-only mode); how many people were written.
+
+    Every cell is a text cell, so nothing in it is ever evaluated, and formula-like text gets
+    the same leading quote as in the CSV (it stays harmless when copied out or saved as CSV).
+    Control characters, which the file format cannot hold, are left out.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("subscribers")
+
+    def cell(value: Any) -> WriteOnlyCell:
+        text = ILLEGAL_CHARACTERS_RE.sub("", str(neutralise("" if value is None else value)))
+        written = WriteOnlyCell(sheet, value=text)
+        written.data_type = "s"  # text, whatever it looks like: never a formula
+        return written
+
+    count = -1
+    for row in _table_rows(session, flt):
+        sheet.append([cell(v) for v in row])
+        count += 1
+    book.save(out)
     return count
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "ImportResult",
     "CsvLayout",
     "detect_layout",
+    "preview_rows",
     "import_file",
 ]
 
@@ -220,6 +221,26 @@ def detect_layout(path: Path) -> CsvLayout:
             f"the header line has: {', '.join(h for h in header if h) or 'nothing'}"
         )
     return CsvLayout(encoding, delimiter, tuple(header), header_line, fields, attributes)
+
+
+def preview_rows(path: Path, layout: CsvLayout, count: int = 5) -> list[list[str]]:
+    """The first `count` data rows as the import will read them (same reader, cells stripped,
+    the export's formula quote taken off), for showing a file before it is imported."""
+    rows: list[list[str]] = []
+    with _open_text(path, layout.encoding) as fh:
+        reader = csv.reader(fh, delimiter=layout.delimiter, skipinitialspace=True)
+        try:
+            for raw in reader:
+                if reader.line_num <= layout.header_line:
+                    continue
+                cells = [restore(cell.strip()) for cell in raw]
+                if any(cells):
+                    rows.append(cells)
+                if len(rows) >= count:
+                    break
+        except (csv.Error, UnicodeDecodeError):
+            pass  # the import itself names the line; a preview shows what it could read
+    return rows
 
 
 class _Importer:

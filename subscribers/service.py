@@ -530,9 +530,10 @@ def set_statuses(
     return changed
 
 
-def block(session: Session, email: str, *, actor: str = "", note: str = "") -> Subscriber:
+def block(session: Session, email: str, *, actor: str = "", note: str = "",
+          source: str = "cli") -> Subscriber:
     """Stop all mail to a person: status `blocked` and the address on the suppression list."""
-    subscriber = set_status(session, email, "blocked", actor=actor, detail=note)
+    subscriber = set_status(session, email, "blocked", source=source, actor=actor, detail=note)
     suppress(session, subscriber.email, "blocked", note=note)
     return subscriber
 

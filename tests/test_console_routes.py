@@ -37,7 +37,8 @@ PUBLIC_ROUTES = {
 }
 PARAMS = {"campaign_id": "{campaign}", "token": "not-a-token", "name": "console.css",
           "code": "en",
-          "slug": "nieuwsbrief", "bounce_id": "1", "event_id": "{campaign}"}
+          "slug": "nieuwsbrief", "bounce_id": "1", "event_id": "{campaign}",
+          "public_id": "nobody", "upload": "no-upload"}
 
 
 def _every_route(app: App) -> list[tuple[str, str, str]]:

@@ -15,17 +15,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-from sqlalchemy.orm import Session
 
 from mailer.cli.context import CliContext, current_actor, pass_cli
 from mailer.cli.output import print_json, print_table, to_jsonable, visible
-from mailer.database.connect import session_scope
 from mailer.usecases import subscribers as usecases
-from subscribers import queries, service
-from subscribers.csvcells import SafeWriter
+from subscribers import service
 from subscribers.errors import InvalidValueError
-from subscribers.exporter import FORMATS, write_export
-from subscribers.importer import ImportResult, Reject
+from subscribers.exporter import FORMATS
+from subscribers.importer import ImportResult
 from subscribers.models import SUBSCRIBER_STATUSES
 
 __all__ = ["group", "current_actor"]
@@ -41,9 +38,7 @@ def _attributes(pairs: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def _filter(
-    ctx: CliContext,
-    session: Session,
+def _criteria(
     *,
     lists: Sequence[str] = (),
     statuses: Sequence[str] = (),
@@ -51,28 +46,11 @@ def _filter(
     organisations: Sequence[str] = (),
     languages: Sequence[str] = (),
     search: str = "",
-    limit: int | None = None,
-) -> queries.SubscriberFilter:
-    """A filter from command-line values; unknown lists and regions are user errors."""
-    service.get_lists(session, lists)
-    canonical = []
-    for region in regions:
-        known = ctx.settings.canonical_region(region)
-        if known is None:
-            raise InvalidValueError(
-                f"unknown region {region!r}; use one of {', '.join(ctx.settings.regions)}"
-            )
-        canonical.append(known)
-    return queries.SubscriberFilter(
-        lists=tuple(lists),
-        statuses=tuple(statuses),
-        regions=tuple(canonical),
-        organisations=tuple(organisations),
-        languages=tuple(service.validate_language(lang) for lang in languages),
-        search=search,
-        subscription_status="active",
-        limit=limit,
-    )
+) -> usecases.Criteria:
+    """The filter options as the use cases take them (they check lists, regions, ...)."""
+    return usecases.Criteria(lists=tuple(lists), statuses=tuple(statuses),
+                             regions=tuple(regions), organisations=tuple(organisations),
+                             languages=tuple(languages), search=search)
 
 
 def filter_options(func: Any) -> Any:
@@ -167,31 +145,23 @@ def ls(
       mailer subscribers ls --list nieuwsbrief --region Noord
       mailer subscribers ls --status bounced --json
     """
-    with session_scope(ctx.app().sessions) as session:
-        flt = _filter(ctx, session, lists=lists, statuses=statuses, regions=regions,
-                      organisations=organisations, languages=languages, search=search,
-                      limit=limit or None)
-        people = list(session.scalars(queries.filtered_subscribers(session, flt)))
-        slugs = queries.list_slugs_by_subscriber(session, [p.id for p in people])
-        total = queries.count_subscribers(session, flt) if limit and len(people) == limit else 0
+    found = usecases.list_people(
+        ctx.app(), _criteria(lists=lists, statuses=statuses, regions=regions,
+                             organisations=organisations, languages=languages, search=search),
+        limit=limit or None)
+    people = found.people
     if as_json:
-        print_json(
-            [
-                {"email": p.email, "name": p.name, "organisation": p.organisation,
-                 "job_title": p.job_title, "region": p.region, "language": p.language,
-                 "status": p.status, "lists": slugs[p.id],
-                 "attributes": dict(p.attributes or {}), "created_at": p.created_at}
-                for p in people
-            ]
-        )
+        print_json([{k: p[k] for k in ("email", "name", "organisation", "job_title", "region",
+                                       "language", "status", "lists", "attributes",
+                                       "created_at")} for p in people])
         return
     print_table(
         ("email", "name", "organisation", "region", "lang", "status", "lists"),
-        ((p.email, p.name, p.organisation, p.region, p.language, p.status,
-          " ".join(slugs[p.id])) for p in people),
+        ((p["email"], p["name"], p["organisation"], p["region"], p["language"], p["status"],
+          " ".join(p["lists"])) for p in people),
     )
-    if total > len(people):
-        click.echo(f"Showing {len(people)} of {total}; use --limit 0 to see all.")
+    if found.total > len(people):
+        click.echo(f"Showing {len(people)} of {found.total}; use --limit 0 to see all.")
 
 
 @group.command("show")
@@ -398,24 +368,13 @@ def import_(
     with _output(rejects_path, "utf-8-sig") if rejects_path else _nothing() as fh:
         # Rejects go straight to the file (same columns as the input, after line and reason),
         # so the file can be fixed in Excel and imported again.
-        rejects_out = SafeWriter(fh, delimiter=";", lineterminator="\r\n") if fh else None
-        header_written = False
-
-        def on_reject(reject: Reject) -> None:
-            nonlocal header_written
-            if rejects_out is None:
-                return
-            if not header_written:
-                rejects_out.writerow(["line", "reason", *reject.header])
-                header_written = True
-            rejects_out.writerow([reject.line, reject.reason, *reject.fields])
-
+        rejects_out = usecases.RejectsFile(fh) if fh else None
         with _import_progress(file) as on_progress:
             result = usecases.import_subscribers(app, file, lists=lists, dry_run=dry_run,
-                                                 on_reject=on_reject, on_progress=on_progress,
+                                                 on_reject=rejects_out, on_progress=on_progress,
                                                  actor=current_actor())
-        if rejects_out is not None and not header_written:
-            rejects_out.writerow(["line", "reason"])
+        if rejects_out is not None:
+            rejects_out.close()
     _report_import(file, result, rejects_path, as_json)
     if result.rejected:
         # The accepted rows are saved and every reject is reported (and in --rejects FILE);
@@ -511,10 +470,10 @@ def export(
       mailer subscribers export --region Noord --format json > noord.json
     """
     encoding = "utf-8-sig" if fmt == "csv" and output not in (None, "-") else "utf-8"
-    with session_scope(ctx.app().sessions) as session:
-        flt = _filter(ctx, session, lists=lists, statuses=statuses, regions=regions,
-                      organisations=organisations, languages=languages)
-        with _output(output, encoding) as out:
-            count = write_export(session, flt, out, fmt=fmt, delimiter=delimiter)
+    criteria = _criteria(lists=lists, statuses=statuses, regions=regions,
+                         organisations=organisations, languages=languages)
+    with _output(output, encoding) as out:
+        count = usecases.export_subscribers(ctx.app(), criteria, out, fmt=fmt,
+                                            delimiter=delimiter)
     if output not in (None, "-"):
         click.echo(f"Exported {count} subscribers to {output}.")

@@ -17,6 +17,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
 from mailer.console import (
@@ -26,8 +27,10 @@ from mailer.console import (
     campaigns,
     events,
     home,
+    imports,
     lists,
     oidc,
+    people,
     signin,
     users,
 )
@@ -63,7 +66,25 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 #: Room for an image upload; everything else is a small form.
 MAX_BODY = 6 * 1024 * 1024
 
-ROUTE_MODULES = (signin, oidc, home, account, campaigns, events, users, audit, lists, bounces)
+# imports before people: /subscribers/import before /subscribers/{id}
+ROUTE_MODULES = (signin, oidc, home, account, campaigns, events, users, audit, lists, bounces,
+                 imports, people)
+#: Larger bodies only where a file is uploaded (a subscriber CSV), nowhere else.
+LARGE_BODY = {imports.UPLOAD_PATH: imports.MAX_UPLOAD}
+
+
+class BodyLimit:
+    """MAX_BODY for every request, except the few paths in LARGE_BODY (exact match)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.small = RequestBodyLimitMiddleware(app, max_body_size=MAX_BODY)
+        self.large = {path: RequestBodyLimitMiddleware(app, max_body_size=size)
+                      for path, size in LARGE_BODY.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chosen = self.large.get(scope["path"], self.small) if scope["type"] == "http" \
+            else self.small
+        await chosen(scope, receive, send)
 
 
 def _static_route(console: Console) -> ConsoleRoute:
@@ -110,7 +131,7 @@ def create_console_app(app: App) -> Starlette:
     web = Starlette(routes=routes, exception_handlers={
         HTTPException: on_http_error, Exception: on_server_error})
     web.router.redirect_slashes = False
-    web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
+    web.add_middleware(BodyLimit)
     web.add_middleware(SecurityHeaders, headers=HEADERS)
     web.state.console = console
     return web
