@@ -4,6 +4,15 @@ Links never carry row ids in the clear: a token names its purpose (an unsubscrib
 be replayed as an RSVP token) and is signed with MAILER_SECRET_KEY. VERP tokens are short,
 lower-case and safe in an address's local part, because bounces come back through MTAs that
 may change the case of a local part.
+
+The VERP and List-Unsubscribe mailto tokens name a delivery or a subscriber by a sealed value:
+the row id encrypted (AES-256, one block, a key of its own per purpose) together with eight
+zero bytes that must come back on decryption. A public id cannot stand there: it is
+case-sensitive, and the local part of an address is not. The sealed value shows nothing of the
+row id (nor how many rows there are), cannot be forged without the key (a guess passes 1 in
+2**64), and, as row ids are never reused (AUTOINCREMENT on SQLite), never names someone else.
+Tokens of the earlier shape `<base36 row id>-<mac>`, in mail already sent, are still accepted
+during a transition (see README, "Upgrading"); nothing new is made in that shape.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import hmac
 import re
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from mailer.errors import TokenError
@@ -29,6 +39,8 @@ __all__ = [
     "CONFIRM",
     "DATA_EXPORT",
     "is_public_id",
+    "VERP_TOKEN",
+    "MAILTO_TOKEN",
 ]
 
 # Purposes. Each is its own salt: a token made for one never verifies for another.
@@ -48,8 +60,16 @@ def is_public_id(value: object) -> bool:
     return isinstance(value, str) and _PUBLIC_ID_RE.fullmatch(value) is not None
 
 
-_VERP_RE = re.compile(r"^(?P<prefix>[a-z0-9._-]+)\+(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
-_MAILTO_RE = re.compile(r"^(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
+# What follows `bounces+` / `afmelden+`: a sealed id (26 base32 letters), or the transitional
+# `<base36 id>-<mac>`. The bounce parser finds candidates by these shapes.
+_SEALED = r"[a-z2-7]{26}"
+_LEGACY_ID = r"[0-9a-z]{1,13}-[a-z2-7]{16}"
+VERP_TOKEN: Final = rf"(?:{_SEALED}|{_LEGACY_ID})"
+MAILTO_TOKEN: Final = VERP_TOKEN
+_EITHER = rf"(?:(?P<sealed>{_SEALED})|(?P<id>[0-9a-z]{{1,13}})-(?P<mac>[a-z2-7]{{16}}))"
+_VERP_RE = re.compile(rf"^(?P<prefix>[a-z0-9._-]+)\+{_EITHER}$")
+_MAILTO_RE = re.compile(rf"^{_EITHER}$")
+_ZEROS = bytes(8)
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _REPLY_RE = re.compile(
     r"^(?P<prefix>[a-z0-9._-]+)\+(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$"
@@ -65,6 +85,35 @@ def _base36(number: int) -> str:
         digits.append(_B36[rest])
         if not number:
             return "".join(reversed(digits))
+
+
+def _seal(key: bytes, number: int) -> str:
+    """`number` (a row id) encrypted with `key`: 26 lower-case base32 letters.
+
+    One AES block, so ECB is simply the block cipher itself (a keyed permutation): the same id
+    always gives the same value, which a mailto token must (one per person), and the eight
+    zero bytes beside the id are what `_unseal` checks instead of a MAC.
+    """
+    if not 0 <= number < 2**63:
+        raise ValueError("id out of range")
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    block = encryptor.update(number.to_bytes(8, "big") + _ZEROS) + encryptor.finalize()
+    return base64.b32encode(block).decode().rstrip("=").lower()
+
+
+def _unseal(key: bytes, value: str) -> int | None:
+    """The id `_seal` put in `value`, or None if `value` was not made with `key`."""
+    try:
+        block = base64.b32decode(value.upper() + "======")
+    except ValueError:
+        return None
+    decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
+    plain = decryptor.update(block) + decryptor.finalize()
+    if not hmac.compare_digest(plain[8:], _ZEROS):
+        return None
+    number = int.from_bytes(plain[:8], "big")
+    # Base32's last letter carries two spare bits: accept only the one spelling we make.
+    return number if _seal(key, number) == value else None
 
 
 class Signer:
@@ -85,6 +134,8 @@ class Signer:
         self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
         self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
         self._mailto_keys = (derive(secret_key, "unsubscribe-mailto"), secret_key.encode())
+        self._verp_seal = derive(secret_key, "verp-sealed-ids")
+        self._mailto_seal = derive(secret_key, "mailto-sealed-ids")
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -128,8 +179,8 @@ class Signer:
         return base64.b32encode(digest[:10]).decode().lower()
 
     def verp_address(self, delivery_id: int, domain: str, prefix: str = "bounces") -> str:
-        """The envelope sender for one delivery: bounces+<id>-<mac>@domain."""
-        return f"{prefix}+{_base36(delivery_id)}-{self._verp_mac(delivery_id)}@{domain}"
+        """The envelope sender for one delivery: bounces+<sealed delivery id>@domain."""
+        return f"{prefix}+{_seal(self._verp_seal, delivery_id)}@{domain}"
 
     def parse_verp(self, address: str) -> int:
         """The delivery id a VERP address names; TokenError if it is not one of ours."""
@@ -137,7 +188,12 @@ class Signer:
         match = _VERP_RE.match(local)
         if match is None:
             raise TokenError(f"not a VERP address: {address[:100]!r}")
-        delivery_id = int(match["id"], 36)
+        if match["sealed"]:
+            found = _unseal(self._verp_seal, match["sealed"])
+            if found is None:
+                raise TokenError(f"VERP signature does not match: {address[:100]!r}")
+            return found
+        delivery_id = int(match["id"], 36)  # the transitional shape, in mail already sent
         if not any(hmac.compare_digest(match["mac"], self._verp_mac(delivery_id, key))
                    for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
@@ -152,17 +208,22 @@ class Signer:
         return base64.b32encode(digest[:10]).decode().lower()
 
     def mailto_token(self, subscriber_id: int) -> str:
-        """The signed `<id>-<mac>` that follows `afmelden+` in a person's List-Unsubscribe
+        """The sealed subscriber id that follows `afmelden+` in a person's List-Unsubscribe
         mailto, so mail to it names exactly that person (its From is never trusted). Its own
-        purpose: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
-        return f"{_base36(subscriber_id)}-{self._mailto_mac(subscriber_id)}"
+        key: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
+        return _seal(self._mailto_seal, subscriber_id)
 
     def parse_mailto_token(self, token: str) -> int:
         """The subscriber id a mailto token names; TokenError if it is not one of ours."""
         match = _MAILTO_RE.match(token.strip().lower())
         if match is None:
             raise TokenError(f"not an unsubscribe token: {token[:100]!r}")
-        subscriber_id = int(match["id"], 36)
+        if match["sealed"]:
+            found = _unseal(self._mailto_seal, match["sealed"])
+            if found is None:
+                raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
+            return found
+        subscriber_id = int(match["id"], 36)  # the transitional shape, in mail already sent
         if not any(hmac.compare_digest(match["mac"], self._mailto_mac(subscriber_id, key))
                    for key in self._mailto_keys):
             raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
