@@ -15,19 +15,16 @@ output: none found.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email
 import json
 import logging
-import smtplib
-import threading
 from email import policy
 from pathlib import Path
 
 from bounces_support import sample
 from delivery_support import content_file
-from live_support import live, live_factory  # noqa: F401  (fixtures)
+from live_support import Receiver, live, live_factory  # noqa: F401  (fixtures)
 from sqlalchemy import LargeBinary, String, Text, inspect, text
 from sqlalchemy.engine import make_url
 from web_support import link_in
@@ -35,7 +32,6 @@ from web_support import link_in
 from mailer.database.connect import session_scope
 from mailer.events import service as events
 from mailer.events.dates import parse_local
-from mailer.intake.receiver import serve
 from mailer.kernel.links import Links
 from subscribers import service
 
@@ -43,37 +39,6 @@ ADDRESS = "anna.devries@gemeente-a.nl"  # as in the sample bounce and complaint
 NAME = "Annabel Wisse-Vrieling"
 PHONE = "06-98765432"
 NEEDLES = (ADDRESS, NAME, PHONE)
-
-
-class Receiver:
-    """The bounce receiver on a loopback port, on a thread with its own event loop."""
-
-    def __init__(self, app) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.stop = asyncio.Event()
-        ready = threading.Event()
-        self.port = 0
-
-        def listening(port: int) -> None:
-            self.port = port
-            ready.set()
-
-        self.thread = threading.Thread(
-            target=self.loop.run_until_complete,
-            args=(serve(app, self.stop, host="127.0.0.1", port=0, protocol="smtp",
-                        ready=listening),), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def send(self, sender: str, to: str, raw: bytes) -> None:
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
-            smtp.sendmail(sender, [to], raw)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def _found_in_files(db_url: str) -> dict[str, list[str]]:
