@@ -154,6 +154,17 @@ def clean_data(data: SubscriberData, regions: Sequence[str] | None) -> Subscribe
 # -- lists -------------------------------------------------------------------------------------
 
 
+def _one_line(text: str) -> str:
+    """Staff-typed text for a one-line field: no control characters (they would reach the
+    terminal of whoever runs `lists show`, and the sign-up form), trimmed."""
+    return strip_controls(text).strip()
+
+
+def _lines(text: str) -> str:
+    """Staff-typed text of several lines: tab and line breaks stay, other controls go."""
+    return strip_controls(text, multiline=True).strip()
+
+
 def create_list(
     session: Session, slug: str, title: str, description: str = "", *, double_opt_in: bool = False,
     public: bool = False,
@@ -163,14 +174,15 @@ def create_list(
         raise InvalidValueError(
             f"invalid list slug {slug!r}: use lower-case letters, digits and hyphens"
         )
-    if not title.strip():
+    title, description = _one_line(title), _lines(description)
+    if not title:
         raise InvalidValueError("a list needs a title")
     if queries.list_by_slug(session, slug) is not None:
         raise DuplicateError(f"list {slug!r} exists already")
     mailing_list = MailingList(
         slug=slug,
-        title=title.strip(),
-        description=description.strip(),
+        title=title,
+        description=description,
         opt_in="double" if double_opt_in else "single",
         public=public,
     )
@@ -195,11 +207,11 @@ def edit_list(
     """Change a list; None leaves a field as it is."""
     mailing_list = get_list(session, slug)
     if title is not None:
-        if not title.strip():
+        if not _one_line(title):
             raise InvalidValueError("a list needs a title")
-        mailing_list.title = title.strip()
+        mailing_list.title = _one_line(title)
     if description is not None:
-        mailing_list.description = description.strip()
+        mailing_list.description = _lines(description)
     if double_opt_in is not None:
         mailing_list.opt_in = "double" if double_opt_in else "single"
     if public is not None:
@@ -561,8 +573,8 @@ def suppress(session: Session, email: str, reason: str = "manual", *, note: str 
             email_hash=digest,
             email=address,
             email_key=email_key(address),
-            reason=reason,
-            note=note,
+            reason=_one_line(reason),
+            note=_lines(note),
             created_at=utcnow(),
         )
     )
