@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -22,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailer.accounts.roles import PUBLIC
 from mailer.console import account, audit, campaigns, home, signin, users
 from mailer.console.base import Console, ConsoleRoute
+from mailer.web.app import RefuseNul
 
 if TYPE_CHECKING:
     from mailer.app import App
@@ -55,11 +58,16 @@ MAX_BODY = 6 * 1024 * 1024
 ROUTE_MODULES = (signin, home, account, campaigns, users, audit)
 
 
-class SecurityHeaders:
-    """The headers above on every answer; pages are never cached, static files may be."""
+HSTS = "max-age=31536000"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """The headers above on every answer; pages are never cached, static files may be.
+    With an https console.base_url, HSTS too."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +80,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 extra = dict(HEADERS)
+                if self.hsts:
+                    extra["strict-transport-security"] = HSTS
                 if not static:
                     extra["cache-control"] = "no-store"
                 headers += [(k.encode(), v.encode()) for k, v in extra.items()
@@ -126,7 +136,13 @@ def create_console_app(app: App) -> Starlette:
     web = Starlette(routes=routes, exception_handlers={
         HTTPException: on_http_error, Exception: on_server_error})
     web.router.redirect_slashes = False
+    # As the subscriber pages: only the console.base_url host is served (a page reached under
+    # another name, as by DNS rebinding from a staff member's browser, is a 400), and a NUL in
+    # the URL is a 400 before it reaches PostgreSQL.
+    host = urlsplit(app.settings.console.base_url).hostname or ""
+    web.add_middleware(TrustedHostMiddleware, allowed_hosts=[host], www_redirect=False)
     web.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    web.add_middleware(SecurityHeaders)
+    web.add_middleware(RefuseNul)
+    web.add_middleware(SecurityHeaders, hsts=console.secure)
     web.state.console = console
     return web

@@ -243,6 +243,9 @@ def _guard(endpoint: Endpoint, permission: str, console: Console) -> Endpoint:
                 console.check_csrf(request, who, submitted)
             except CsrfRefused:
                 return console.error(request, "csrf", 403)
+            # PostgreSQL cannot store a NUL (a 500 at the first query); no field needs one.
+            if any(isinstance(v, str) and "\x00" in v for _k, v in form.multi_items()):
+                return console.error(request, "method", 400)
         return await endpoint(request)
 
     guarded.__name__ = endpoint.__name__

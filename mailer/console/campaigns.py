@@ -23,9 +23,12 @@ from mailer.usecases import campaigns
 __all__ = ["routes", "PREVIEW_CSP"]
 
 #: The preview shows the newsletter as mail clients do: its inline styles, our and https
-#: images; still no scripts, forms or plug-ins.
+#: images; still no scripts, forms or plug-ins. `sandbox` (no allow-* tokens) gives the
+#: staff-written document an origin of its own and no meta refresh, top navigation or popups,
+#: whether it is shown in the editor's frame or opened on its own: an editor's content cannot
+#: act in an approver's console session, nor send the frame to a look-alike sign-in page.
 PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 MAX_TEST_ADDRESSES = 10
 
 
