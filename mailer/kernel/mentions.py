@@ -4,8 +4,8 @@ A person's address, name or phone number can sit anywhere in mail that reaches u
 (perhaps RFC 2047-encoded), in a plain body, or inside a base64 or quoted-printable part (a
 reply's HTML part, a forwarded message, a bounce's returned original). A byte search of the
 raw text misses the encoded ones, so each message is searched twice: first the raw bytes (fast,
-and enough for most), then, if the message has encoded content, every header and every part
-decoded with the email package (policy.default), attached messages included.
+and enough for most), then, if the message has encoded content, every encoded header and every part
+decoded with the email package, attached messages included.
 
 What counts as a mention is deliberately loose (case and runs of white space do not matter; a
 phone number matches with or without spaces, dots or dashes between its digits): erasure
@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email import policy
+from email.header import decode_header, make_header
 
 __all__ = ["Needles", "mentions"]
 
@@ -68,18 +69,33 @@ class Needles:
         return self.found_in(raw.decode("utf-8", "replace"))
 
 
+def _header_text(value: str) -> str:
+    """An RFC 2047 header value decoded (the raw search saw it encoded)."""
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # a malformed encoded word: its raw form was searched
+        return ""
+
+
 def _decoded(raw: bytes) -> Iterator[str]:
-    """Every header value and every non-multipart part's content, decoded."""
-    message = email.message_from_bytes(raw, policy=policy.default)
+    """Every encoded header value and every non-multipart part's content, decoded.
+
+    Parsed with the compat32 policy: transfer encodings and charsets are decoded by the same
+    `get_payload(decode=True)` as under policy.default, but without its header objects, which
+    made the search ten times slower (an erasure reads every kept message). Headers are read
+    raw, and only those with an RFC 2047 encoded word are decoded: plain ones were searched in
+    the raw text already."""
+    message = email.message_from_bytes(raw, policy=policy.compat32)
     for part in message.walk():
-        for _name, value in part.items():
-            try:
-                yield str(value)
-            except Exception:  # a header too garbled to decode: its raw form was searched
-                continue
+        for _name, value in part.raw_items():
+            if "=?" in value:
+                yield _header_text(value)
         if part.is_multipart():
             continue
-        payload = part.get_payload(decode=True)
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # a part too garbled to decode: its raw form was searched
+            continue
         if not isinstance(payload, bytes):
             continue
         charset = part.get_content_charset() or "utf-8"

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import threading
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -87,33 +88,44 @@ def _base36(number: int) -> str:
             return "".join(reversed(digits))
 
 
-def _seal(key: bytes, number: int) -> str:
-    """`number` (a row id) encrypted with `key`: 26 lower-case base32 letters.
+class _Sealer:
+    """Seals row ids with one key: 26 lower-case base32 letters per id.
 
-    One AES block, so ECB is simply the block cipher itself (a keyed permutation): the same id
-    always gives the same value, which a mailto token must (one per person), and the eight
-    zero bytes beside the id are what `_unseal` checks instead of a MAC.
+    One AES block per id, so ECB is simply the block cipher itself (a keyed permutation): the
+    same id always gives the same value, which a mailto token must (one per person), and the
+    eight zero bytes beside the id are what `unseal` checks instead of a MAC. The cipher
+    contexts are made once and reused (ECB keeps no state between blocks; making one costs
+    more than the encryption), behind a lock, as delivery threads share the signer.
     """
-    if not 0 <= number < 2**63:
-        raise ValueError("id out of range")
-    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-    block = encryptor.update(number.to_bytes(8, "big") + _ZEROS) + encryptor.finalize()
-    return base64.b32encode(block).decode().rstrip("=").lower()
 
+    def __init__(self, key: bytes) -> None:
+        cipher = Cipher(algorithms.AES(key), modes.ECB())
+        self._encryptor = cipher.encryptor()
+        self._decryptor = cipher.decryptor()
+        self._lock = threading.Lock()
 
-def _unseal(key: bytes, value: str) -> int | None:
-    """The id `_seal` put in `value`, or None if `value` was not made with `key`."""
-    try:
-        block = base64.b32decode(value.upper() + "======")
-    except ValueError:
-        return None
-    decryptor = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
-    plain = decryptor.update(block) + decryptor.finalize()
-    if not hmac.compare_digest(plain[8:], _ZEROS):
-        return None
-    number = int.from_bytes(plain[:8], "big")
-    # Base32's last letter carries two spare bits: accept only the one spelling we make.
-    return number if _seal(key, number) == value else None
+    def seal(self, number: int) -> str:
+        if not 0 <= number < 2**63:
+            raise ValueError("id out of range")
+        with self._lock:
+            block = self._encryptor.update(number.to_bytes(8, "big") + _ZEROS)
+        return base64.b32encode(block).decode().rstrip("=").lower()
+
+    def unseal(self, value: str) -> int | None:
+        """The id `seal` put in `value`, or None if `value` was not made with this key."""
+        try:
+            block = base64.b32decode(value.upper() + "======")
+        except ValueError:
+            return None
+        if len(block) != 16:
+            return None
+        with self._lock:
+            plain = self._decryptor.update(block)
+        if not hmac.compare_digest(plain[8:], _ZEROS):
+            return None
+        number = int.from_bytes(plain[:8], "big")
+        # Base32's last letter carries two spare bits: accept only the one spelling we make.
+        return number if self.seal(number) == value else None
 
 
 class Signer:
@@ -134,8 +146,9 @@ class Signer:
         self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
         self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
         self._mailto_keys = (derive(secret_key, "unsubscribe-mailto"), secret_key.encode())
-        self._verp_seal = derive(secret_key, "verp-sealed-ids")
-        self._mailto_seal = derive(secret_key, "mailto-sealed-ids")
+        self._verp_seal = _Sealer(derive(secret_key, "verp-sealed-ids"))
+        self._mailto_seal = _Sealer(derive(secret_key, "mailto-sealed-ids"))
+        self._message_seal = _Sealer(derive(secret_key, "message-ids"))
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -180,7 +193,7 @@ class Signer:
 
     def verp_address(self, delivery_id: int, domain: str, prefix: str = "bounces") -> str:
         """The envelope sender for one delivery: bounces+<sealed delivery id>@domain."""
-        return f"{prefix}+{_seal(self._verp_seal, delivery_id)}@{domain}"
+        return f"{prefix}+{self._verp_seal.seal(delivery_id)}@{domain}"
 
     def parse_verp(self, address: str) -> int:
         """The delivery id a VERP address names; TokenError if it is not one of ours."""
@@ -189,7 +202,7 @@ class Signer:
         if match is None:
             raise TokenError(f"not a VERP address: {address[:100]!r}")
         if match["sealed"]:
-            found = _unseal(self._verp_seal, match["sealed"])
+            found = self._verp_seal.unseal(match["sealed"])
             if found is None:
                 raise TokenError(f"VERP signature does not match: {address[:100]!r}")
             return found
@@ -198,6 +211,11 @@ class Signer:
                    for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
+
+    def message_token(self, delivery_id: int) -> str:
+        """What a delivery's Message-ID carries: its id sealed with a key of its own (so a
+        Message-ID is never a VERP token), the same on every resend of that delivery."""
+        return self._message_seal.seal(delivery_id)
 
     # -- List-Unsubscribe mailto -------------------------------------------------------------
 
@@ -211,7 +229,7 @@ class Signer:
         """The sealed subscriber id that follows `afmelden+` in a person's List-Unsubscribe
         mailto, so mail to it names exactly that person (its From is never trusted). Its own
         key: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
-        return _seal(self._mailto_seal, subscriber_id)
+        return self._mailto_seal.seal(subscriber_id)
 
     def parse_mailto_token(self, token: str) -> int:
         """The subscriber id a mailto token names; TokenError if it is not one of ours."""
@@ -219,7 +237,7 @@ class Signer:
         if match is None:
             raise TokenError(f"not an unsubscribe token: {token[:100]!r}")
         if match["sealed"]:
-            found = _unseal(self._mailto_seal, match["sealed"])
+            found = self._mailto_seal.unseal(match["sealed"])
             if found is None:
                 raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
             return found
