@@ -520,11 +520,11 @@ def replies_mentioning(session: Session, needles: Needles) -> list[CalendarReply
     """Kept calendar replies whose raw text (MIME-decoded) or stored fields mention the person;
     searched in chunks here, as bounces.queries.messages_mentioning does."""
     stmt = (select(CalendarReply.id, CalendarReply.raw, CalendarReply.from_header,
-                   CalendarReply.subject, CalendarReply.attendee)
+                   CalendarReply.subject, CalendarReply.attendee, CalendarReply.reason)
             .execution_options(yield_per=200))
     ids = [row.id for row in session.execute(stmt)
            if mentions(None if row.raw is None else bytes(row.raw), needles,
-                       (row.from_header, row.subject, row.attendee))]
+                       (row.from_header, row.subject, row.attendee, row.reason))]
     if not ids:
         return []
     return list(session.scalars(select(CalendarReply).where(CalendarReply.id.in_(ids))
@@ -535,7 +535,7 @@ def delete_person_rows(session: Session, subscriber_id: int, email_key: str = ""
                        needles: Needles | None = None) -> None:
     """Remove a person's answers (with their history) and owed meeting mail; calendar replies
     from them, matched, naming their address or mentioning them (`needles`: address, name,
-    phone, in any MIME part) lose address and raw text."""
+    phone, in any MIME part) lose address, subject, reason and raw text."""
     session.execute(delete(EventMail).where(EventMail.subscriber_id == subscriber_id))
     session.execute(delete(Rsvp).where(Rsvp.subscriber_id == subscriber_id))
     theirs = CalendarReply.subscriber_id == subscriber_id
@@ -548,7 +548,8 @@ def delete_person_rows(session: Session, subscriber_id: int, email_key: str = ""
             theirs = theirs | CalendarReply.id.in_(mentioning)
     session.execute(
         update(CalendarReply).where(theirs)
-        .values(subscriber_id=None, attendee="", from_header="", raw=None)
+        .values(subscriber_id=None, attendee="", from_header="", subject="", reason="",
+                raw=None)
         .execution_options(synchronize_session=False)
     )
 
