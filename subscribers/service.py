@@ -154,6 +154,17 @@ def clean_data(data: SubscriberData, regions: Sequence[str] | None) -> Subscribe
 # -- lists -------------------------------------------------------------------------------------
 
 
+def _one_line(text: str) -> str:
+    """Staff-typed text for a one-line field: no control characters (they would reach the
+    terminal of whoever runs `lists show`, and the sign-up form), trimmed."""
+    return strip_controls(text).strip()
+
+
+def _lines(text: str) -> str:
+    """Staff-typed text of several lines: tab and line breaks stay, other controls go."""
+    return strip_controls(text, multiline=True).strip()
+
+
 def create_list(
     session: Session, slug: str, title: str, description: str = "", *, double_opt_in: bool = False,
     public: bool = False,
@@ -163,7 +174,7 @@ def create_list(
         raise InvalidValueError(
             f"invalid list slug {slug!r}: use lower-case letters, digits and hyphens"
         )
-    title, description = _list_title(title), _list_text(description, multiline=True)
+    title, description = _list_title(title), _lines(description)
     if queries.list_by_slug(session, slug) is not None:
         raise DuplicateError(f"list {slug!r} exists already")
     mailing_list = MailingList(
@@ -196,7 +207,7 @@ def edit_list(
     if title is not None:
         mailing_list.title = _list_title(title)
     if description is not None:
-        mailing_list.description = _list_text(description, multiline=True)
+        mailing_list.description = _lines(description)
     if double_opt_in is not None:
         mailing_list.opt_in = "double" if double_opt_in else "single"
     if public is not None:
@@ -205,14 +216,9 @@ def edit_list(
     return mailing_list
 
 
-def _list_text(text: str, *, multiline: bool = False) -> str:
-    """A list's title (one line) or description: shown on public pages and in terminals, so
-    without control characters."""
-    return strip_controls(text, multiline=multiline).strip()
-
-
 def _list_title(text: str) -> str:
-    title = _list_text(text)
+    """A list's title: one line, shown on public pages and in terminals."""
+    title = _one_line(text)
     if not title:
         raise InvalidValueError("a list needs a title")
     if len(title) > 200:  # the column's width
@@ -574,8 +580,8 @@ def suppress(session: Session, email: str, reason: str = "manual", *, note: str 
             email_hash=digest,
             email=address,
             email_key=email_key(address),
-            reason=reason,
-            note=note,
+            reason=_one_line(reason),
+            note=_lines(note),
             created_at=utcnow(),
         )
     )

@@ -64,6 +64,7 @@ def _one_off(settings: Settings, signer: Signer, name: str, language: str) -> by
         "rsvp": {a: f"{base}/r/tok-{a}?a={a}" for a in ("yes", "no", "maybe")},
         "rsvp_url": f"{base}/r/tok", "position": 3, "kind": name,
         "preferences_url": f"{base}/p/tok", "confirm_url": f"{base}/c/tok", "valid_hours": 48,
+        "details_url": f"{base}/c/tok-details",
         "list_names": ["Nieuwsbrief", "Regio Noord"],
         "record_json": json.dumps({"email": address, "name": person}, indent=2),
     }

@@ -105,7 +105,7 @@ def test_arf_complaint_unsubscribes_and_suppresses(session, app):
 def test_forged_token_is_recorded_unmatched_and_does_nothing(session, app):
     delivery = sent_delivery(session)
     good = verp_for(app.signer, delivery)
-    forged = good.split("-")[0] + "-aaaaaaaaaaaaaaaa@" + good.split("@")[1]
+    forged = good.split("+")[0] + "+" + "a" * 26 + "@" + good.split("@")[1]
     result = ingest(session, app, sample("handmade_hard_511.eml").replace(
         b"VERP_ADDRESS", forged.encode()))
     (bounce,) = result.bounces

@@ -51,7 +51,7 @@ def test_headers_of_a_newsletter(settings: Settings, signer: Signer) -> None:
     assert message["To"].addresses[0].addr_spec == "j.jansen@gemeente-voorbeeld.nl"
     assert message["To"].addresses[0].display_name == "Jan Jansen"
     assert message["Subject"] == "Nieuws voor Jan Jansen"
-    assert message["Message-ID"] == "<gt.42.1234@gt.example.nl>"
+    assert message["Message-ID"] == f"<gt.{signer.message_token(1234)}@gt.example.nl>"
     assert message["Date"].datetime is not None
     assert message["MIME-Version"] == "1.0"
     assert message["List-Id"] == "GT Gemeentelijke Telecommunicatie <nieuwsbrief.gt.example.nl>"
@@ -183,6 +183,17 @@ def test_internationalised_addresses(settings: Settings, signer: Signer) -> None
     assert "To: Jan Jansen <josé@xn--gemeente-n-j7aa.nl>\r\n".encode() in data
 
 
+def _unfolded_except_list_headers(head: bytes) -> list[bytes]:
+    """The header lines of `head`, without those of List-* headers (continuations included)."""
+    kept, in_list = [], False
+    for line in head.split(b"\r\n"):
+        if line[:1] not in b" \t":
+            in_list = line.startswith(b"List-")
+        if not in_list:
+            kept.append(line)
+    return kept
+
+
 def test_non_ascii_subject_and_names_are_encoded(settings: Settings, signer: Signer) -> None:
     renderer = CampaignRenderer(
         campaign(subject="Één nieuwsbrief voor {{ subscriber.name }} — " + "lang " * 20),
@@ -191,10 +202,12 @@ def test_non_ascii_subject_and_names_are_encoded(settings: Settings, signer: Sig
     data = renderer.message_bytes(person(name="Zoë Ağaoğlu-Müller"))
     head = data.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
-    assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-"))
+    # List-* headers hold URLs, which cannot be folded (nor can a sealed mailto token).
+    assert all(len(line) <= 78 for line in _unfolded_except_list_headers(head))
     long_name = "Ëlisabeth " * 20
     long_head = renderer.message_bytes(person(name=long_name)).split(b"\r\n\r\n", 1)[0]
-    assert all(len(line) <= 78 for line in long_head.split(b"\r\n") if line[:1] in b" T")
+    assert all(len(line) <= 78 for line in _unfolded_except_list_headers(long_head)
+               if line[:1] in b" T")
     shown = parse(renderer.message_bytes(person(name=long_name)))["To"].addresses[0].display_name
     # The stdlib parser keeps the folding space between encoded words (RFC 2047 says drop it).
     assert shown.split() == long_name.split()

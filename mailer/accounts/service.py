@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from mailer.accounts import queries
 from mailer.accounts.models import ROLES, ConsoleSession, ConsoleUser, OidcFlow
 from mailer.errors import AccountError
+from subscribers.controls import strip_controls
 from subscribers.models import utcnow
 
 __all__ = [
@@ -100,7 +101,9 @@ def add_user(session: Session, email: str, role: str, *, name: str = "",
     _check_role(role)
     if queries.user_by_email(session, address) is not None:
         raise AccountError(f"{address}: there is already an account for this address")
-    user = ConsoleUser(email=address, name=name.strip(), role=role, status="active",
+    # A name staff type is shown in the console, the audit trail and `users list`.
+    user = ConsoleUser(email=address, name=strip_controls(name).strip(), role=role,
+                       status="active",
                        password_hash="", totp_secret="", totp_last_step=0, failed_signins=0,
                        oidc_subject="", setup_token_hash="", created_at=now)
     token = _new_setup_token(user, policy, now)

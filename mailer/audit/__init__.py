@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailer.audit.models import AuditEntry
+from subscribers.controls import strip_controls
 
 __all__ = ["Actor", "record", "cli_actor", "jsonable"]
 
@@ -63,14 +64,14 @@ def record(
     """Add one audit row in the caller's transaction. `obj` is (type, id), e.g. ("campaign", 4)."""
     object_type, object_id = obj if obj is not None else ("", "")
     entry = AuditEntry(
-        actor=actor.name,
+        actor=strip_controls(actor.name),  # `audit` prints it; $LOGNAME or a typed address
         actor_user_id=actor.user_id,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
         before=jsonable(before) if before is not None else None,
         after=jsonable(after) if after is not None else None,
-        origin=origin or actor.origin,
+        origin=strip_controls(origin or actor.origin),
     )
     session.add(entry)
     session.flush()

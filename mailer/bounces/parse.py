@@ -27,6 +27,7 @@ from flufl.bounce import all_failures
 
 from mailer.bounces import reasons
 from mailer.bounces.classify import smtp_code_from_text, status_from_text
+from mailer.kernel.tokens import MAILTO_TOKEN, VERP_TOKEN
 from subscribers.controls import strip_controls
 
 __all__ = ["MAX_BYTES", "Finding", "Report", "parse_message", "fingerprint", "clean_text"]
@@ -49,7 +50,7 @@ _TRACE = {
 _TRACE_PREFIXES = (b"x-ms-", b"x-microsoft-", b"x-forefront-", b"x-spam", b"x-virus", b"arc-")
 # Where a bounce keeps the address it was sent to, i.e. our VERP envelope sender.
 _TARGET_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
-_VERP_SHAPE = re.compile(r"^[a-z0-9._-]+\+[0-9a-z]{1,13}-[a-z2-7]{16}$")
+_VERP_SHAPE = re.compile(rf"^[a-z0-9._-]+\+{VERP_TOKEN}$")
 _VACATION_SUBJECT = re.compile(
     r"^\s*(auto(matic|matisch)?[ -]?(reply|response|antwoord|respons)|out of (the )?office|"
     r"afwezig|vacation|vakantie|away from|niet aanwezig|abwesen|autoreply|absence|"
@@ -529,7 +530,7 @@ def _mailto_tokens(values: Iterable[str], unsubscribe_address: str) -> list[str]
     local, _, domain = unsubscribe_address.strip().lower().rpartition("@")
     if not local:
         return []
-    pattern = re.compile(rf"(?<![\w.+-]){re.escape(local)}\+([0-9a-z]{{1,13}}-[a-z2-7]{{16}})@"
+    pattern = re.compile(rf"(?<![\w.+-]){re.escape(local)}\+({MAILTO_TOKEN})@"
                          rf"{re.escape(domain)}", re.IGNORECASE)
     return list(dict.fromkeys(m.group(1).lower() for v in values for m in pattern.finditer(v)))
 

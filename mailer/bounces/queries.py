@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
+from mailer.kernel.mentions import Needles, mentions
 
 __all__ = [
     "message_by_fingerprint",
@@ -242,22 +243,20 @@ def delete_scores(session: Session, subscriber_ids: Collection[int]) -> None:
     if subscriber_ids:
         session.execute(delete(BounceScore).where(
             BounceScore.subscriber_id.in_(list(subscriber_ids))))
-def messages_mentioning(session: Session, email_key: str) -> list[BounceMessage]:
-    """Every kept message whose raw text or headers mention the address (any case): replies,
-    unmatched reports and forwarded complaints name people wherever they like.
+def messages_mentioning(session: Session, needles: Needles) -> list[BounceMessage]:
+    """Every kept message whose headers or raw text mention the person (address, name, phone;
+    any case; inside base64 or quoted-printable parts too): replies, unmatched reports and
+    forwarded complaints name people wherever they like.
 
-    Read in chunks and searched here, not in SQL: the same on both backends, byte-exact on raw
-    mail, and the raw text kept is capped (bounces.raw_total_mib)."""
-    needle = email_key.lower()
-    raw_needle = needle.encode("utf-8")
+    Read in chunks and searched here, not in SQL: the same on both backends, MIME-decoded
+    (mailer.kernel.mentions), and the raw text kept is capped (bounces.raw_total_mib)."""
     stmt = (select(BounceMessage.id, BounceMessage.raw, BounceMessage.from_header,
                    BounceMessage.subject, BounceMessage.envelope_from, BounceMessage.envelope_to)
             .execution_options(yield_per=200))
     ids = [
         row.id for row in session.execute(stmt)
-        if (row.raw is not None and raw_needle in bytes(row.raw).lower())
-        or needle in " ".join((row.from_header, row.subject, row.envelope_from,
-                               row.envelope_to)).lower()
+        if mentions(None if row.raw is None else bytes(row.raw), needles,
+                    (row.from_header, row.subject, row.envelope_from, row.envelope_to))
     ]
     if not ids:
         return []
@@ -265,12 +264,14 @@ def messages_mentioning(session: Session, email_key: str) -> list[BounceMessage]
                                 .order_by(BounceMessage.id)))
 
 
-def forget_subscriber(session: Session, subscriber_id: int, email_key: str) -> None:
+def forget_subscriber(session: Session, subscriber_id: int, email_key: str,
+                      needles: Needles | None = None) -> None:
     """Erasure: the raw messages and addresses of a person's bounces go; the counts stay.
 
     Matched by subscriber, by the reported address for reports that matched no one, and by any
-    kept message that mentions the address (its records lose their texts too)."""
-    mentioning = [m.id for m in messages_mentioning(session, email_key)]
+    kept message that mentions the person (`needles`, else the address; its records lose their
+    texts too)."""
+    mentioning = [m.id for m in messages_mentioning(session, needles or Needles.of(email_key))]
     theirs = ((Bounce.subscriber_id == subscriber_id)
               | (func.lower(Bounce.recipient) == email_key)
               | Bounce.message_id.in_(mentioning))

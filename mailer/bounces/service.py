@@ -31,6 +31,7 @@ from mailer.bounces.policy import Policy, next_soft_score
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Delivery, DomainPause
 from mailer.errors import BounceError, NotFoundError, TokenError
+from mailer.kernel.mentions import Needles
 from mailer.kernel.tokens import Signer
 from mailer.settings import BounceSettings, Settings
 from subscribers import queries as subscriber_queries
@@ -616,19 +617,24 @@ def get_bounce(session: Session, bounce_id: int) -> dict[str, Any]:
     return record
 
 
-def messages_mentioning(session: Session, email: str) -> list[dict[str, Any]]:
-    """For access requests (usecases.privacy): the kept raw messages that mention the address."""
+def messages_mentioning(session: Session, email: str, needles: Needles | None = None
+                        ) -> list[dict[str, Any]]:
+    """For access requests (usecases.privacy): the kept raw messages that mention the person
+    (`needles`: address, name, phone; else the address alone)."""
     return [
         {"message_id": m.id, "received_at": m.received_at, "source": m.source,
          "from": m.from_header, "subject": m.subject, "size": m.size,
          "raw_kept": m.raw is not None}
-        for m in queries.messages_mentioning(session, subscribers.email_key(email))
+        for m in queries.messages_mentioning(
+            session, needles or Needles.of(subscribers.email_key(email)))
     ]
 
 
-def forget_subscriber(session: Session, subscriber_id: int, email: str) -> None:
-    """For erasure (usecases.privacy): remove addresses and raw mail of a person's bounces."""
-    queries.forget_subscriber(session, subscriber_id, subscribers.email_key(email))
+def forget_subscriber(session: Session, subscriber_id: int, email: str,
+                      needles: Needles | None = None) -> None:
+    """For erasure (usecases.privacy): remove addresses and raw mail of a person's bounces,
+    and every kept message that mentions them (`needles`)."""
+    queries.forget_subscriber(session, subscriber_id, subscribers.email_key(email), needles)
 
 
 def _as_dict(b: Bounce) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mailer.kernel import localtime
 from mailer.kernel.tokens import Signer
 from mailer.settings import Settings
 from subscribers import service as subscribers
+from subscribers.controls import strip_controls
 from subscribers.models import LANGUAGES, utcnow
 
 if TYPE_CHECKING:
@@ -157,7 +158,12 @@ def _check_subject(subject: str, name: str) -> str:
             f"{name}: no subject (give --subject or `subject:` in the front matter)")
     if "\n" in subject or "\r" in subject:
         raise CampaignError("the subject must be one line")
-    return subject
+    # Other control characters go (staff paste them; they reach terminals and inboxes).
+    return strip_controls(subject).strip()
+
+
+def _preheader(text: str) -> str:
+    return strip_controls(text).strip()
 
 
 def _trial_render(session: Session, campaign: Campaign, settings: Settings, signer: Signer,
@@ -194,9 +200,9 @@ def create_from_content(
     campaign = Campaign(
         kind=kind,
         subject=final_subject,
-        preheader=content.preheader or "",
+        preheader=_preheader(content.preheader or ""),
         template=template,
-        content=content.body,
+        content=strip_controls(content.body, multiline=True),
         content_format=content.format,
         meta=dict(content.meta),
         audience=clean_audience(session, settings, audience),
@@ -231,8 +237,8 @@ def update_draft(
     if not body.strip():
         raise CampaignError(f"{source}: the body is empty")
     campaign.subject = _check_subject(subject.strip(), source)
-    campaign.preheader = preheader.strip()
-    campaign.content = body
+    campaign.preheader = _preheader(preheader)
+    campaign.content = strip_controls(body, multiline=True)
     campaign.audience = clean_audience(session, settings, audience)
     session.flush()
     _trial_render(session, campaign, settings, signer, renderer_factory, source)
@@ -327,7 +333,8 @@ def start_due(session: Session, now: dt.datetime, grace: dt.timedelta) -> DueRes
 def pause(session: Session, campaign_id: int, reason: str = "paused by an administrator") -> None:
     campaign = get_campaign(session, campaign_id)
     if not queries.set_campaign_status(
-        session, campaign_id, "paused", from_statuses=("running", "scheduled"), pause_reason=reason,
+        session, campaign_id, "paused", from_statuses=("running", "scheduled"),
+        pause_reason=strip_controls(reason, multiline=True).strip(),
         resume_at=None,  # an administrator's pause is never lifted by the engine
     ):
         raise CampaignError(f"campaign {campaign_id} is {campaign.status}; only a running or "

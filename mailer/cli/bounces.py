@@ -56,7 +56,7 @@ def ingest(ctx: CliContext, path: str, envelope_to: tuple[str, ...], envelope_fr
     Example:
       mailer bounces ingest ~/Maildir/.Bounces
       mailer bounces ingest bounce.eml
-      mailer bounces ingest - --envelope-to bounces+1x-abcdefghijklmnop@bounces.gt.example.nl
+      mailer bounces ingest - --envelope-to bounces+t3xppgj5so27ioyparm665w7ya@bounces.gt.example.nl
     """
     try:
         summary = intake.ingest_path(ctx.app(), path, envelope_from=envelope_from,

@@ -47,7 +47,9 @@ def warn_if_generated_key(app: App) -> None:
     log.warning("%s", message)
 
 
-def _setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool) -> None:
+    """The log of every long-running command (`run`, `worker`, `web`, `console`): warnings,
+    or with -v also what happens (the web access log among it); one format for all."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -198,7 +200,7 @@ def run(ctx: CliContext, once: bool, verbose: bool) -> None:
       mailer run
       mailer run --once        # from cron or a systemd timer
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     app = ctx.app()
     warn_if_generated_key(app)
     if once:
@@ -236,7 +238,7 @@ def worker(ctx: CliContext, until_idle: bool, verbose: bool) -> None:
     Example:
       MAILER_DATABASE_URL=postgresql+psycopg://mailer@db/mailer mailer worker
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     app = ctx.app()
     from mailer.service.scheduler import install_signal_handlers, run_workers
 

@@ -14,6 +14,7 @@ import datetime as dt
 import email.utils
 import itertools
 import re
+import secrets
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -437,11 +438,12 @@ class CampaignRenderer:
         return f"bounces@{domain}"
 
     def message_id(self, recipient: Recipient) -> str:
-        """The Message-ID: fixed per delivery (a resend after a crash keeps it), else unique."""
+        """The Message-ID: fixed per delivery (a resend after a crash keeps it), else unique.
+        Like the VERP token it shows no row id (recipients see it; forwarded mail carries it)."""
         domain = self.settings.sender.list_id_domain
         if recipient.delivery_id is not None:
-            return f"<gt.{self.campaign_id}.{recipient.delivery_id}@{domain}>"
-        return f"<gt.{self.campaign_id}.s{recipient.subscriber_id}.{time.time_ns():x}@{domain}>"
+            return f"<gt.{self._signer.message_token(recipient.delivery_id)}@{domain}>"
+        return f"<gt.{secrets.token_hex(12)}@{domain}>"
 
     def message_bytes(self, recipient: Recipient) -> bytes:
         """The complete message (RFC 5322, CRLF line ends), DKIM-signed if configured."""

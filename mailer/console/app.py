@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -35,6 +37,7 @@ from mailer.console import (
     users,
 )
 from mailer.console.base import Console, ConsoleRoute
+from mailer.web.app import RefuseNul
 from mailer.web.headers import SecurityHeaders
 
 if TYPE_CHECKING:
@@ -87,6 +90,9 @@ class BodyLimit:
         await chosen(scope, receive, send)
 
 
+HSTS = "max-age=31536000"
+
+
 def _static_route(console: Console) -> ConsoleRoute:
     files = {
         str(path.relative_to(STATIC)): (path.read_bytes(), _TYPES[path.suffix])
@@ -131,7 +137,14 @@ def create_console_app(app: App) -> Starlette:
     web = Starlette(routes=routes, exception_handlers={
         HTTPException: on_http_error, Exception: on_server_error})
     web.router.redirect_slashes = False
+    # As the subscriber pages: only the console.base_url host is served (a page reached under
+    # another name, as by DNS rebinding from a staff member's browser, is a 400), and a NUL in
+    # the URL is a 400 before it reaches PostgreSQL.
+    host = urlsplit(app.settings.console.base_url).hostname or ""
+    web.add_middleware(TrustedHostMiddleware, allowed_hosts=[host], www_redirect=False)
     web.add_middleware(BodyLimit)
-    web.add_middleware(SecurityHeaders, headers=HEADERS)
+    web.add_middleware(RefuseNul)
+    web.add_middleware(SecurityHeaders, headers={
+        **HEADERS, **({"strict-transport-security": HSTS} if console.secure else {})})
     web.state.console = console
     return web

@@ -20,15 +20,19 @@ from starlette.routing import BaseRoute
 from mailer.campaigns.service import AudienceSpec, parse_attributes, parse_when
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.errors import MailerError, NotFoundError
+from mailer.settings import Settings
 from mailer.usecases import campaigns, media, preflight, segments
 
-__all__ = ["routes", "PREVIEW_CSP"]
+__all__ = ["routes", "PREVIEW_CSP", "preview_csp"]
 
 #: The preview shows the newsletter as mail clients do: its inline styles, our and https
 #: images (and the subscriber pages' own, where uploaded images are served); still no scripts,
-#: forms or plug-ins.
+#: forms or plug-ins. `sandbox` (no allow-* tokens) gives the staff-written document an origin
+#: of its own and no meta refresh, top navigation or popups, whether it is shown in the
+#: editor's frame or opened on its own: an editor's content cannot act in an approver's console
+#: session, nor send the frame to a look-alike sign-in page.
 PREVIEW_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data: "
-               "{media}; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+               "{media}; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 MAX_TEST_ADDRESSES = 10
 
 
@@ -75,7 +79,7 @@ class _CampaignPages:
         self.console = console
         self.settings = console.settings
         self.signer = console.app.signer
-        self.preview_csp = PREVIEW_CSP.format(media=_origin(self.settings.web.base_url))
+        self.preview_csp = preview_csp(self.settings)
 
     def actor(self, request: Request) -> Any:
         who: Who = request.state.who
@@ -458,6 +462,11 @@ class _CampaignPages:
 
 def routes(console: Console) -> list[BaseRoute]:
     return _CampaignPages(console).routes()
+
+
+def preview_csp(settings: Settings) -> str:
+    """The preview document's CSP, with the subscriber pages' address for uploaded images."""
+    return PREVIEW_CSP.format(media=_origin(settings.web.base_url))
 
 
 def _origin(url: str) -> str:

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
 from mailer.console.base import Console, ConsoleRoute, Who
-from mailer.console.campaigns import PREVIEW_CSP
+from mailer.console.campaigns import preview_csp
 from mailer.errors import EventError, MailerError, NotFoundError
 from mailer.events import service
 from mailer.usecases import events
@@ -430,7 +430,7 @@ class _EventPages:
         if error:
             body = ("<!doctype html><html><body><p role=\"alert\">"
                     f"{html.escape(error)}</p></body></html>")
-        return HTMLResponse(body, headers={"content-security-policy": PREVIEW_CSP})
+        return HTMLResponse(body, headers={"content-security-policy": preview_csp(self.settings)})
 
     async def invite_test(self, request: Request) -> Response:
         event_id: int = request.path_params["event_id"]

@@ -29,6 +29,7 @@ from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, Delivery
 from mailer.database import queries as queue
 from mailer.events.models import CalendarReply, Event, EventMail, Rsvp, RsvpChange
+from mailer.kernel.mentions import Needles, mentions
 from subscribers import queries as subscriber_queries
 from subscribers.models import Subscriber
 
@@ -61,6 +62,7 @@ __all__ = [
     "event_campaigns",
     "answers_of_person",
     "delete_person_rows",
+    "replies_mentioning",
     "reply_by_fingerprint",
     "add_reply",
     "recent_replies",
@@ -489,18 +491,40 @@ def answers_of_person(session: Session, subscriber_id: int) -> list[tuple[Rsvp, 
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
-def delete_person_rows(session: Session, subscriber_id: int, email_key: str = "") -> None:
+def replies_mentioning(session: Session, needles: Needles) -> list[CalendarReply]:
+    """Kept calendar replies whose raw text (MIME-decoded) or stored fields mention the person;
+    searched in chunks here, as bounces.queries.messages_mentioning does."""
+    stmt = (select(CalendarReply.id, CalendarReply.raw, CalendarReply.from_header,
+                   CalendarReply.subject, CalendarReply.attendee, CalendarReply.reason)
+            .execution_options(yield_per=200))
+    ids = [row.id for row in session.execute(stmt)
+           if mentions(None if row.raw is None else bytes(row.raw), needles,
+                       (row.from_header, row.subject, row.attendee, row.reason))]
+    if not ids:
+        return []
+    return list(session.scalars(select(CalendarReply).where(CalendarReply.id.in_(ids))
+                                .order_by(CalendarReply.id)))
+
+
+def delete_person_rows(session: Session, subscriber_id: int, email_key: str = "",
+                       needles: Needles | None = None) -> None:
     """Remove a person's answers (with their history) and owed meeting mail; calendar replies
-    from them, matched or naming their address, lose address and raw text."""
+    from them, matched, naming their address or mentioning them (`needles`: address, name,
+    phone, in any MIME part) lose address, subject, reason and raw text."""
     session.execute(delete(EventMail).where(EventMail.subscriber_id == subscriber_id))
     session.execute(delete(Rsvp).where(Rsvp.subscriber_id == subscriber_id))
     theirs = CalendarReply.subscriber_id == subscriber_id
     if email_key:
         theirs = (theirs | (func.lower(CalendarReply.attendee).contains(email_key, autoescape=True))
                   | (func.lower(CalendarReply.from_header).contains(email_key, autoescape=True)))
+    if needles or email_key:
+        mentioning = [r.id for r in replies_mentioning(session, needles or Needles.of(email_key))]
+        if mentioning:
+            theirs = theirs | CalendarReply.id.in_(mentioning)
     session.execute(
         update(CalendarReply).where(theirs)
-        .values(subscriber_id=None, attendee="", from_header="", raw=None)
+        .values(subscriber_id=None, attendee="", from_header="", subject="", reason="",
+                raw=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -31,6 +31,7 @@ from mailer.events.ical import (
 )
 from mailer.events.models import ANSWERS, Event, Rsvp
 from mailer.events.queries import AnswerCounts
+from mailer.kernel.mentions import Needles
 from mailer.settings import Settings
 from subscribers.controls import strip_controls
 
@@ -57,6 +58,7 @@ __all__ = [
     "attendee_list",
     "person_answers",
     "forget_subscriber",
+    "replies_mentioning",
     "queue_due_reminders",
     "event_context",
     "event_calendar",
@@ -488,8 +490,16 @@ def person_answers(session: Session, subscriber_id: int) -> list[dict[str, Any]]
     ]
 
 
+def replies_mentioning(session: Session, needles: Needles) -> list[dict[str, Any]]:
+    """For access requests: the kept calendar replies that mention the person."""
+    return [{"reply_id": r.id, "received_at": r.received_at, "from": r.from_header,
+             "subject": r.subject, "raw_kept": r.raw is not None}
+            for r in queries.replies_mentioning(session, needles)]
+
+
 def forget_subscriber(
-    session: Session, subscriber_id: int, *, email_key: str = "", now: dt.datetime | None = None
+    session: Session, subscriber_id: int, *, email_key: str = "", now: dt.datetime | None = None,
+    needles: Needles | None = None,
 ) -> list[int]:
     """Erasure: remove a person's answers and owed mail; a seat they held goes to the
     waiting list of a meeting still to come. Returns the subscribers who got a seat."""
@@ -501,7 +511,7 @@ def forget_subscriber(
         if rsvp.answer == "yes" and not rsvp.waiting and event.status == "active"
         and event.starts_at > stamp
     ]
-    queries.delete_person_rows(session, subscriber_id, email_key)
+    queries.delete_person_rows(session, subscriber_id, email_key, needles)
     session.flush()
     for event_id in held:  # the person's own few meetings
         event = queries.lock_event(session, event_id)

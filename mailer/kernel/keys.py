@@ -22,7 +22,8 @@ __all__ = ["MIN_SECRET_LENGTH", "PURPOSES", "derive"]
 #: Every purpose a key is derived for; a new part adds its own name here.
 PURPOSES: Final = frozenset(
     {"links", "verp", "calendar-replies", "unsubscribe-mailto", "csrf", "rate-limit",
-     "proof-of-work", "sessions"}
+     "proof-of-work", "sessions", "verp-sealed-ids", "mailto-sealed-ids",
+     "message-ids"}
 )
 
 _SALT: Final = b"gt-mailer key derivation v1"

@@ -4,6 +4,15 @@ Links never carry row ids in the clear: a token names its purpose (an unsubscrib
 be replayed as an RSVP token) and is signed with MAILER_SECRET_KEY. VERP tokens are short,
 lower-case and safe in an address's local part, because bounces come back through MTAs that
 may change the case of a local part.
+
+The VERP and List-Unsubscribe mailto tokens name a delivery or a subscriber by a sealed value:
+the row id encrypted (AES-256, one block, a key of its own per purpose) together with eight
+zero bytes that must come back on decryption. A public id cannot stand there: it is
+case-sensitive, and the local part of an address is not. The sealed value shows nothing of the
+row id (nor how many rows there are), cannot be forged without the key (a guess passes 1 in
+2**64), and, as row ids are never reused (AUTOINCREMENT on SQLite), never names someone else.
+Tokens of the earlier shape `<base36 row id>-<mac>`, in mail already sent, are still accepted
+during a transition (see README, "Upgrading"); nothing new is made in that shape.
 """
 
 from __future__ import annotations
@@ -13,8 +22,10 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+import threading
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from mailer.errors import TokenError
@@ -29,6 +40,8 @@ __all__ = [
     "CONFIRM",
     "DATA_EXPORT",
     "is_public_id",
+    "VERP_TOKEN",
+    "MAILTO_TOKEN",
 ]
 
 # Purposes. Each is its own salt: a token made for one never verifies for another.
@@ -48,8 +61,16 @@ def is_public_id(value: object) -> bool:
     return isinstance(value, str) and _PUBLIC_ID_RE.fullmatch(value) is not None
 
 
-_VERP_RE = re.compile(r"^(?P<prefix>[a-z0-9._-]+)\+(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
-_MAILTO_RE = re.compile(r"^(?P<id>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$")
+# What follows `bounces+` / `afmelden+`: a sealed id (26 base32 letters), or the transitional
+# `<base36 id>-<mac>`. The bounce parser finds candidates by these shapes.
+_SEALED = r"[a-z2-7]{26}"
+_LEGACY_ID = r"[0-9a-z]{1,13}-[a-z2-7]{16}"
+VERP_TOKEN: Final = rf"(?:{_SEALED}|{_LEGACY_ID})"
+MAILTO_TOKEN: Final = VERP_TOKEN
+_EITHER = rf"(?:(?P<sealed>{_SEALED})|(?P<id>[0-9a-z]{{1,13}})-(?P<mac>[a-z2-7]{{16}}))"
+_VERP_RE = re.compile(rf"^(?P<prefix>[a-z0-9._-]+)\+{_EITHER}$")
+_MAILTO_RE = re.compile(rf"^{_EITHER}$")
+_ZEROS = bytes(8)
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _REPLY_RE = re.compile(
     r"^(?P<prefix>[a-z0-9._-]+)\+(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$"
@@ -65,6 +86,48 @@ def _base36(number: int) -> str:
         digits.append(_B36[rest])
         if not number:
             return "".join(reversed(digits))
+
+
+class _Sealer:
+    """Seals row ids with one key: 26 lower-case base32 letters per id.
+
+    One AES block per id, so ECB is simply the block cipher itself (a keyed permutation): the
+    same id always gives the same value, which a mailto token must (one per person), and the
+    eight zero bytes beside the id are what `unseal` checks instead of a MAC. The cipher
+    contexts are made once and reused (ECB keeps no state between blocks; making one costs
+    more than the encryption), behind a lock, as delivery threads share the signer.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        cipher = Cipher(algorithms.AES(key), modes.ECB())
+        self._encryptor = cipher.encryptor()
+        self._decryptor = cipher.decryptor()
+        self._lock = threading.Lock()
+
+    def seal(self, number: int) -> str:
+        if not 0 <= number < 2**63:
+            raise ValueError("id out of range")
+        with self._lock:
+            block = self._encryptor.update(number.to_bytes(8, "big") + _ZEROS)
+        return base64.b32encode(block).decode().rstrip("=").lower()
+
+    def unseal(self, value: str) -> int | None:
+        """The id `seal` put in `value`, or None if `value` was not made with this key."""
+        try:
+            block = base64.b32decode(value.upper() + "======")
+        except ValueError:
+            return None
+        if len(block) != 16:
+            return None
+        with self._lock:
+            plain = self._decryptor.update(block)
+        if not hmac.compare_digest(plain[8:], _ZEROS):
+            return None
+        number = int.from_bytes(plain[:8], "big")
+        if number >= 2**63:  # never sealed (a forgery that passed the zeros by chance)
+            return None
+        # Base32's last letter carries two spare bits: accept only the one spelling we make.
+        return number if self.seal(number) == value else None
 
 
 class Signer:
@@ -85,6 +148,9 @@ class Signer:
         self._verp_keys = (derive(secret_key, "verp"), secret_key.encode())
         self._reply_keys = (derive(secret_key, "calendar-replies"), secret_key.encode())
         self._mailto_keys = (derive(secret_key, "unsubscribe-mailto"), secret_key.encode())
+        self._verp_seal = _Sealer(derive(secret_key, "verp-sealed-ids"))
+        self._mailto_seal = _Sealer(derive(secret_key, "mailto-sealed-ids"))
+        self._message_seal = _Sealer(derive(secret_key, "message-ids"))
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -128,8 +194,8 @@ class Signer:
         return base64.b32encode(digest[:10]).decode().lower()
 
     def verp_address(self, delivery_id: int, domain: str, prefix: str = "bounces") -> str:
-        """The envelope sender for one delivery: bounces+<id>-<mac>@domain."""
-        return f"{prefix}+{_base36(delivery_id)}-{self._verp_mac(delivery_id)}@{domain}"
+        """The envelope sender for one delivery: bounces+<sealed delivery id>@domain."""
+        return f"{prefix}+{self._verp_seal.seal(delivery_id)}@{domain}"
 
     def parse_verp(self, address: str) -> int:
         """The delivery id a VERP address names; TokenError if it is not one of ours."""
@@ -137,11 +203,21 @@ class Signer:
         match = _VERP_RE.match(local)
         if match is None:
             raise TokenError(f"not a VERP address: {address[:100]!r}")
-        delivery_id = int(match["id"], 36)
+        if match["sealed"]:
+            found = self._verp_seal.unseal(match["sealed"])
+            if found is None:
+                raise TokenError(f"VERP signature does not match: {address[:100]!r}")
+            return found
+        delivery_id = int(match["id"], 36)  # the transitional shape, in mail already sent
         if not any(hmac.compare_digest(match["mac"], self._verp_mac(delivery_id, key))
                    for key in self._verp_keys):
             raise TokenError(f"VERP signature does not match: {address[:100]!r}")
         return delivery_id
+
+    def message_token(self, delivery_id: int) -> str:
+        """What a delivery's Message-ID carries: its id sealed with a key of its own (so a
+        Message-ID is never a VERP token), the same on every resend of that delivery."""
+        return self._message_seal.seal(delivery_id)
 
     # -- List-Unsubscribe mailto -------------------------------------------------------------
 
@@ -152,17 +228,22 @@ class Signer:
         return base64.b32encode(digest[:10]).decode().lower()
 
     def mailto_token(self, subscriber_id: int) -> str:
-        """The signed `<id>-<mac>` that follows `afmelden+` in a person's List-Unsubscribe
+        """The sealed subscriber id that follows `afmelden+` in a person's List-Unsubscribe
         mailto, so mail to it names exactly that person (its From is never trusted). Its own
-        purpose: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
-        return f"{_base36(subscriber_id)}-{self._mailto_mac(subscriber_id)}"
+        key: a VERP token never unsubscribes anyone, nor this one bounce anyone."""
+        return self._mailto_seal.seal(subscriber_id)
 
     def parse_mailto_token(self, token: str) -> int:
         """The subscriber id a mailto token names; TokenError if it is not one of ours."""
         match = _MAILTO_RE.match(token.strip().lower())
         if match is None:
             raise TokenError(f"not an unsubscribe token: {token[:100]!r}")
-        subscriber_id = int(match["id"], 36)
+        if match["sealed"]:
+            found = self._mailto_seal.unseal(match["sealed"])
+            if found is None:
+                raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")
+            return found
+        subscriber_id = int(match["id"], 36)  # the transitional shape, in mail already sent
         if not any(hmac.compare_digest(match["mac"], self._mailto_mac(subscriber_id, key))
                    for key in self._mailto_keys):
             raise TokenError(f"unsubscribe token signature does not match: {token[:100]!r}")

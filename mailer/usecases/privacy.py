@@ -10,6 +10,7 @@ in its own queries module; this module only decides what is cleared, and in whic
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,11 +21,27 @@ from mailer.campaigns import queries as campaigns
 from mailer.database.connect import checkpoint
 from mailer.delivery import queries as outbox
 from mailer.events import service as events
+from mailer.kernel.mentions import Needles
 from mailer.settings import Settings
 from mailer.usecases.subjects import shown_subjects
+from subscribers import queries as subscriber_queries
 from subscribers import service
+from subscribers.models import Subscriber
 
-__all__ = ["person_record", "erase_person", "after_erasure"]
+__all__ = ["person_record", "erase_person", "after_erasure", "needles_of"]
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]{8,40}$")
+
+
+def needles_of(session: Session, subscriber: Subscriber) -> Needles:
+    """What identifies the person in mail we keep: the address, the name (and a name typed in
+    a sign-up request), and every attribute value shaped like a phone number (whatever the
+    column was called in the import)."""
+    names = [subscriber.name] + [r.name for r in
+                                 subscriber_queries.signup_requests_of(session, subscriber.id)]
+    phones = [str(v) for v in (subscriber.attributes or {}).values()
+              if isinstance(v, str | int) and _PHONE_LIKE.match(str(v))]
+    return Needles.of(subscriber.email_key, names, phones)
 
 
 def person_record(
@@ -59,8 +76,12 @@ def person_record(
         for bounce in bounces.bounce_history(session, subscriber.id)
     ]
     record["meeting_answers"] = events.person_answers(session, subscriber.id)
-    # Received mail that mentions the address (replies, unmatched reports): erasure removes it.
-    record["messages_mentioning"] = bounces.messages_mentioning(session, subscriber.email)
+    # Received mail that mentions the person (replies, unmatched reports; address, name or
+    # phone, in any MIME part): erasure removes it.
+    needles = needles_of(session, subscriber)
+    record["messages_mentioning"] = bounces.messages_mentioning(session, subscriber.email,
+                                                                needles)
+    record["calendar_replies_mentioning"] = events.replies_mentioning(session, needles)
     record["signup_requests"] = service.signup_requests(session, subscriber.id)
     return record
 
@@ -71,11 +92,14 @@ def erase_person(session: Session, email: str, actor: str = "") -> str:
     SubscriberNotFoundError if there is no such subscriber (nothing is changed then).
     """
     subscriber = service.get_subscriber(session, email)
+    needles = needles_of(session, subscriber)
     campaigns.forget_recipient(session, subscriber.id, subscriber.email_key)
-    # Other parts clear their rows for `subscriber.id` / the address here, before the delete.
-    bounces.forget_subscriber(session, subscriber.id, subscriber.email)
+    # Other parts clear their rows for `subscriber.id` / the address here, before the delete;
+    # kept raw mail that mentions the person anywhere (decoded MIME parts too) goes whole.
+    bounces.forget_subscriber(session, subscriber.id, subscriber.email, needles)
     # Meetings: answers and owed mail go; a seat the person held goes to the waiting list.
-    events.forget_subscriber(session, subscriber.id, email_key=subscriber.email_key)
+    events.forget_subscriber(session, subscriber.id, email_key=subscriber.email_key,
+                             needles=needles)
     # One-off mail still owed to them (a data copy holds their data), and its record.
     outbox.delete_person_outbox(session, subscriber.id)
     return service.erase(session, subscriber.email, actor=actor)

@@ -15,6 +15,7 @@ from mailer.accounts.roles import allowed
 from mailer.audit import Actor
 from mailer.errors import PermissionDenied
 from mailer.settings import Settings
+from subscribers.controls import strip_controls
 from subscribers.models import utcnow
 
 __all__ = [
@@ -113,7 +114,10 @@ def sign_in(session: Session, settings: Settings, email: str, password: str, *, 
     try:
         user = accounts.authenticate(session, email, password, policy=policy(settings), now=now)
     except accounts.SignInFailed:
-        audit.record(session, Actor(name=email.strip()[:320] or "-", origin=origin),
+        # Typed by whoever is at the sign-in page: no controls into the trail (or a NUL into
+        # PostgreSQL, which cannot store one).
+        typed = strip_controls(email).strip()[:320]
+        audit.record(session, Actor(name=typed or "-", origin=origin),
                      "signin.failed", None)
         raise
     stage = "totp" if user.totp_secret else "full"

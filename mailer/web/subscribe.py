@@ -17,10 +17,19 @@ opt-in list subscribes a new address at once. Coming back is never one step: for
 already hold (left the list, unsubscribed, bounced, complained, or simply known) the form
 changes nothing but stores the request, which the confirmation link applies. The consent record
 keeps when, from which client address and through which channel ("web") consent was given.
+
+What the requester typed (name, organisation) is never stored on a person whose address has
+not confirmed it: a new address is stored bare (address and the chosen language only), the
+typed fields wait in a sign-up request (table signup_requests) that the link in the mail to
+that address applies. On a double opt-in list that is the confirmation link; a single opt-in
+list subscribes at once, and its welcome mail carries a "confirm your details" link to the
+same page. Unused, the request is forgotten with the link. So a stranger who signs up someone
+else's address cannot make our later newsletters greet that person with the stranger's words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -94,7 +103,10 @@ def _confirm_mail(pages: Pages, subscriber: Subscriber, lists: list[MailingList]
     )
 
 
-def _info_mail(pages: Pages, template: str, subscriber: Subscriber, ml: MailingList) -> Mail:
+def _info_mail(pages: Pages, template: str, subscriber: Subscriber, ml: MailingList,
+               request_id: int | None = None) -> Mail:
+    """A welcome or "already subscribed" mail; `request_id`: the held typed details, which
+    its `details_url` (the confirmation page) applies."""
     return Mail(
         template,
         to=subscriber.email,
@@ -105,8 +117,22 @@ def _info_mail(pages: Pages, template: str, subscriber: Subscriber, ml: MailingL
             "list_names": [ml.title],
             "preferences_url": pages.links.preferences(subscriber.public_id),
             "unsubscribe_url": pages.links.unsubscribe(subscriber.public_id),
+            "details_url": (pages.links.confirm(subscriber.public_id, [ml.id], request_id)
+                            if request_id is not None else ""),
+            "valid_hours": pages.settings.web.confirm_link_hours,
         },
     )
+
+
+def _hold(session: Session, subscriber: Subscriber, data: service.SubscriberData) -> int | None:
+    """Keep the typed details apart until the address confirms them; the request's id, or
+    None when nothing was typed."""
+    if not (data.name or data.organisation):
+        return None
+    request = queries.add_signup_request(session, subscriber.id, name=data.name,
+                                         organisation=data.organisation,
+                                         language=data.language)
+    return request.id
 
 
 def sign_up(
@@ -115,9 +141,11 @@ def sign_up(
     """Record a sign-up from the form; the mail to send, or None (suppressed or undeliverable).
 
     The caller shows the same page whatever this returns. A new address is stored (pending on
-    a double opt-in list). For an address we hold, nothing changes here: the request (lists,
-    name, organisation, language) is stored apart and applied when the person follows the
-    link in the confirmation mail — whatever the list's opt-in and the person's status.
+    a double opt-in list) without the typed name and organisation, which wait in a sign-up
+    request for the link in the mail. For an address we hold, nothing changes here: the
+    request (lists, name, organisation, language) is stored apart and applied when the person
+    follows the link in the confirmation mail — whatever the list's opt-in and the person's
+    status.
     """
     web = pages.settings.web
     pages.rate.hit(
@@ -135,13 +163,15 @@ def sign_up(
     double = mailing_list.opt_in == "double"
     existing = queries.subscriber_by_key(session, service.email_key(data.email))
     if existing is None:
+        bare = dataclasses.replace(data, name="", organisation="")
         subscriber = service.add_subscriber(
-            session, data, lists=[slug], regions=pages.settings.regions, source=SOURCE,
+            session, bare, lists=[slug], regions=pages.settings.regions, source=SOURCE,
             actor=actor, pending=double,
         )
+        held = _hold(session, subscriber, data)
         if double:
-            return _confirm_mail(pages, subscriber, [mailing_list])
-        return _info_mail(pages, WELCOME, subscriber, mailing_list)
+            return _confirm_mail(pages, subscriber, [mailing_list], held)
+        return _info_mail(pages, WELCOME, subscriber, mailing_list, held)
 
     if existing.status == "blocked":
         return None

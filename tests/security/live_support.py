@@ -6,7 +6,10 @@ module name would shadow tests/conftest.py for `from conftest import ...`)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import smtplib
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from web_support import CSRF_RE, csrf_token, messages, pow_solution
 
 from mailer.app import App, build_app
 from mailer.delivery.capture import CaptureServer
+from mailer.intake.receiver import serve
 from mailer.settings import load_settings
 from mailer.web.server import bind
 
@@ -102,3 +106,34 @@ def live_factory(env: dict[str, str], config_file: Path, tmp_path: Path,
 @pytest.fixture
 def live(live_factory: Callable[..., Live]) -> Live:
     return live_factory()
+
+
+class Receiver:
+    """The bounce receiver on a loopback port, on a thread with its own event loop."""
+
+    def __init__(self, app) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.stop = asyncio.Event()
+        ready = threading.Event()
+        self.port = 0
+
+        def listening(port: int) -> None:
+            self.port = port
+            ready.set()
+
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete,
+            args=(serve(app, self.stop, host="127.0.0.1", port=0, protocol="smtp",
+                        ready=listening),), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def send(self, sender: str, to: str, raw: bytes) -> None:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+            smtp.sendmail(sender, [to], raw)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()

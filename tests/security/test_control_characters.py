@@ -113,3 +113,83 @@ def test_event_fields_from_the_cli_lose_controls(run_cli):
     shown = run_cli("events", "show", eid)
     no_controls(shown.output)
     assert "Regio]0;pwned Noord" in shown.output and "Provinciehuis[2J" in shown.output
+
+
+# -- what staff type: lists, campaigns, console users (CLI and console alike) --------------------
+
+def test_staff_typed_texts_lose_controls_in_the_cli(run_cli, tmp_path: Path, app):
+    run_cli("lists", "create", "nieuws", "--title", NASTY,
+            "--description", "Eerste regel\x1b[2J\nTweede\tregel\x07")
+    shown = run_cli("lists", "show", "nieuws")
+    no_controls(shown.output)
+    data = json.loads(run_cli("lists", "show", "nieuws", "--json").output)
+    assert (data["title"], data["description"]) == (CLEAN, "Eerste regel[2J\nTweede\tregel")
+    run_cli("lists", "edit", "nieuws", "--title", "Nieuws\x9b31m\x00")
+    assert json.loads(run_cli("lists", "show", "nieuws", "--json").output)["title"] == \
+        "Nieuws31m"
+    no_controls(run_cli("lists", "ls").output)
+
+    content = tmp_path / "nieuws.md"
+    # YAML's own escapes (\\e ESC, \\a BEL) in the front matter; raw ones in the body.
+    content.write_text('---\nsubject: "Niet deze"\npreheader: "Kort\\e[5m"\n---\n'
+                       'Beste lezer,\x1b[2J\n\nTekst.\n', encoding="utf-8")
+    run_cli("subscribers", "add", "anna@gemeente.example.nl", "--list", "nieuws")
+    run_cli("campaigns", "create", "--content", str(content), "--list", "nieuws",
+            "--subject", "Nieuws\x1b]0;pwned\x07 van GT")
+    no_controls(run_cli("campaigns", "status", "1").output)
+    no_controls(run_cli("campaigns", "ls").output)
+    with session_scope(app.sessions) as session:
+        from mailer.campaigns.models import Campaign
+        campaign = session.get(Campaign, 1)
+        assert (campaign.subject, campaign.preheader) == ("Nieuws]0;pwned van GT", "Kort[5m")
+        assert "\x1b" not in campaign.content
+
+    run_cli("users", "add", "redactie@gt.example.nl", "--role", "editor", "--name", NASTY)
+    listing = run_cli("users", "ls")
+    no_controls(listing.output)
+    assert json.loads(run_cli("users", "ls", "--json").output)[0]["name"] == CLEAN
+
+
+def test_staff_typed_texts_lose_controls_in_the_console(app, run_cli):
+    from console_support import console_client, make_account, post, sign_in
+    from delivery_support import make_audience
+
+    make_audience(app.sessions, 2)
+    admin = make_account(app, "adm@gt.example.nl", "admin")
+    editor = make_account(app, "red@gt.example.nl", "editor")
+    client, ed = console_client(app), console_client(app)
+    sign_in(client, admin)
+    sign_in(ed, editor)
+    # A NUL anywhere in a console form is a 400, as on the subscriber pages; other controls go.
+    nul = post(client, "/users", "/users", {"email": "nul@gt.example.nl", "role": "viewer",
+                                            "name": NASTY})
+    assert nul.status_code == 400
+    added = post(client, "/users", "/users", {"email": "nieuw@gt.example.nl", "role": "viewer",
+                                              "name": NASTY.replace("\x00", "")})
+    assert added.status_code == 200
+    created = post(ed, "/campaigns/new", "/campaigns/new", {
+        "subject": "Nieuws\x1b[2J van GT", "preheader": "Kort\x07", "lists": "nieuwsbrief",
+        "body": "Beste {{ subscriber.name }},\x1b]0;x\x07\n\nTekst.\n"})
+    assert created.status_code == 303, created.text
+    # A NUL typed at the sign-in page was a 500 on PostgreSQL (the look-up of the address).
+    fresh = console_client(app)
+    refused = post(fresh, "/signin", "/signin", {"email": "x\x00@gt.example.nl",
+                                                 "password": "wrong"})
+    assert refused.status_code == 400
+    assert fresh.get("/signin?x=%00").status_code == 400
+    failed = post(fresh, "/signin", "/signin", {"email": "x\x1b[2J\x07@gt.example.nl",
+                                                "password": "wrong"})
+    assert failed.status_code in (200, 400)
+    with session_scope(app.sessions) as session:
+        from mailer.accounts.models import ConsoleUser
+        from mailer.audit.models import AuditEntry
+        from mailer.campaigns.models import Campaign
+
+        (campaign,) = session.query(Campaign).all()
+        assert (campaign.subject, campaign.preheader) == ("Nieuws[2J van GT", "Kort")
+        assert "\x1b" not in campaign.content and "\x07" not in campaign.content
+        user = session.query(ConsoleUser).filter_by(email="nieuw@gt.example.nl").one()
+        assert user.name == CLEAN
+        for entry in session.query(AuditEntry).all():
+            no_controls(entry.actor + json.dumps(entry.after or {}, ensure_ascii=False))
+    no_controls(run_cli("audit", "ls").output)

@@ -4,24 +4,27 @@ raw replies or unmatched reports, logs, SQLite's WAL or free pages.
 One person goes through every feature against the running parts: imported (CLI) with a phone
 number, sent a newsletter (CLI, through the relay), bounced (a DSN into the bounce receiver on
 a loopback port), replied to with name and phone in the signature, complained (ARF), answered
-an RSVP and signed up again on the web (real HTTP). `subscribers show` lists the raw messages
-that mention them; then they are erased, and their address, name and phone number are looked
-for in the database files (WAL included) or, on PostgreSQL, in every text column of every
-table, and in the log output: none found.
+an RSVP and signed up again on the web (real HTTP). Mail that mentions them only inside a
+base64 or quoted-printable part arrives too: an unmatched report, a colleague's reply, a
+calendar reply (all through the receiver) and a file ingested with the CLI. `subscribers show`
+lists the raw messages that mention them; then they are erased, and their address, name and
+phone number are looked for in the database files (WAL included) or, on PostgreSQL, in every
+text column of every table, in every kept raw message decoded part by part, and in the log
+output: none found.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import email
 import json
 import logging
-import smtplib
-import threading
+from email import policy
 from pathlib import Path
 
 from bounces_support import sample
 from delivery_support import content_file
-from live_support import live, live_factory  # noqa: F401  (fixtures)
+from live_support import Receiver, live, live_factory  # noqa: F401  (fixtures)
 from sqlalchemy import LargeBinary, String, Text, inspect, text
 from sqlalchemy.engine import make_url
 from web_support import link_in
@@ -29,7 +32,6 @@ from web_support import link_in
 from mailer.database.connect import session_scope
 from mailer.events import service as events
 from mailer.events.dates import parse_local
-from mailer.intake.receiver import serve
 from mailer.kernel.links import Links
 from subscribers import service
 
@@ -37,37 +39,6 @@ ADDRESS = "anna.devries@gemeente-a.nl"  # as in the sample bounce and complaint
 NAME = "Annabel Wisse-Vrieling"
 PHONE = "06-98765432"
 NEEDLES = (ADDRESS, NAME, PHONE)
-
-
-class Receiver:
-    """The bounce receiver on a loopback port, on a thread with its own event loop."""
-
-    def __init__(self, app) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.stop = asyncio.Event()
-        ready = threading.Event()
-        self.port = 0
-
-        def listening(port: int) -> None:
-            self.port = port
-            ready.set()
-
-        self.thread = threading.Thread(
-            target=self.loop.run_until_complete,
-            args=(serve(app, self.stop, host="127.0.0.1", port=0, protocol="smtp",
-                        ready=listening),), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def send(self, sender: str, to: str, raw: bytes) -> None:
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
-            smtp.sendmail(sender, [to], raw)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def _found_in_files(db_url: str) -> dict[str, list[str]]:
@@ -97,6 +68,60 @@ def _found_in_postgres(engine) -> list[tuple[str, str, str]]:
                         {"n": f"%{needle}%"}).scalar()
                     if hits:
                         found.append((table, column["name"], needle))
+    return found
+
+
+def _b64(text: str) -> str:
+    return base64.encodebytes(text.encode("utf-8")).decode("ascii")
+
+
+# Each mentions the person only inside an encoded part: a byte search of the raw mail misses it.
+ENCODED_REPORT = (
+    "From: postmaster@relay.example\nTo: x@bounces.gt.example.nl\nSubject: Delivery report\n"
+    "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: base64\n\n"
+    + _b64(f"Could not deliver to {ADDRESS}; call {PHONE.replace('-', ' ')}.\n"))
+ENCODED_REPLY = (  # a quoted-printable soft line break splits the name in the raw text
+    "From: Piet Bakker <piet@gemeente-c.nl>\nTo: info@bounces.gt.example.nl\n"
+    "Subject: Re: Nieuws\nMIME-Version: 1.0\n"
+    "Content-Type: multipart/alternative; boundary=\"b\"\n\n--b\n"
+    "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+    f"<p>Ik stuur dit door aan {NAME[:9]}=\n{NAME[9:]}, tel. {PHONE[:4]}=\n{PHONE[4:]}</p>\n"
+    "--b--\n")
+ENCODED_CALENDAR_REPLY = (  # an answer for a meeting we do not know: kept for review
+    "From: Piet Bakker <piet@gemeente-c.nl>\nTo: rsvp@bounces.gt.example.nl\n"
+    "Subject: Accepted: GT Connect\nMIME-Version: 1.0\n"
+    "Content-Type: multipart/mixed; boundary=\"c\"\n\n--c\n"
+    "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+    + _b64(f"Ik kom namens {NAME} ({ADDRESS}).\n") +
+    "--c\nContent-Type: text/calendar; method=REPLY; charset=utf-8\n\n"
+    "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//Test//EN\nMETHOD:REPLY\nBEGIN:VEVENT\n"
+    "UID:unknown-meeting@elsewhere.example\nDTSTAMP:20261201T120000Z\n"
+    "ATTENDEE;PARTSTAT=ACCEPTED:mailto:piet@gemeente-c.nl\nEND:VEVENT\nEND:VCALENDAR\n"
+    "--c--\n")
+ENCODED_FILE = (
+    "From: MAILER-DAEMON@mx.gemeente-a.nl\nTo: bounces@bounces.gt.example.nl\n"
+    "Subject: =?utf-8?b?" + base64.b64encode(f"Niet bezorgd: {ADDRESS}".encode()).decode()
+    + "?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: base64\n\n" + _b64(f"Onbekend: {NAME}\n"))
+
+
+def _found_decoded(engine) -> list[tuple[str, str]]:
+    """Needles in the kept raw messages, each decoded part by part (headers too)."""
+    found = []
+    with engine.connect() as conn:
+        for table in ("bounce_messages", "calendar_replies"):
+            for (raw,) in conn.execute(text(f"SELECT raw FROM {table} WHERE raw IS NOT NULL")):
+                message = email.message_from_bytes(bytes(raw), policy=policy.default)
+                texts = []
+                for part in message.walk():
+                    texts += [str(v) for v in part.values()]
+                    payload = None if part.is_multipart() else part.get_payload(decode=True)
+                    if isinstance(payload, bytes):
+                        texts.append(payload.decode("utf-8", "replace"))
+                decoded = " ".join(" ".join(texts).split()).lower()
+                found += [(table, n) for n in NEEDLES
+                          if n.lower() in decoded or n.replace("-", " ").lower() in decoded]
     return found
 
 
@@ -157,12 +182,25 @@ def test_a_person_through_every_feature_then_erased_is_nowhere(
         receiver.send("postmaster@forwarder.example", "x@" + app.settings.sender.bounce_domain,
                       (f"From: postmaster@forwarder.example\nSubject: Undeliverable\n\n"
                        f"Could not forward to {ADDRESS.upper()} ({NAME}).\n").encode())
+        receiver.send("postmaster@relay.example", "x@" + app.settings.sender.bounce_domain,
+                      ENCODED_REPORT.encode())
+        receiver.send("piet@gemeente-c.nl", "info@" + app.settings.sender.bounce_domain,
+                      ENCODED_REPLY.encode())
+        receiver.send("piet@gemeente-c.nl", "rsvp@" + app.settings.sender.bounce_domain,
+                      ENCODED_CALENDAR_REPLY.encode())
     finally:
         receiver.close()
+    intake = tmp_path / "report.eml"
+    intake.write_bytes(ENCODED_FILE.encode())
+    run_cli("bounces", "ingest", str(intake))
+    assert {n for _t, n in _found_decoded(app.engine)} == set(NEEDLES)
 
     shown = json.loads(run_cli("subscribers", "show", ADDRESS, "--json").output)
     mentioning = shown["messages_mentioning"]
-    assert len(mentioning) >= 3  # the bounce, the complaint, the reply (and the forwarder)
+    # The bounce, the complaint, the reply, the forwarder, and the three encoded ones.
+    assert len(mentioning) >= 7, mentioning
+    assert shown["calendar_replies_mentioning"], shown
+    assert "calendar replies mentioning" in run_cli("subscribers", "show", ADDRESS).output
     assert shown["signup_requests"], shown
     assert shown["meeting_answers"], shown
     assert "messages mentioning" in run_cli("subscribers", "show", ADDRESS).output
@@ -179,6 +217,7 @@ def test_a_person_through_every_feature_then_erased_is_nowhere(
         assert _found_in_files(db_url) == {}
     else:
         assert _found_in_postgres(app.engine) == []
+    assert _found_decoded(app.engine) == []
     logged = caplog.text.lower()
     assert [n for n in NEEDLES if n.lower() in logged] == []
     # The other person is untouched.

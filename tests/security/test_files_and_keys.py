@@ -156,3 +156,38 @@ def test_database_passwords_are_masked_in_messages(env, url: str):
     assert result.exit_code != 0
     assert "s3cr3t-pw" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_mailer_web_on_its_own_logs_like_the_service_and_no_token(env, app):
+    """`mailer web -v` (a real process): the access log in `mailer run`'s format, with the
+    page's first segment only: no token, no query, no address."""
+    import signal
+    import subprocess
+
+    import httpx
+    from security_support import MAILER, read_until
+
+    people = setup_people(app)
+    links = Links(app.settings.web.base_url, app.signer)
+    urls = [links.unsubscribe(people["anna"], people["campaign"]),
+            links.preferences(people["anna"])]
+    proc = subprocess.Popen([*MAILER, "web", "-v", "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = read_until(proc, "Serving the subscriber pages on")[-1]
+        base = line.split(" on ", 1)[1].split("/ ", 1)[0]
+        host = app.settings.web.base_url.split("//", 1)[1].split("/", 1)[0].split(":")[0]
+        with httpx.Client(base_url=base, timeout=20, headers={"host": host}) as http:
+            for url in urls:
+                assert http.get(url.removeprefix(app.settings.web.base_url)).status_code == 200
+            http.get("/subscribe/nieuwsbrief?email=anna@gemeente.example.nl")
+            http.get("/u/forged-token-value?e=anna@gemeente.example.nl")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, logged = proc.communicate(timeout=30)
+    assert " INFO mailer.web.access: " in logged, logged
+    assert "GET /u/… 200" in logged and "GET /p/… 200" in logged
+    for url in urls:
+        assert url.rsplit("/", 1)[1] not in logged
+    assert "@" not in logged and "forged-token-value" not in logged

@@ -9,7 +9,7 @@ and the global hourly caps answer 429; a list is on the form only after `lists e
 from __future__ import annotations
 
 from live_support import live, live_factory  # noqa: F401  (fixtures)
-from web_support import csrf_token, pow_solution, setup_people
+from web_support import csrf_token, link_in, pow_solution, setup_people
 
 from mailer.database.connect import session_scope
 from subscribers import service
@@ -90,3 +90,46 @@ def test_the_form_wants_a_fresh_proof_of_work(live):
     assert "script-src 'self';" in form.headers["content-security-policy"]
     script = live.http.get("/static/pow.js")
     assert script.status_code == 200 and "crypto.subtle.digest" in script.text
+
+
+def test_a_new_address_stores_no_typed_text_until_it_confirms(live):
+    """Single opt-in subscribes at once, but the typed name waits for the address's own click;
+    on a double opt-in list it waits for the confirmation likewise. Until then nothing typed
+    is on the person, so no later newsletter ("Beste {{ name }}") can carry it."""
+    setup_people(live.app)
+    victims = {"nieuwsbrief": "victim3@gemeente.example.nl",   # single opt-in
+               "regio-noord": "victim4@gemeente.example.nl"}   # double opt-in
+    for slug, address in victims.items():
+        assert live.sign_up(slug, address, name=PHISH, organisation="Evil BV").status_code == 200
+    for address in victims.values():
+        with session_scope(live.app.sessions) as session:
+            person = service.get_subscriber(session, address)
+            assert (person.name, person.organisation) == ("", "")
+            held = service.signup_requests(session, person.id)
+            assert [(r["name"], r["organisation"]) for r in held] == [(PHISH, "Evil BV")]
+    welcome = live.mails_to(victims["nieuwsbrief"])[0]
+    assert "evil" not in welcome.as_string().lower()
+    with session_scope(live.app.sessions) as session:
+        assert service.get_subscriber(session, victims["nieuwsbrief"]).status == "active"
+
+    # The person's own click (a GET confirms nothing: link scanners) applies what they typed.
+    for address in victims.values():
+        link = live.path(link_in(live.mails_to(address)[0], f"{live.base}/c/"))
+        assert live.http.get(link).status_code == 200
+        with session_scope(live.app.sessions) as session:
+            assert service.get_subscriber(session, address).name == ""
+        assert live.http.post(link, data={"csrf": live.csrf(link)}).status_code == 200
+        with session_scope(live.app.sessions) as session:
+            person = service.get_subscriber(session, address)
+            assert (person.name, person.organisation) == (PHISH, "Evil BV")
+            assert service.signup_requests(session, person.id) == []
+
+
+def test_a_sign_up_without_typed_text_holds_nothing(live):
+    setup_people(live.app)
+    live.sign_up("nieuwsbrief", "plain@gemeente.example.nl")
+    (welcome,) = live.mails_to("plain@gemeente.example.nl")
+    assert f"{live.base}/c/" not in welcome.as_string()  # nothing to confirm
+    with session_scope(live.app.sessions) as session:
+        person = service.get_subscriber(session, "plain@gemeente.example.nl")
+        assert service.signup_requests(session, person.id) == []
