@@ -52,9 +52,11 @@ def fill(url: str, subscribers: int, campaigns: int, sent: int) -> None:
                           "VALUES ('nieuwsbrief', 'GT Nieuwsbrief', '', 'single', :now)"),
                      {"now": now})
         conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, name, organisation, job_title, region, "
-            "language, status, attributes, consent_source, consent_by, created_at, updated_at) "
-            "SELECT 'p' || n || '@gemeente' || (n % 300) || '.example.nl', "
+            "INSERT INTO subscribers (public_id, email, email_key, name, organisation, "
+            "job_title, region, language, status, attributes, consent_source, consent_by, "
+            "created_at, updated_at) "
+            "SELECT substr(md5('bench' || n), 1, 22), "
+            "'p' || n || '@gemeente' || (n % 300) || '.example.nl', "
             "'p' || n || '@gemeente' || (n % 300) || '.example.nl', 'Persoon ' || n, "
             "'Gemeente ' || (n % 300), 'Adviseur', "
             "(ARRAY['Noord','Oost','Zuid','West','Midden'])[1 + n % 5], "

@@ -41,6 +41,9 @@ __all__ = [
     "resume",
     "cancel",
     "campaign_status",
+    "delivery_figures",
+    "sent_over_time",
+    "series_step",
 ]
 
 @dataclass(frozen=True)
@@ -332,17 +335,63 @@ def cancel(session: Session, campaign_id: int) -> int:
     return queries.release_campaign(session, campaign_id, "skipped", "campaign cancelled")
 
 
+def delivery_figures(session: Session, campaigns: Sequence[Campaign]
+                     ) -> dict[int, dict[str, int]]:
+    """Delivery counts by status of many campaigns, in at most two grouped queries.
+
+    A finished campaign's counts were kept when it finished (`final_counts`); since then only
+    sent -> bounced can happen, so its bounced deliveries are counted live (an index range
+    each) and the rest is the kept figure. Every other campaign is counted live.
+    """
+    kept = {c.id: dict((c.final_counts or {}).get("counts") or {}) for c in campaigns
+            if c.status == "finished" and c.final_counts}
+    found = queries.delivery_counts_many(session, [c.id for c in campaigns if c.id not in kept])
+    bounced = queries.delivery_counts_many(session, list(kept), statuses=("bounced",))
+    for campaign_id, counts in kept.items():
+        went_out = counts.get("sent", 0) + counts.get("bounced", 0)
+        counts["bounced"] = bounced.get(campaign_id, {}).get("bounced", 0)
+        counts["sent"] = went_out - counts["bounced"]
+        found[campaign_id] = {k: v for k, v in counts.items() if v}
+    return found
+
+
+def series_step(campaign: Campaign, now: dt.datetime) -> int:
+    """Seconds per bar of a campaign's chart: minutes for a send of up to three hours, hours
+    up to three days, days beyond."""
+    if campaign.started_at is None:
+        return 60
+    seconds = ((campaign.finished_at or now) - campaign.started_at).total_seconds()
+    if seconds <= 3 * 3600:
+        return 60
+    return 3600 if seconds <= 3 * 86400 else 86400
+
+
+def sent_over_time(session: Session, campaign: Campaign, now: dt.datetime
+                   ) -> tuple[int, list[tuple[dt.datetime, int]]]:
+    """(seconds per bar, [(bar start, messages accepted)]) with empty bars filled in."""
+    step = series_step(campaign, now)
+    found = dict(queries.sent_series(session, campaign.id, step))
+    if not found:
+        return step, []
+    first, last = min(found), max(found)
+    return step, [(dt.datetime.fromtimestamp(b * step, dt.UTC), found.get(b, 0))
+                  for b in range(first, last + 1)][-240:]
+
+
 def campaign_status(
     session: Session, campaign_id: int, *, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data."""
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
-    counts = queries.delivery_counts(session, campaign_id)
+    counts = delivery_figures(session, [campaign]).get(campaign_id, {})
     recipients = sum(counts.values())
     if recipients == 0 and campaign.status in ("draft", "scheduled", "missed"):
         recipients = queries.count_audience(session, campaign.audience)
-    sent_last_minute = queries.sent_since(session, campaign_id, now - dt.timedelta(seconds=60))
+    sent_last_minute = 0
+    if campaign.status in ("running", "paused"):  # a finished one's rate is its average
+        sent_last_minute = queries.sent_since(session, campaign_id,
+                                              now - dt.timedelta(seconds=60))
     rate = sent_last_minute / 60.0
     if campaign.started_at and counts.get("sent"):
         elapsed = max(((campaign.finished_at or now) - campaign.started_at).total_seconds(), 1.0)

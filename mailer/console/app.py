@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.accounts.roles import PUBLIC
-from mailer.console import account, audit, campaigns, home, signin, users
+from mailer.console import account, audit, calendar, campaigns, home, signin, users
 from mailer.console.base import Console, ConsoleRoute
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 #: Room for an image upload; everything else is a small form.
 MAX_BODY = 6 * 1024 * 1024
 
-ROUTE_MODULES = (signin, home, account, campaigns, users, audit)
+ROUTE_MODULES = (signin, home, account, campaigns, calendar, users, audit)
 
 
 class SecurityHeaders:

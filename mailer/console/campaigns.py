@@ -16,9 +16,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute
 
 from mailer.campaigns.service import AudienceSpec, parse_when
+from mailer.console import charts
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.errors import MailerError, NotFoundError
 from mailer.usecases import campaigns
+from mailer.usecases import dashboard as dashboards
 
 __all__ = ["routes", "PREVIEW_CSP"]
 
@@ -59,8 +61,11 @@ class _CampaignPages:
         return who.actor(request)
 
     async def campaign_list(self, request: Request) -> Response:
-        rows = await self.console.db(lambda s: campaigns.overview(s, self.actor(request)))
-        return self.console.render(request, "campaigns.html", {"campaigns": rows})
+        wanted = request.query_params.get("page", "1")
+        page = int(wanted) if wanted.isdigit() and len(wanted) < 7 else 1
+        found = await self.console.db(lambda s: campaigns.overview_page(
+            s, self.settings, self.actor(request), page=page))
+        return self.console.render(request, "campaigns.html", found)
 
     async def editor(self, request: Request, *, campaign_id: int | None, values: dict[str, Any],
                      error: str = "", status: int = 200) -> Response:
@@ -180,10 +185,26 @@ class _CampaignPages:
         value = await self.console.db(work)
         return self.console.render(request, "_count.html", {"count": value})
 
+    def _status(self, session: Session, request: Request, campaign_id: int
+                ) -> dict[str, Any] | None:
+        """The campaign with its live status: bounces and alerts, unsubscribes, charts."""
+        try:
+            info = dashboards.live_status(session, self.settings, self.actor(request),
+                                          campaign_id)
+        except NotFoundError:
+            return None
+        series, tz = info["series"], self.settings.tz
+        info["charts"] = {
+            "sent": charts.bars(series["sent"], tz=tz, step=series["step"]),
+            "bounces": charts.bars([(at, sum(kinds.values())) for at, kinds in series["bounces"]],
+                                   tz=tz, step=series["step"]),
+        }
+        return info
+
     async def campaign_page(self, request: Request, *, error: str = "", notice: str = "",
                             status: int = 200) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        info = await self.console.db(self._status, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         return self.console.render(request, "campaign.html", {
@@ -194,7 +215,7 @@ class _CampaignPages:
 
     async def live_status(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        info = await self.console.db(self._status, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         return self.console.render(request, "_status.html", {"c": info})
