@@ -1,0 +1,295 @@
+"""The console's dashboard (30-day figures, alerts, progress), calendar, live status and
+paged campaign list, on both databases, with the number of queries a page makes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from console_support import console_client, make_account, sign_in
+from delivery_support import make_audience
+from sqlalchemy import event, select, update
+
+from mailer.app import App
+from mailer.bounces.models import Bounce
+from mailer.campaigns import queries as campaign_queries
+from mailer.campaigns import service as campaign_service
+from mailer.campaigns.models import Campaign, Delivery, DomainPause
+from mailer.database.connect import session_scope
+from mailer.events.models import Event
+from subscribers import service as subscribers
+from subscribers.models import Subscriber
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+DAY = dt.timedelta(days=1)
+
+
+def _campaign(app: App, subject: str, *, started: dt.datetime | None = None,
+              **values: object) -> int:
+    """A campaign on the nieuwsbrief list; started (its audience snapshotted) when asked."""
+    with session_scope(app.sessions) as session:
+        c = Campaign(subject=subject, audience={"lists": ["nieuwsbrief"]}, status="draft",
+                     pause_reason="", created_by="redactie@gt.example.nl")
+        session.add(c)
+        session.flush()
+        if started is not None:
+            campaign_service.start(session, c.id, now=started)
+        if values:
+            session.execute(update(Campaign).where(Campaign.id == c.id).values(**values))
+        return c.id
+
+
+def _send(app: App, campaign_id: int, count: int, at: dt.datetime, status: str = "sent") -> list[int]:
+    """Mark `count` queued deliveries of the campaign as accepted by the relay at `at`."""
+    with session_scope(app.sessions) as session:
+        ids = list(session.scalars(select(Delivery.id).where(
+            Delivery.campaign_id == campaign_id, Delivery.status == "queued")
+            .order_by(Delivery.id).limit(count)))
+        session.execute(update(Delivery).where(Delivery.id.in_(ids))
+                        .values(status=status, sent_at=at, attempts=1))
+    return ids
+
+
+def _bounce(app: App, delivery_id: int, kind: str, at: dt.datetime, key: str) -> None:
+    with session_scope(app.sessions) as session:
+        d = session.get(Delivery, delivery_id)
+        assert d is not None
+        session.add(Bounce(received_at=at, source="smtp", kind=kind, reason="user-unknown",
+                           recipient=d.email, delivery_id=d.id, campaign_id=d.campaign_id,
+                           subscriber_id=d.subscriber_id, matched_by="verp", dedupe_key=key))
+        if kind in ("hard", "soft"):
+            d.status = "bounced"
+
+
+def _figure(page: str, key: str) -> int:
+    found = re.search(rf'id="figure-{key}">(\d+)<', page)
+    assert found, key
+    return int(found.group(1))
+
+
+@contextmanager
+def counted(app: App) -> Iterator[list[str]]:
+    """The SQL statements run while inside (the page's own and its session check)."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(app.engine, "before_cursor_execute", record)
+
+
+def test_the_dashboard_counts_the_last_30_days_only(app: App):
+    people = make_audience(app.sessions, 12)
+    # A campaign that started and finished inside the period: its kept figures count whole.
+    recent = _campaign(app, "Recent", started=NOW - 3 * DAY)
+    sent = _send(app, recent, 12, NOW - 3 * DAY)
+    with session_scope(app.sessions) as session:
+        assert campaign_queries.finish_done_campaigns(session, NOW - 2 * DAY) == [recent]
+        kept = session.get(Campaign, recent)
+        assert kept is not None and kept.final_counts == {"counts": {"sent": 12}}
+    # One that went out 40 days ago: not counted.
+    old = _campaign(app, "Old", started=NOW - 40 * DAY)
+    _send(app, old, 12, NOW - 40 * DAY)
+    with session_scope(app.sessions) as session:
+        campaign_queries.finish_done_campaigns(session, NOW - 39 * DAY)
+    # One still sending that started before the period: only what went out since counts.
+    slow = _campaign(app, "Slow", started=NOW - 35 * DAY)
+    _send(app, slow, 5, NOW - 33 * DAY)
+    _send(app, slow, 4, NOW - DAY)
+    # Bounces and complaints of the period (a held report does not count), one too old.
+    _bounce(app, sent[0], "hard", NOW - DAY, "b1")
+    _bounce(app, sent[1], "hard", NOW - DAY, "b2")
+    _bounce(app, sent[2], "soft", NOW - DAY, "b3")
+    _bounce(app, sent[3], "complaint", NOW - DAY, "b4")
+    _bounce(app, sent[4], "hard", NOW - 31 * DAY, "b5")
+    with session_scope(app.sessions) as session:
+        session.add(Bounce(received_at=NOW, source="smtp", kind="hard", recipient="x@y.nl",
+                           held=True, dedupe_key="b6"))
+        # Unsubscribes: two people now (one leaves two lists: one person), one 45 days ago.
+        subscribers.create_list(session, "regio", "Regio")
+        subscribers.subscribe(session, people[0], ["regio"], source="cli")
+        subscribers.unsubscribe(session, people[0], "regio", source="web")
+        subscribers.unsubscribe(session, people[0], "nieuwsbrief", source="web")
+        subscribers.unsubscribe(session, people[1], source="mailto")
+        person = subscribers.get_subscriber(session, people[2])
+        subscribers.record_consent(session, person, "unsubscribe-all", "web",
+                                   at=NOW - 45 * DAY)
+        # Sign-ups through the web: three people now, one 31 days ago; an import is no sign-up.
+        for email in people[3:6]:
+            subscribers.record_consent(session, subscribers.get_subscriber(session, email),
+                                       "subscribe", "web", at=NOW - 2 * DAY)
+        subscribers.record_consent(session, subscribers.get_subscriber(session, people[6]),
+                                   "subscribe", "web", at=NOW - 31 * DAY)
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    with counted(app) as statements:
+        page = client.get("/").text
+    assert _figure(page, "sent") == 12 + 4
+    assert _figure(page, "bounced") == 3
+    assert _figure(page, "complaints") == 1
+    assert _figure(page, "unsubscribes") == 2
+    assert _figure(page, "signups") == 3
+    # A fixed number of grouped queries, whatever the number of campaigns or people.
+    assert len(statements) <= 16, statements
+    assert "Slow" in page  # running, with its progress
+    assert re.search(r'<progress max="12" value="9"', page)
+    # Recent's hard-bounce rate (3 of 12, the old report included: it is the campaign's) is
+    # above the 2 % limit: an alert.
+    alerts = page[page.index('id="alerts"'):page.index('id="h-running"')]
+    assert "hard-bounces 25.0% (grens 2.0%)" in alerts, alerts
+
+
+def test_the_dashboard_shows_alerts_and_what_is_next(app: App):
+    make_audience(app.sessions, 3)
+    later = _campaign(app, "Later", status="scheduled", scheduled_at=NOW + 3 * DAY)
+    _campaign(app, "Sooner", status="scheduled", scheduled_at=NOW + DAY)
+    _campaign(app, "Held", started=NOW - DAY, status="paused",
+              pause_reason="paused by anna@gt.example.nl")
+    _campaign(app, "Outage", started=NOW - DAY, status="paused",
+              pause_reason="relay unreachable", outage_since=NOW - dt.timedelta(minutes=5),
+              resume_at=NOW + dt.timedelta(minutes=5))
+    _campaign(app, "Forgotten", status="missed", scheduled_at=NOW - 2 * DAY)
+    with session_scope(app.sessions) as session:
+        session.add(DomainPause(domain="gemeente1.example.nl", reason="blocked", detail="",
+                                paused_at=NOW))
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    page = client.get("/").text
+    alerts = page[page.index('id="alerts"'):page.index('id="h-running"')]
+    assert "gepauzeerd: paused by anna@gt.example.nl" in alerts
+    assert "de mailserver is onbereikbaar sinds" in alerts
+    assert "gemist: gepland voor" in alerts
+    assert "verzending naar gemeente1.example.nl is gepauzeerd (blocked)" in alerts
+    upcoming = page[page.index('id="h-next"'):]
+    assert upcoming.index("Sooner") < upcoming.index("Later")
+    assert f'href="/campaigns/{later}"' in upcoming
+    # In the settings' time zone, not UTC.
+    local = (NOW + DAY).astimezone(app.settings.tz).strftime("%Y-%m-%d %H:%M")
+    assert local in upcoming
+
+
+def test_the_calendar_shows_a_month_of_sends_and_meetings(app: App):
+    tz = app.settings.tz
+    # 2027-03-28 is the day the clocks go forward: 09:00 local is 07:00 UTC.
+    at = dt.datetime(2027, 3, 28, 9, 0, tzinfo=tz)
+    _campaign(app, "Lentenieuws", status="scheduled", scheduled_at=at.astimezone(dt.UTC))
+    _campaign(app, "April", status="scheduled",
+              scheduled_at=dt.datetime(2027, 4, 1, 0, 30, tzinfo=tz).astimezone(dt.UTC))
+    _campaign(app, "Concept", status="draft", scheduled_at=at.astimezone(dt.UTC))
+    with session_scope(app.sessions) as session:
+        session.add(Event(uid="e1@gt", title="Regiodag Noord", region="Noord",
+                          starts_at=dt.datetime(2027, 3, 10, 13, 0, tzinfo=tz),
+                          ends_at=dt.datetime(2027, 3, 10, 16, 0, tzinfo=tz)))
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    page = client.get("/calendar?month=2027-03").text
+    assert "maart 2027" in page
+    assert "Lentenieuws" in page and "09:00" in page
+    assert "Regiodag Noord" in page and "13:00" in page
+    assert "April" not in page  # 1 April 00:30 local is still 31 March in UTC
+    assert "Concept" not in page  # drafts are not on the calendar
+    assert 'href="/calendar?month=2027-02"' in page and 'href="/calendar?month=2027-04"' in page
+    assert "April" in client.get("/calendar?month=2027-04").text
+    # A month that makes no sense is this month, not an error.
+    assert client.get("/calendar?month=2027-13").status_code == 200
+    client.cookies.set("gt_console_lang", "en")
+    assert "March 2027" in client.get("/calendar?month=2027-03").text
+
+
+def test_the_live_status_shows_progress_bounces_unsubscribes_and_charts(app: App):
+    people = make_audience(app.sessions, 10)
+    campaign_id = _campaign(app, "Nu", started=NOW - dt.timedelta(minutes=30))
+    sent = _send(app, campaign_id, 4, NOW - dt.timedelta(minutes=20))
+    _send(app, campaign_id, 2, NOW - dt.timedelta(minutes=2))
+    _send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="deferred")
+    _send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="failed")
+    _bounce(app, sent[0], "hard", NOW - dt.timedelta(minutes=10), "s1")
+    with session_scope(app.sessions) as session:
+        subscribers.unsubscribe(session, people[1], source="web",
+                                detail=subscribers.campaign_detail(campaign_id))
+        subscribers.unsubscribe(session, people[2], source="web")  # not through this mail
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(
+            status="paused", pause_reason="paused by anna@gt.example.nl"))
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    fragment = client.get(f"/campaigns/{campaign_id}/status").text
+    assert fragment.startswith('<div id="live-status"')
+    assert 'hx-get="/campaigns/' in fragment  # paused: still refreshed
+    assert 'id="pause-reason">paused by anna@gt.example.nl<' in fragment
+
+    def count(key: str) -> int:
+        found = re.search(rf'id="count-{key}">(\d+)<', fragment)
+        assert found, key
+        return int(found.group(1))
+
+    assert (count("recipients"), count("sent"), count("bounced"), count("deferred"),
+            count("failed"), count("queued"), count("unsubscribed")) == (10, 5, 1, 1, 1, 2, 1)
+    assert "hard-bounce rate" in fragment  # 1 of 7 is above the 2 % limit
+    # Charts: inline SVG with a text alternative, no style attributes (CSP style-src 'self').
+    assert fragment.count("<svg") == 2 and "style=" not in fragment
+    assert "Verstuurd per minuut" in fragment and "<details" in fragment
+    assert re.search(r"<td>[\d-]+ [\d:]+</td><td>4</td>", fragment)
+    page = client.get(f"/campaigns/{campaign_id}").text
+    assert 'id="live-status"' in page
+
+
+def test_a_finished_campaign_is_read_from_its_kept_counts(app: App):
+    make_audience(app.sessions, 6)
+    campaign_id = _campaign(app, "Klaar", started=NOW - DAY)
+    sent = _send(app, campaign_id, 6, NOW - DAY)
+    with session_scope(app.sessions) as session:
+        campaign_queries.finish_done_campaigns(session, NOW - DAY)
+    _bounce(app, sent[0], "hard", NOW, "k1")  # sent -> bounced after it finished
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    with counted(app) as statements:
+        fragment = client.get(f"/campaigns/{campaign_id}/status").text
+    assert re.search(r'id="count-sent">5<', fragment)
+    assert re.search(r'id="count-bounced">1<', fragment)
+    # Its deliveries are counted only for the bounced ones (an index range), never grouped
+    # over all of them.
+    grouped = [s for s in statements if "FROM deliveries" in s and "GROUP BY" in s
+               and "deliveries.status IN" not in s and "sent_at" not in s]
+    assert grouped == [], grouped
+
+
+def test_the_campaign_list_is_paged_with_a_fixed_number_of_queries(app: App):
+    make_audience(app.sessions, 2)
+    for n in range(55):
+        _campaign(app, f"Nummer {n}", started=NOW - DAY if n < 3 else None)
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    client = console_client(app)
+    sign_in(client, viewer)
+    with counted(app) as statements:
+        first = client.get("/campaigns").text
+    assert "Nummer 54" in first and "Nummer 4<" not in first
+    assert "Pagina 1 van 2 (55 in totaal)" in first and 'href="/campaigns?page=2"' in first
+    assert len(statements) <= 10, statements
+    second = client.get("/campaigns?page=2").text
+    assert "Nummer 4<" in second and "Nummer 0<" in second and "Nummer 54" not in second
+    assert "2 / 2" not in second and "0 / 2" in second
+    assert client.get("/campaigns?page=99").status_code == 200
+    assert client.get("/campaigns?page=x").status_code == 200
+
+
+def test_erased_people_leave_the_figures(app: App):
+    people = make_audience(app.sessions, 2)
+    with session_scope(app.sessions) as session:
+        for email in people:
+            subscribers.record_consent(session, subscribers.get_subscriber(session, email),
+                                       "subscribe", "web", at=NOW - DAY)
+        assert subscribers.consent_figures(session, NOW - 30 * DAY)["signups"] == 2
+        subscribers.erase(session, people[0])
+        assert session.scalar(select(Subscriber.id).where(Subscriber.email == people[0])) is None
+        assert subscribers.consent_figures(session, NOW - 30 * DAY)["signups"] == 1
