@@ -15,8 +15,8 @@ prints p50 and p95 per page; the goal is p95 under 200 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
+import json
 import os
 import statistics
 import time
@@ -99,7 +99,8 @@ def fill(url: str, subscribers: int, campaigns: int, sent: int) -> None:
         # The consent history a real installation has: created and subscribed per person, and
         # some web sign-ups and unsubscribes in the last month.
         conn.execute(text(
-            "INSERT INTO consent_events (subscriber_id, list_id, action, source, actor, detail, at) "
+            "INSERT INTO consent_events (subscriber_id, list_id, action, source, actor, detail, "
+            "at) "
             "SELECT s.id, NULL, 'created', 'import', 'bench', '', :now - interval '90 days' "
             "FROM subscribers s UNION ALL "
             "SELECT s.id, 1, 'subscribe', CASE WHEN s.id % 50 = 0 THEN 'web' ELSE 'import' END, "

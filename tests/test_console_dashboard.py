@@ -41,7 +41,8 @@ def _campaign(app: App, subject: str, *, started: dt.datetime | None = None,
         return c.id
 
 
-def _send(app: App, campaign_id: int, count: int, at: dt.datetime, status: str = "sent") -> list[int]:
+def _send(app: App, campaign_id: int, count: int, at: dt.datetime, status: str = "sent"
+          ) -> list[int]:
     """Mark `count` queued deliveries of the campaign as accepted by the relay at `at`."""
     with session_scope(app.sessions) as session:
         ids = list(session.scalars(select(Delivery.id).where(
