@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, or_, select, update
+from sqlalchemy import delete, distinct, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
@@ -126,8 +126,10 @@ def bounce_with_message(session: Session, bounce_id: int) -> tuple[Bounce, Bounc
     return row[0], row[1]
 
 
-def campaign_counts(session: Session, campaign_id: int | None = None) -> list[dict[str, Any]]:
-    """Per campaign: subject, deliveries that went out, and distinct deliveries per bounce kind."""
+def campaign_counts(session: Session, campaign_id: int | None = None, *,
+                    sent_known: int | None = None) -> list[dict[str, Any]]:
+    """Per campaign: subject, deliveries that went out, and distinct deliveries per bounce kind.
+    `sent_known`: one campaign's deliveries that went out, already counted by the caller."""
     went_out = ("sent", "bounced", "failed")
     # One campaign: its filter inside the grouped subqueries too. (PostgreSQL does not carry
     # it through the outer join, and counted every campaign's deliveries to show one.)
@@ -159,16 +161,18 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
         select(
             Campaign.id,
             Campaign.subject,
-            func.coalesce(sent.c.sent, 0),
+            literal(sent_known) if sent_known is not None and campaign_id is not None
+            else func.coalesce(sent.c.sent, 0),
             func.coalesce(kinds.c.hard, 0),
             func.coalesce(kinds.c.soft, 0),
             func.coalesce(kinds.c.complaints, 0),
             func.coalesce(kinds.c.refused, 0),
         )
-        .outerjoin(sent, sent.c.campaign_id == Campaign.id)
         .outerjoin(kinds, kinds.c.campaign_id == Campaign.id)
         .order_by(Campaign.id)
     )
+    if sent_known is None or campaign_id is None:
+        query = query.outerjoin(sent, sent.c.campaign_id == Campaign.id)
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
     return [
@@ -404,7 +408,8 @@ def kind_counts_of(session: Session, campaign_ids: Collection[int]
             .where(Bounce.campaign_id.in_(list(found)))
             .group_by(Bounce.campaign_id, Bounce.kind))
     for campaign_id, kind, n in session.execute(stmt):
-        found[int(campaign_id)][kind] = int(n)
+        if campaign_id is not None:
+            found[campaign_id][kind] = int(n)
     return found
 
 

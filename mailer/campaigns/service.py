@@ -356,21 +356,19 @@ def delivery_figures(session: Session, campaigns: Sequence[Campaign]
 
 
 def series_step(campaign: Campaign, now: dt.datetime) -> int:
-    """Seconds per bar of a campaign's chart: minutes for a send of up to three hours, hours
-    up to three days, days beyond."""
-    if campaign.started_at is None:
-        return 60
-    seconds = ((campaign.finished_at or now) - campaign.started_at).total_seconds()
-    if seconds <= 3 * 3600:
-        return 60
-    return 3600 if seconds <= 3 * 86400 else 86400
+    """Seconds per bar of the campaign's chart (minutes, hours or days, by its length)."""
+    return queries.series_step(campaign.started_at, campaign.finished_at, now)
 
 
 def sent_over_time(session: Session, campaign: Campaign, now: dt.datetime
                    ) -> tuple[int, list[tuple[dt.datetime, int]]]:
     """(seconds per bar, [(bar start, messages accepted)]) with empty bars filled in."""
-    step = series_step(campaign, now)
-    found = dict(queries.sent_series(session, campaign.id, step))
+    kept = (campaign.final_counts or {}).get("series") if campaign.status == "finished" else None
+    if kept:  # kept when it finished: when each message went out does not change
+        step, found = int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}
+    else:
+        step = series_step(campaign, now)
+        found = dict(queries.sent_series(session, campaign.id, step))
     if not found:
         return step, []
     first, last = min(found), max(found)

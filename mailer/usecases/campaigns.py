@@ -506,7 +506,8 @@ def audience_choices(session: Session, settings: Settings, actor: Actor) -> dict
     from subscribers import queries as subscriber_queries
     from subscribers.models import LANGUAGES
 
-    lists = [(ml.slug, ml.title) for ml, *_counts in subscriber_queries.list_summaries(session)]
+    # The lists only (not list_summaries: counting every list's members is not needed here).
+    lists = [(ml.slug, ml.title) for ml in subscriber_queries.all_lists(session)]
     return {"lists": lists, "regions": list(settings.regions), "languages": list(LANGUAGES)}
 
 

@@ -198,7 +198,9 @@ def live_status(session: Session, settings: Settings, actor: Actor, campaign_id:
     campaign = campaigns.get_campaign(session, campaign_id)
     info["subject"] = shown_subjects(session, settings, [campaign_id]).get(
         campaign_id, info["subject"])
-    info["bounces"] = campaign_bounce_summary(session, campaign_id, settings=settings.bounces)
+    info["bounces"] = campaign_bounce_summary(
+        session, campaign_id, settings=settings.bounces,
+        sent_known=info["sent"] + info["bounced"] + info["failed"])
     info["unsubscribed"] = (subscribers.unsubscribed_from_campaign(
         session, campaign_id, campaign.started_at) if campaign.started_at else 0)
     step, sent = campaigns.sent_over_time(session, campaign, now)
