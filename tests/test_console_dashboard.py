@@ -9,59 +9,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from console_support import console_client, make_account, sign_in
+from dashboard_support import DAY, NOW, bounce, campaign, send
 from delivery_support import make_audience
 from sqlalchemy import event, select, update
 
 from mailer.app import App
 from mailer.bounces.models import Bounce
 from mailer.campaigns import queries as campaign_queries
-from mailer.campaigns import service as campaign_service
-from mailer.campaigns.models import Campaign, Delivery, DomainPause
+from mailer.campaigns.models import Campaign, DomainPause
 from mailer.database.connect import session_scope
 from mailer.events.models import Event
 from subscribers import service as subscribers
 from subscribers.models import Subscriber
-
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-DAY = dt.timedelta(days=1)
-
-
-def _campaign(app: App, subject: str, *, started: dt.datetime | None = None,
-              **values: object) -> int:
-    """A campaign on the nieuwsbrief list; started (its audience snapshotted) when asked."""
-    with session_scope(app.sessions) as session:
-        c = Campaign(subject=subject, audience={"lists": ["nieuwsbrief"]}, status="draft",
-                     pause_reason="", created_by="redactie@gt.example.nl")
-        session.add(c)
-        session.flush()
-        if started is not None:
-            campaign_service.start(session, c.id, now=started)
-        if values:
-            session.execute(update(Campaign).where(Campaign.id == c.id).values(**values))
-        return c.id
-
-
-def _send(app: App, campaign_id: int, count: int, at: dt.datetime, status: str = "sent"
-          ) -> list[int]:
-    """Mark `count` queued deliveries of the campaign as accepted by the relay at `at`."""
-    with session_scope(app.sessions) as session:
-        ids = list(session.scalars(select(Delivery.id).where(
-            Delivery.campaign_id == campaign_id, Delivery.status == "queued")
-            .order_by(Delivery.id).limit(count)))
-        session.execute(update(Delivery).where(Delivery.id.in_(ids))
-                        .values(status=status, sent_at=at, attempts=1))
-    return ids
-
-
-def _bounce(app: App, delivery_id: int, kind: str, at: dt.datetime, key: str) -> None:
-    with session_scope(app.sessions) as session:
-        d = session.get(Delivery, delivery_id)
-        assert d is not None
-        session.add(Bounce(received_at=at, source="smtp", kind=kind, reason="user-unknown",
-                           recipient=d.email, delivery_id=d.id, campaign_id=d.campaign_id,
-                           subscriber_id=d.subscriber_id, matched_by="verp", dedupe_key=key))
-        if kind in ("hard", "soft"):
-            d.status = "bounced"
 
 
 def _figure(page: str, key: str) -> int:
@@ -88,28 +47,28 @@ def counted(app: App) -> Iterator[list[str]]:
 def test_the_dashboard_counts_the_last_30_days_only(app: App):
     people = make_audience(app.sessions, 12)
     # A campaign that started and finished inside the period: its kept figures count whole.
-    recent = _campaign(app, "Recent", started=NOW - 3 * DAY)
-    sent = _send(app, recent, 12, NOW - 3 * DAY)
+    recent = campaign(app, "Recent", started=NOW - 3 * DAY)
+    sent = send(app, recent, 12, NOW - 3 * DAY)
     with session_scope(app.sessions) as session:
         assert campaign_queries.finish_done_campaigns(session, NOW - 2 * DAY) == [recent]
         kept = session.get(Campaign, recent)
         assert kept is not None and kept.final_counts is not None
         assert kept.final_counts["counts"] == {"sent": 12}
     # One that went out 40 days ago: not counted.
-    old = _campaign(app, "Old", started=NOW - 40 * DAY)
-    _send(app, old, 12, NOW - 40 * DAY)
+    old = campaign(app, "Old", started=NOW - 40 * DAY)
+    send(app, old, 12, NOW - 40 * DAY)
     with session_scope(app.sessions) as session:
         campaign_queries.finish_done_campaigns(session, NOW - 39 * DAY)
     # One still sending that started before the period: only what went out since counts.
-    slow = _campaign(app, "Slow", started=NOW - 35 * DAY)
-    _send(app, slow, 5, NOW - 33 * DAY)
-    _send(app, slow, 4, NOW - DAY)
+    slow = campaign(app, "Slow", started=NOW - 35 * DAY)
+    send(app, slow, 5, NOW - 33 * DAY)
+    send(app, slow, 4, NOW - DAY)
     # Bounces and complaints of the period (a held report does not count), one too old.
-    _bounce(app, sent[0], "hard", NOW - DAY, "b1")
-    _bounce(app, sent[1], "hard", NOW - DAY, "b2")
-    _bounce(app, sent[2], "soft", NOW - DAY, "b3")
-    _bounce(app, sent[3], "complaint", NOW - DAY, "b4")
-    _bounce(app, sent[4], "hard", NOW - 31 * DAY, "b5")
+    bounce(app, sent[0], "hard", NOW - DAY, "b1")
+    bounce(app, sent[1], "hard", NOW - DAY, "b2")
+    bounce(app, sent[2], "soft", NOW - DAY, "b3")
+    bounce(app, sent[3], "complaint", NOW - DAY, "b4")
+    bounce(app, sent[4], "hard", NOW - 31 * DAY, "b5")
     with session_scope(app.sessions) as session:
         session.add(Bounce(received_at=NOW, source="smtp", kind="hard", recipient="x@y.nl",
                            held=True, dedupe_key="b6"))
@@ -150,14 +109,14 @@ def test_the_dashboard_counts_the_last_30_days_only(app: App):
 
 def test_the_dashboard_shows_alerts_and_what_is_next(app: App):
     make_audience(app.sessions, 3)
-    later = _campaign(app, "Later", status="scheduled", scheduled_at=NOW + 3 * DAY)
-    _campaign(app, "Sooner", status="scheduled", scheduled_at=NOW + DAY)
-    _campaign(app, "Held", started=NOW - DAY, status="paused",
+    later = campaign(app, "Later", status="scheduled", scheduled_at=NOW + 3 * DAY)
+    campaign(app, "Sooner", status="scheduled", scheduled_at=NOW + DAY)
+    campaign(app, "Held", started=NOW - DAY, status="paused",
               pause_reason="paused by anna@gt.example.nl")
-    _campaign(app, "Outage", started=NOW - DAY, status="paused",
+    campaign(app, "Outage", started=NOW - DAY, status="paused",
               pause_reason="relay unreachable", outage_since=NOW - dt.timedelta(minutes=5),
               resume_at=NOW + dt.timedelta(minutes=5))
-    _campaign(app, "Forgotten", status="missed", scheduled_at=NOW - 2 * DAY)
+    campaign(app, "Forgotten", status="missed", scheduled_at=NOW - 2 * DAY)
     with session_scope(app.sessions) as session:
         session.add(DomainPause(domain="gemeente1.example.nl", reason="blocked", detail="",
                                 paused_at=NOW))
@@ -182,10 +141,10 @@ def test_the_calendar_shows_a_month_of_sends_and_meetings(app: App):
     tz = app.settings.tz
     # 2027-03-28 is the day the clocks go forward: 09:00 local is 07:00 UTC.
     at = dt.datetime(2027, 3, 28, 9, 0, tzinfo=tz)
-    _campaign(app, "Lentenieuws", status="scheduled", scheduled_at=at.astimezone(dt.UTC))
-    _campaign(app, "April", status="scheduled",
+    campaign(app, "Lentenieuws", status="scheduled", scheduled_at=at.astimezone(dt.UTC))
+    campaign(app, "April", status="scheduled",
               scheduled_at=dt.datetime(2027, 4, 1, 0, 30, tzinfo=tz).astimezone(dt.UTC))
-    _campaign(app, "Concept", status="draft", scheduled_at=at.astimezone(dt.UTC))
+    campaign(app, "Concept", status="draft", scheduled_at=at.astimezone(dt.UTC))
     with session_scope(app.sessions) as session:
         session.add(Event(uid="e1@gt", title="Regiodag Noord", region="Noord",
                           starts_at=dt.datetime(2027, 3, 10, 13, 0, tzinfo=tz),
@@ -209,12 +168,12 @@ def test_the_calendar_shows_a_month_of_sends_and_meetings(app: App):
 
 def test_the_live_status_shows_progress_bounces_unsubscribes_and_charts(app: App):
     people = make_audience(app.sessions, 10)
-    campaign_id = _campaign(app, "Nu", started=NOW - dt.timedelta(minutes=30))
-    sent = _send(app, campaign_id, 4, NOW - dt.timedelta(minutes=20))
-    _send(app, campaign_id, 2, NOW - dt.timedelta(minutes=2))
-    _send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="deferred")
-    _send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="failed")
-    _bounce(app, sent[0], "hard", NOW - dt.timedelta(minutes=10), "s1")
+    campaign_id = campaign(app, "Nu", started=NOW - dt.timedelta(minutes=30))
+    sent = send(app, campaign_id, 4, NOW - dt.timedelta(minutes=20))
+    send(app, campaign_id, 2, NOW - dt.timedelta(minutes=2))
+    send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="deferred")
+    send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="failed")
+    bounce(app, sent[0], "hard", NOW - dt.timedelta(minutes=10), "s1")
     with session_scope(app.sessions) as session:
         subscribers.unsubscribe(session, people[1], source="web",
                                 detail=subscribers.campaign_detail(campaign_id))
@@ -247,11 +206,11 @@ def test_the_live_status_shows_progress_bounces_unsubscribes_and_charts(app: App
 
 def test_a_finished_campaign_is_read_from_its_kept_counts(app: App):
     make_audience(app.sessions, 6)
-    campaign_id = _campaign(app, "Klaar", started=NOW - DAY)
-    sent = _send(app, campaign_id, 6, NOW - DAY)
+    campaign_id = campaign(app, "Klaar", started=NOW - DAY)
+    sent = send(app, campaign_id, 6, NOW - DAY)
     with session_scope(app.sessions) as session:
         campaign_queries.finish_done_campaigns(session, NOW - DAY)
-    _bounce(app, sent[0], "hard", NOW, "k1")  # sent -> bounced after it finished
+    bounce(app, sent[0], "hard", NOW, "k1")  # sent -> bounced after it finished
     viewer = make_account(app, "lezer@gt.example.nl", "viewer")
     client = console_client(app)
     sign_in(client, viewer)
@@ -270,7 +229,7 @@ def test_a_finished_campaign_is_read_from_its_kept_counts(app: App):
 def test_the_campaign_list_is_paged_with_a_fixed_number_of_queries(app: App):
     make_audience(app.sessions, 2)
     for n in range(55):
-        _campaign(app, f"Nummer {n}", started=NOW - DAY if n < 3 else None)
+        campaign(app, f"Nummer {n}", started=NOW - DAY if n < 3 else None)
     viewer = make_account(app, "lezer@gt.example.nl", "viewer")
     client = console_client(app)
     sign_in(client, viewer)
