@@ -361,19 +361,14 @@ def series_step(campaign: Campaign, now: dt.datetime) -> int:
 
 
 def sent_over_time(session: Session, campaign: Campaign, now: dt.datetime
-                   ) -> tuple[int, list[tuple[dt.datetime, int]]]:
-    """(seconds per bar, [(bar start, messages accepted)]) with empty bars filled in."""
+                   ) -> tuple[int, dict[int, int]]:
+    """(seconds per bar, {bar: messages accepted}); a bar is a whole number of steps since
+    1970. A finished campaign's come from what it kept when it finished."""
     kept = (campaign.final_counts or {}).get("series") if campaign.status == "finished" else None
-    if kept:  # kept when it finished: when each message went out does not change
-        step, found = int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}
-    else:
-        step = series_step(campaign, now)
-        found = dict(queries.sent_series(session, campaign.id, step))
-    if not found:
-        return step, []
-    first, last = min(found), max(found)
-    return step, [(dt.datetime.fromtimestamp(b * step, dt.UTC), found.get(b, 0))
-                  for b in range(first, last + 1)][-240:]
+    if kept:  # when each message went out does not change after the end
+        return int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}
+    step = series_step(campaign, now)
+    return step, dict(queries.sent_series(session, campaign.id, step))
 
 
 def campaign_status(

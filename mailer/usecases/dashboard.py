@@ -189,6 +189,24 @@ def month(session: Session, settings: Settings, actor: Actor, year: int, month_n
 
 # -- the live status -------------------------------------------------------------------------
 
+#: Bars a chart shows at most.
+MAX_BARS = 240
+
+
+def _rebin(found: dict[int, Any], step: int, coarser: int) -> dict[int, Any]:
+    """Bars of `step` seconds added up into bars of `coarser` seconds (values: counts, or
+    {kind: count})."""
+    out: dict[int, Any] = {}
+    for bar, value in found.items():
+        into = bar * step // coarser
+        if isinstance(value, dict):
+            merged = out.setdefault(into, {})
+            for kind, n in value.items():
+                merged[kind] = merged.get(kind, 0) + n
+        else:
+            out[into] = out.get(into, 0) + value
+    return out
+
 def live_status(session: Session, settings: Settings, actor: Actor, campaign_id: int,
                 now: dt.datetime | None = None) -> dict[str, Any]:
     """A campaign's status (as `detail`), with its bounce figures and alerts, the people who
@@ -207,8 +225,19 @@ def live_status(session: Session, settings: Settings, actor: Actor, campaign_id:
     bounced: dict[int, dict[str, int]] = {}
     for bucket, kind, n in bounce_queries.received_series(session, campaign_id, step):
         bounced.setdefault(bucket, {})[kind] = n
-    filled = range(min(bounced), max(bounced) + 1) if bounced else range(0)
-    info["series"] = {"step": step, "sent": sent, "bounces": [
-        (dt.datetime.fromtimestamp(b * step, dt.UTC), bounced.get(b, {})) for b in filled
-    ][-240:]}
+    # Both charts over the same bars, empty ones filled in, so they line up; bounces that come
+    # in days after the send make the bars coarser (hours, days), never cut the send off.
+    found = [*sent, *bounced]
+    for coarser in (3600, 86400):
+        if not found or (max(found) - min(found)) < MAX_BARS or step >= coarser:
+            continue
+        sent, bounced = _rebin(sent, step, coarser), _rebin(bounced, step, coarser)
+        step, found = coarser, [*sent, *bounced]
+    bars = list(range(min(found), max(found) + 1))[-MAX_BARS:] if found else []
+
+    def at(bar: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(bar * step, dt.UTC)
+
+    info["series"] = {"step": step, "sent": [(at(b), sent.get(b, 0)) for b in bars],
+                      "bounces": [(at(b), bounced.get(b, {})) for b in bars]}
     return info
