@@ -113,9 +113,18 @@ class _CampaignPages:
             return None
         return info
 
+    def _draft(self, session: Session, request: Request, campaign_id: int
+               ) -> dict[str, Any] | None:
+        try:
+            return campaigns.draft_fields(session, self.actor(request), campaign_id)
+        except NotFoundError:
+            return None
+
     async def edit_page(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        # Not `detail`: the editor needs no delivery or audience counts (it asks for its
+        # live count itself), and counting a 100,000-person audience took most of the page.
+        info = await self.console.db(self._draft, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         if info["status"] != "draft":

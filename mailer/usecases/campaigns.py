@@ -61,6 +61,7 @@ __all__ = [
     "overview", "detail", "create", "approve", "schedule", "send", "pause", "resume", "cancel",
     "record_test", "snapshot", "create_draft", "edit_draft", "audience_count", "preview",
     "audience_choices", "start_due", "overview_page", "PAGE_SIZE",
+    "draft_fields",
 ]
 
 log = logging.getLogger("mailer.campaigns")
@@ -330,6 +331,15 @@ def detail(session: Session, actor: Actor, campaign_id: int,
                 approver=c.approved_by if approval.is_approved(c) else "",
                 approved=approval.is_approved(c), preheader=c.preheader, body=c.content)
     return info
+
+
+def draft_fields(session: Session, actor: Actor, campaign_id: int) -> dict[str, Any]:
+    """What the editor shows of a campaign: its text and audience, without the delivery and
+    audience counts of `detail` (the editor asks for its live count by itself)."""
+    require(actor, "campaigns.read")
+    c = campaigns.get_campaign(session, campaign_id)
+    return {"id": c.id, "status": c.status, "subject": c.subject, "preheader": c.preheader,
+            "body": c.content, "audience": c.audience}
 
 
 def _audited(session: Session, actor: Actor, action: str, campaign_id: int,
