@@ -173,6 +173,7 @@ def test_the_live_status_shows_progress_bounces_unsubscribes_and_charts(app: App
     send(app, campaign_id, 2, NOW - dt.timedelta(minutes=2))
     send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="deferred")
     send(app, campaign_id, 1, NOW - dt.timedelta(minutes=2), status="failed")
+    send(app, campaign_id, 1, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))  # the rate
     bounce(app, sent[0], "hard", NOW - dt.timedelta(minutes=10), "s1")
     with session_scope(app.sessions) as session:
         subscribers.unsubscribe(session, people[1], source="web",
@@ -194,7 +195,8 @@ def test_the_live_status_shows_progress_bounces_unsubscribes_and_charts(app: App
         return int(found.group(1))
 
     assert (count("recipients"), count("sent"), count("bounced"), count("deferred"),
-            count("failed"), count("queued"), count("unsubscribed")) == (10, 5, 1, 1, 1, 2, 1)
+            count("failed"), count("queued"), count("unsubscribed")) == (10, 6, 1, 1, 1, 1, 1)
+    assert 'id="rate">0.02 / s<' in fragment  # one in the last minute, from the chart's pass
     assert "hard-bounce rate" in fragment  # 1 of 7 is above the 2 % limit
     # Charts: inline SVG with a text alternative, no style attributes (CSP style-src 'self').
     assert fragment.count("<svg") == 2 and "style=" not in fragment

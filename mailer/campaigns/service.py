@@ -361,28 +361,35 @@ def series_step(campaign: Campaign, now: dt.datetime) -> int:
 
 
 def sent_over_time(session: Session, campaign: Campaign, now: dt.datetime
-                   ) -> tuple[int, dict[int, int]]:
-    """(seconds per bar, {bar: messages accepted}); a bar is a whole number of steps since
-    1970. A finished campaign's come from what it kept when it finished."""
+                   ) -> tuple[int, dict[int, int], int | None]:
+    """(seconds per bar, {bar: messages accepted}, sent in the last minute or None); a bar is
+    a whole number of steps since 1970. A finished campaign's bars come from what it kept when
+    it finished (and its rate is its average: None)."""
     kept = (campaign.final_counts or {}).get("series") if campaign.status == "finished" else None
     if kept:  # when each message went out does not change after the end
-        return int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}
+        return int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}, None
     step = series_step(campaign, now)
-    return step, dict(queries.sent_series(session, campaign.id, step))
+    live = campaign.status in ("running", "paused")
+    bars, recent = queries.sent_series_since(session, campaign.id, step,
+                                             now - dt.timedelta(seconds=60) if live else None)
+    return step, dict(bars), recent if live else None
 
 
 def campaign_status(
-    session: Session, campaign_id: int, *, now: dt.datetime | None = None
+    session: Session, campaign_id: int, *, now: dt.datetime | None = None,
+    sent_last_minute: int | None = None,
 ) -> dict[str, Any]:
-    """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data."""
+    """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data.
+    `sent_last_minute`: already counted by the caller (sent_over_time), not counted again."""
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
     counts = delivery_figures(session, [campaign]).get(campaign_id, {})
     recipients = sum(counts.values())
     if recipients == 0 and campaign.status in ("draft", "scheduled", "missed"):
         recipients = queries.count_audience(session, campaign.audience)
-    sent_last_minute = 0
-    if campaign.status in ("running", "paused"):  # a finished one's rate is its average
+    if campaign.status not in ("running", "paused"):  # a finished one's rate is its average
+        sent_last_minute = 0
+    elif sent_last_minute is None:
         sent_last_minute = queries.sent_since(session, campaign_id,
                                               now - dt.timedelta(seconds=60))
     rate = sent_last_minute / 60.0

@@ -322,10 +322,12 @@ def overview_page(session: Session, settings: Settings, actor: Actor, *, page: i
 
 
 def detail(session: Session, actor: Actor, campaign_id: int,
-           now: dt.datetime | None = None) -> dict[str, Any]:
+           now: dt.datetime | None = None, *, sent_last_minute: int | None = None
+           ) -> dict[str, Any]:
     """One campaign's status as `mailer campaigns status` shows it, and who did what."""
     require(actor, "campaigns.read")
-    info = campaigns.campaign_status(session, campaign_id, now=now or utcnow())
+    info = campaigns.campaign_status(session, campaign_id, now=now or utcnow(),
+                                     sent_last_minute=sent_last_minute)
     c = campaigns.get_campaign(session, campaign_id)
     info.update(version=c.version, author=c.created_by, editor=approval.last_editor(c),
                 approver=c.approved_by if approval.is_approved(c) else "",

@@ -212,8 +212,11 @@ def live_status(session: Session, settings: Settings, actor: Actor, campaign_id:
     """A campaign's status (as `detail`), with its bounce figures and alerts, the people who
     unsubscribed through its link, and its deliveries and bounces over time."""
     now = now or utcnow()
-    info = detail(session, actor, campaign_id, now)
+    require(actor, "campaigns.read")
     campaign = campaigns.get_campaign(session, campaign_id)
+    # The chart's pass over the deliveries also counts the last minute (the rate).
+    step, sent, recent = campaigns.sent_over_time(session, campaign, now)
+    info = detail(session, actor, campaign_id, now, sent_last_minute=recent)
     info["subject"] = shown_subjects(session, settings, [campaign_id]).get(
         campaign_id, info["subject"])
     info["bounces"] = campaign_bounce_summary(
@@ -221,7 +224,6 @@ def live_status(session: Session, settings: Settings, actor: Actor, campaign_id:
         sent_known=info["sent"] + info["bounced"] + info["failed"])
     info["unsubscribed"] = (subscribers.unsubscribed_from_campaign(
         session, campaign_id, campaign.started_at) if campaign.started_at else 0)
-    step, sent = campaigns.sent_over_time(session, campaign, now)
     bounced: dict[int, dict[str, int]] = {}
     for bucket, kind, n in bounce_queries.received_series(session, campaign_id, step):
         bounced.setdefault(bucket, {})[kind] = n
