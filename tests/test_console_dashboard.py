@@ -4,20 +4,23 @@ paged campaign list, on both databases, with the number of queries a page makes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from alembic import command
+from alembic.script import ScriptDirectory
 from console_support import console_client, make_account, sign_in
 from dashboard_support import DAY, NOW, bounce, campaign, send
 from delivery_support import make_audience
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 
 from mailer.app import App
 from mailer.bounces.models import Bounce
 from mailer.campaigns import queries as campaign_queries
 from mailer.campaigns.models import Campaign, DomainPause
-from mailer.database.connect import session_scope
+from mailer.database.connect import _alembic_config, make_engine, session_scope, upgrade_schema
 from mailer.events.models import Event
 from subscribers import service as subscribers
 from subscribers.models import Subscriber
@@ -257,3 +260,34 @@ def test_erased_people_leave_the_figures(app: App):
         subscribers.erase(session, people[0])
         assert session.scalar(select(Subscriber.id).where(Subscriber.email == people[0])) is None
         assert subscribers.consent_figures(session, NOW - 30 * DAY)["signups"] == 1
+
+
+def test_the_migration_keeps_the_counts_of_campaigns_finished_before_it(db_url: str):
+    """Finished campaigns from before 0016 get their kept counts from it (running ones not)."""
+    engine = make_engine(db_url)
+    try:
+        config = _alembic_config(engine)
+        revision = ScriptDirectory.from_config(config).get_revision("0016")
+        assert revision is not None
+        command.downgrade(config, str(revision.down_revision))  # wherever the lead chains it
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with engine.begin() as conn:
+            for cid, status in ((1, "finished"), (2, "running")):
+                conn.execute(text(
+                    "INSERT INTO campaigns (id, kind, subject, preheader, template, content, "
+                    "content_format, meta, audience, status, pause_reason, relay_outages, "
+                    "created_at, updated_at) VALUES (:id, 'newsletter', 's', '', 'newsletter', "
+                    "'', 'markdown', '{}', '{}', :status, '', 0, :now, :now)"),
+                    {"id": cid, "status": status, "now": now})
+            for n, (cid, status) in enumerate([(1, "sent")] * 3 + [(1, "bounced"), (2, "sent")]):
+                conn.execute(text(
+                    "INSERT INTO deliveries (campaign_id, email, status, attempts, claimed_by, "
+                    "last_error, message_id) VALUES (:c, :e, :s, 1, '', '', '')"),
+                    {"c": cid, "e": f"p{n}@x.nl", "s": status})
+        upgrade_schema(engine)
+        with engine.connect() as conn:
+            kept = dict(conn.execute(text("SELECT id, final_counts FROM campaigns")).all())
+        found = {k: json.loads(v) if isinstance(v, str) else v for k, v in kept.items()}
+        assert found == {1: {"counts": {"sent": 3, "bounced": 1}}, 2: None}
+    finally:
+        engine.dispose()
