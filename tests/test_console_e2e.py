@@ -206,7 +206,7 @@ def test_newsletter_from_editor_to_delivered(browser: Any, pages_socket: socket.
         _deliver(app, start_only=True)
         q.goto(f"{base}/")
         running = q.inner_text("#h-running + ul")
-        assert "Nieuws van GT: april" in running and "0 / 4" in running
+        assert "Nieuws van GT: april" in running and "0 van 4 verstuurd" in running
         ap.check("dashboard-running")
         _deliver(app)
         wait_for(lambda: capture.count == 7)
