@@ -179,6 +179,40 @@ def test_roles(app: App):
     assert editor.get("/subscribers/import").status_code == 403
 
 
+def test_search_and_export_filter_on_job_title_and_attributes(app: App, admin):  # type: ignore[no-untyped-def]
+    with session_scope(app.sessions) as session:
+        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief")
+        for email, job, sector in (("a@x.nl", "Beleidsadviseur", "ICT"),
+                                   ("b@x.nl", "Inkoper", "Zorg"),
+                                   ("c@x.nl", "beleidsadviseur", "Onderwijs")):
+            service.add_subscriber(
+                session, service.SubscriberData(email=email, job_title=job,
+                                                attributes={"sector": sector}),
+                lists=["nieuwsbrief"], regions=app.settings.regions, source="cli",
+                actor="tests")
+    page = admin.get("/subscribers").text
+    assert 'id="f-job_title"' in page and 'id="f-attr"' in page
+    rows = admin.get("/subscribers/rows", params={"job_title": "BELEIDSADVISEUR"}).text
+    assert "a@x.nl" in rows and "c@x.nl" in rows and "b@x.nl" not in rows
+    rows = admin.get("/subscribers/rows", params={"attr": "sector=zorg"}).text
+    assert "b@x.nl" in rows and "a@x.nl" not in rows
+    rows = admin.get("/subscribers/rows", params={"job_title": "beleidsadviseur",
+                                                  "attr": "sector=ICT"}).text
+    assert "a@x.nl" in rows and "c@x.nl" not in rows
+    # Typed without "=": the one-line error beside the results, not a crash.
+    bad = admin.get("/subscribers", params={"attr": "sector"})
+    assert bad.status_code == 400 and "use KEY=VALUE" in bad.text
+    assert 'value="sector"' in bad.text
+    csv_ = admin.get("/subscribers/export", params={"attr": "sector=ICT", "format": "csv"})
+    lines = csv_.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and "a@x.nl" in lines[1]
+    bad = admin.get("/subscribers/export", params={"attr": "=ICT"})
+    assert bad.status_code == 400 and "use KEY=VALUE" in bad.text
+    exports = _audit(app, "subscribers.export")
+    assert exports[-1].after is not None and exports[-1].after["filter"] == {
+        "attributes": ["sector=ICT"]}
+
+
 def test_export_csv_and_xlsx(app: App, admin):  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 

@@ -43,12 +43,15 @@ def criteria_from(q: QueryParams | FormData) -> usecases.Criteria:
 
     return usecases.Criteria(lists=values("list"), statuses=values("status"),
                              regions=values("region"), organisations=values("organisation"),
-                             languages=values("language"), search=str(q.get("q", ""))[:200])
+                             languages=values("language"), job_titles=values("job_title"),
+                             attributes=usecases.attribute_pairs(values("attr"),
+                                                                 option="attribute"),
+                             search=str(q.get("q", ""))[:200])
 
 
 def _filters(q: QueryParams) -> dict[str, Any]:
     return {"q": q.get("q", ""), **{k: list(q.getlist(k)) for k in (
-        "list", "status", "region", "language", "organisation")}}
+        "list", "status", "region", "language", "organisation", "job_title", "attr")}}
 
 
 class _People:
@@ -93,13 +96,13 @@ class _People:
     async def export(self, request: Request) -> Response:
         q = request.query_params
         fmt = q.get("format", "csv")
-        criteria = criteria_from(q)
         # Written to a temporary file first (on disk beyond 8 MiB), so an error is a page, not
         # half a download; then streamed out.
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115
 
         def work(session: Session) -> str:
             try:
+                criteria = criteria_from(q)
                 if fmt == "xlsx":
                     usecases.export(session, self.settings, self.actor(request), criteria,
                                     cast(BinaryIO, spool), fmt="xlsx")
