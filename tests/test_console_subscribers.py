@@ -139,6 +139,42 @@ def test_profile_json_and_changes_are_audited(app: App, admin):  # type: ignore[
     assert "anna" not in text.lower() and "Vliet" not in text
 
 
+def test_the_profile_loads_the_kept_mail_that_mentions_the_person_after_itself(app: App, admin):  # type: ignore[no-untyped-def]
+    import base64
+
+    from mailer.bounces.models import BounceMessage
+
+    ids = _people(app)
+    hidden = base64.encodebytes(b"Forwarded: a note from anna@utrecht.nl about April").decode()
+    with session_scope(app.sessions) as session:
+        for i, body in enumerate((hidden, base64.encodebytes(b"someone else").decode())):
+            raw = ("From: postmaster@example.org\r\nSubject: Re: nieuwsbrief\r\n"
+                   "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+                   f"Content-Transfer-Encoding: base64\r\n\r\n{body}").encode()
+            session.add(BounceMessage(source="lmtp", fingerprint=f"mention-{i}", raw=raw,
+                                      size=len(raw), from_header="postmaster@example.org",
+                                      subject="Re: nieuwsbrief"))
+    url = f"/subscribers/{ids['anna@utrecht.nl']}"
+    page = admin.get(url).text
+    # The page itself does not search the kept mail; htmx asks for it once the page is there.
+    assert f'hx-get="{url}/mentions" hx-trigger="load"' in page
+    assert "Re: nieuwsbrief" not in page
+    part = admin.get(f"{url}/mentions", headers={"hx-request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text
+    assert part.text.count("Re: nieuwsbrief") == 1 and "postmaster@example.org" in part.text
+    # Without JavaScript: the same as a page of its own.
+    alone = admin.get(f"{url}/mentions")
+    assert "<html" in alone.text and "Re: nieuwsbrief" in alone.text
+    # The access-request answer (JSON, the CLI) still has all of it.
+    record = json.loads(admin.get(f"{url}/record.json").text)
+    assert len(record["messages_mentioning"]) == 1
+    assert "calendar_replies_mentioning" in record
+    other = admin.get(f"/subscribers/{ids['bert@groningen.nl']}/mentions",
+                      headers={"hx-request": "true"})
+    assert 'id="mentions-none"' in other.text
+    assert admin.get("/subscribers/nobody/mentions").status_code == 404
+
+
 def test_erase_needs_the_address_typed(app: App, admin):  # type: ignore[no-untyped-def]
     ids = _people(app)
     url = f"/subscribers/{ids['bert@groningen.nl']}"

@@ -59,6 +59,7 @@ __all__ = [
     "subscriber_filter",
     "find",
     "person",
+    "person_mentions",
     "email_of",
     "edit",
     "unsubscribe_person",
@@ -257,16 +258,24 @@ def email_of(session: Session, actor: Actor, public_id: str) -> str:
 
 
 def person(session: Session, settings: Settings, actor: Actor, email: str, *,
-           download: bool = False) -> dict[str, Any]:
+           download: bool = False, mentions: bool = True) -> dict[str, Any]:
     """Everything held on a person: the answer to an access request (what `subscribers show`
     prints). `download`: it leaves the system as a file, a personal-data export (needs
-    subscribers.export, and is written in the audit trail)."""
+    subscribers.export, and is written in the audit trail). `mentions=False`: without the
+    received mail that mentions them (slow with much kept mail; `person_mentions` gives it)."""
     require(actor, "subscribers.export" if download else "subscribers.read")
-    record = privacy.person_record(session, email, settings)
+    record = privacy.person_record(session, email, settings, mentions=mentions or download)
     if download:
         subscriber = service.get_subscriber(session, email)
         _record(session, actor, "subscriber.access_export", subscriber.id, None, None)
     return record
+
+
+def person_mentions(session: Session, actor: Actor, email: str) -> dict[str, Any]:
+    """The received mail (kept raw, MIME-decoded) that mentions a person: the part of `person`
+    a page loads after itself."""
+    require(actor, "subscribers.read")
+    return privacy.mail_mentioning(session, email)
 
 
 def choices(session: Session, settings: Settings, actor: Actor) -> dict[str, Any]:

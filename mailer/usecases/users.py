@@ -19,7 +19,8 @@ from subscribers.controls import strip_controls
 from subscribers.models import utcnow
 
 __all__ = [
-    "policy", "require", "signin_methods", "add_user", "reset_user", "disable_user", "enable_user", "list_users",
+    "policy", "require", "signin_methods", "add_user", "reset_user", "disable_user",
+    "enable_user", "list_users",
     "complete_setup", "sign_in", "second_factor", "sign_out", "sign_out_everywhere",
     "setup_link",
 ]
