@@ -143,6 +143,7 @@ def test_the_profile_loads_the_kept_mail_that_mentions_the_person_after_itself(a
     import base64
 
     from mailer.bounces.models import BounceMessage
+    from mailer.events.models import CalendarReply
 
     ids = _people(app)
     hidden = base64.encodebytes(b"Forwarded: a note from anna@utrecht.nl about April").decode()
@@ -154,6 +155,10 @@ def test_the_profile_loads_the_kept_mail_that_mentions_the_person_after_itself(a
             session.add(BounceMessage(source="lmtp", fingerprint=f"mention-{i}", raw=raw,
                                       size=len(raw), from_header="postmaster@example.org",
                                       subject="Re: nieuwsbrief"))
+        # A calendar reply naming her: its table has its own title (it once had none).
+        session.add(CalendarReply(source="lmtp", fingerprint="reply-1", from_header="x@y.nl",
+                                  subject="Accepted: GT Connect", attendee="anna@utrecht.nl",
+                                  outcome="unmatched", raw=None))
     url = f"/subscribers/{ids['anna@utrecht.nl']}"
     page = admin.get(url).text
     # The page itself does not search the kept mail; htmx asks for it once the page is there.
@@ -162,6 +167,8 @@ def test_the_profile_loads_the_kept_mail_that_mentions_the_person_after_itself(a
     part = admin.get(f"{url}/mentions", headers={"hx-request": "true"})
     assert part.status_code == 200 and "<html" not in part.text
     assert part.text.count("Re: nieuwsbrief") == 1 and "postmaster@example.org" in part.text
+    assert "Agenda-antwoorden die de persoon noemen" in part.text
+    assert "Accepted: GT Connect" in part.text
     # Without JavaScript: the same as a page of its own.
     alone = admin.get(f"{url}/mentions")
     assert "<html" in alone.text and "Re: nieuwsbrief" in alone.text
