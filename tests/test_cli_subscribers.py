@@ -116,6 +116,43 @@ def test_ls_filters_table_and_limit(run_cli, lists):
     one_line_error(run_cli("subscribers", "ls", "--list", "onbekend", ok=False), "no list")
 
 
+def test_ls_and_export_filter_on_job_title_and_attributes(run_cli, lists, tmp_path):
+    run_cli("subscribers", "add", "a@x.nl", "--job-title", "Beleidsadviseur",
+            "--attr", "sector=ICT", "--attr", "team=Inkoop")
+    run_cli("subscribers", "add", "b@x.nl", "--job-title", "Inkoper", "--attr", "sector=Zorg")
+    run_cli("subscribers", "add", "c@x.nl", "--job-title", "beleidsadviseur",
+            "--attr", "sector=Onderwijs")
+
+    def emails(*args: str) -> list[str]:
+        rows = json.loads(run_cli("subscribers", "ls", *args, "--json").output)
+        return [r["email"] for r in rows]
+
+    # As the campaigns' audiences: case-insensitive, one key twice is either value, keys AND.
+    assert emails("--job-title", "BELEIDSADVISEUR") == ["a@x.nl", "c@x.nl"]
+    assert emails("--job-title", "Inkoper", "--job-title", "beleidsadviseur") == [
+        "a@x.nl", "b@x.nl", "c@x.nl"]
+    assert emails("--attr", "sector=ict") == ["a@x.nl"]
+    assert emails("--attr", "sector=ICT", "--attr", "sector=Zorg") == ["a@x.nl", "b@x.nl"]
+    assert emails("--attr", "sector=ICT", "--attr", "team=Inkoop") == ["a@x.nl"]
+    assert emails("--attr", "sector=Zorg", "--attr", "team=Inkoop") == []
+    assert emails("--job-title", "beleidsadviseur", "--attr", "sector=Onderwijs") == ["c@x.nl"]
+    assert emails("--attr", "team=") == []
+
+    out = tmp_path / "ict-zorg.csv"
+    result = run_cli("subscribers", "export", "--attr", "sector=ICT", "--attr", "sector=Zorg",
+                     "-o", str(out))
+    assert "Exported 2 subscribers" in result.output
+    assert "a@x.nl" in out.read_text("utf-8-sig") and "c@x.nl" not in out.read_text("utf-8-sig")
+    exported = json.loads(run_cli("subscribers", "export", "--job-title", "inkoper",
+                                  "--format", "json").output)
+    assert [r["email"] for r in exported] == ["b@x.nl"]
+
+    for command in ("ls", "export"):
+        one_line_error(run_cli("subscribers", command, "--attr", "sector", ok=False),
+                       "--attr 'sector': use KEY=VALUE")
+        one_line_error(run_cli("subscribers", command, "--attr", "=ICT", ok=False), "KEY=VALUE")
+
+
 def test_edit(run_cli, lists):
     run_cli("subscribers", "add", "a@x.nl", "--name", "Anna", "--attr", "sector=ICT",
             "--attr", "oud=1")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from console_support import (
 )
 from sqlalchemy import select, text
 
+from mailer.accounts import service as accounts
 from mailer.accounts.models import ConsoleSession, ConsoleUser
 from mailer.app import App
 from mailer.audit.models import AuditEntry
@@ -273,3 +276,53 @@ def test_console_settings_are_checked(tmp_path: Path):
     config.write_text('[console]\nport = 8025\n[web]\nport = 8025\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"console\.port: the console needs its own listener"):
         load_settings(config, environ={"MAILER_SECRET_KEY": "x" * 20})
+
+
+def test_the_users_page_and_ls_show_who_signs_in_with_the_provider(run_cli, app: App):
+    admin = make_account(app, "beheer@gt.example.nl", "admin")
+    make_account(app, "gekoppeld@gt.example.nl", "editor", totp=False)
+    subject = "https://login.example/tenant/v2.0|sub-0123456789"
+    with session_scope(app.sessions) as session:
+        # One linked by address (password and provider), one the provider made (no password).
+        session.scalars(select(ConsoleUser).where(
+            ConsoleUser.email == "gekoppeld@gt.example.nl")).one().oidc_subject = subject
+        accounts.add_oidc_user(session, "entra@gt.example.nl", "viewer", subject + "-2")
+    client = console_client(app)
+    sign_in(client, admin)
+    page = client.get("/users").text
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr>\s*<td>([^<]+)<.*?</tr>", page,
+                                                         re.S)}
+    assert "<td>wachtwoord</td>" in rows["beheer@gt.example.nl"]
+    assert "<td>OIDC, wachtwoord</td>" in rows["gekoppeld@gt.example.nl"]
+    # Made by the provider: set up (not "not set up yet"), signs in with OIDC only.
+    assert "<td>OIDC</td>" in rows["entra@gt.example.nl"]
+    assert "actief" in rows["entra@gt.example.nl"]
+    # The subject is a stable identifier of the person: not on the page.
+    assert "sub-0123456789" not in page
+    table = run_cli("users", "ls").stdout
+    assert "oidc+password" in table and "sub-0123456789" not in table
+    listing = {r["email"]: r for r in json.loads(run_cli("users", "ls", "--json").stdout)}
+    assert listing["entra@gt.example.nl"]["signin_methods"] == ["oidc"]
+    assert listing["gekoppeld@gt.example.nl"]["oidc_subject"] == subject
+    assert listing["beheer@gt.example.nl"]["signin_methods"] == ["password"]
+    assert listing["beheer@gt.example.nl"]["oidc_subject"] == ""
+    # Reset unlinks: the listing says so.
+    run_cli("users", "reset", "gekoppeld@gt.example.nl")
+    listing = {r["email"]: r for r in json.loads(run_cli("users", "ls", "--json").stdout)}
+    assert listing["gekoppeld@gt.example.nl"]["signin_methods"] == []
+
+
+def test_a_half_session_remembers_how_its_first_step_was_taken(app: App):
+    account = make_account(app, "half@gt.example.nl", "admin")
+    with session_scope(app.sessions) as session:
+        user = session.scalars(select(ConsoleUser).where(ConsoleUser.email == account.email)).one()
+        stages = {}
+        for method in ("password", "oidc"):
+            token = accounts.start_session(session, user, stage="totp", method=method)
+            found = accounts.load_session(session, token)
+            assert found is not None
+            stages[method] = accounts.session_stage(found[0])
+        full = accounts.load_session(session, accounts.start_session(session, user))
+        assert full is not None
+        assert accounts.session_stage(full[0]) == ("full", "")
+    assert stages == {"password": ("totp", "password"), "oidc": ("totp", "oidc")}

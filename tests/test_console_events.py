@@ -247,6 +247,34 @@ def test_answers_by_phone_respect_capacity(capture: CaptureServer, app: App):
         assert all("@" not in str(row.after) for row in rows)  # ids, not addresses
 
 
+def test_the_meeting_list_refreshes_its_counts_while_answers_come_in(app: App):
+    _people(app, ("anna@assen.nl", "Anna de Vries", "Gemeente Assen"))
+    editor = make_account(app, "redactie@gt.example.nl", "editor")
+    viewer = make_account(app, "lezer@gt.example.nl", "viewer")
+    ed, vi = console_client(app), console_client(app)
+    sign_in(ed, editor)
+    sign_in(vi, viewer)
+    assert 'hx-get="/events/table' not in vi.get("/events").text  # nothing to follow
+    page = ed.get("/events/new").text
+    url = ed.post("/events/new", data=_form(page, capacity="10")).headers["location"]
+    url = url.split("?")[0]
+    listing = vi.get("/events").text
+    assert 'hx-get="/events/table" hx-trigger="every 10s" hx-swap="outerHTML"' in listing
+    assert 'hx-get="/events/table?all=1"' in vi.get("/events", params={"all": "1"}).text
+    page = ed.get(url).text
+    ed.post(f"{url}/rsvp", data={"csrf": csrf_token(page), "email": "anna@assen.nl",
+                                 "answer": "yes"})
+    # The fragment is the table alone (no page around it), with the new figures.
+    table = vi.get("/events/table")
+    assert table.status_code == 200 and "<html" not in table.text
+    assert table.text.lstrip().startswith('<div id="event-table"')
+    assert "<td>1</td><td>0</td><td>0</td><td>0</td><td>9</td>" in table.text
+    # A cancelled meeting takes no answers: the list stops asking.
+    ed.post(f"{url}/cancel", data={"csrf": csrf_token(page), "confirm": "yes"})
+    assert "hx-trigger" not in vi.get("/events/table", params={"all": "1"}).text
+    assert console_client(app).get("/events/table").status_code == 303  # signed out
+
+
 def test_attendee_list_as_csv_and_xlsx_with_formulas_neutralised(app: App):
     from openpyxl import load_workbook
 

@@ -139,6 +139,49 @@ def test_profile_json_and_changes_are_audited(app: App, admin):  # type: ignore[
     assert "anna" not in text.lower() and "Vliet" not in text
 
 
+def test_the_profile_loads_the_kept_mail_that_mentions_the_person_after_itself(app: App, admin):  # type: ignore[no-untyped-def]
+    import base64
+
+    from mailer.bounces.models import BounceMessage
+    from mailer.events.models import CalendarReply
+
+    ids = _people(app)
+    hidden = base64.encodebytes(b"Forwarded: a note from anna@utrecht.nl about April").decode()
+    with session_scope(app.sessions) as session:
+        for i, body in enumerate((hidden, base64.encodebytes(b"someone else").decode())):
+            raw = ("From: postmaster@example.org\r\nSubject: Re: nieuwsbrief\r\n"
+                   "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+                   f"Content-Transfer-Encoding: base64\r\n\r\n{body}").encode()
+            session.add(BounceMessage(source="lmtp", fingerprint=f"mention-{i}", raw=raw,
+                                      size=len(raw), from_header="postmaster@example.org",
+                                      subject="Re: nieuwsbrief"))
+        # A calendar reply naming her: its table has its own title (it once had none).
+        session.add(CalendarReply(source="lmtp", fingerprint="reply-1", from_header="x@y.nl",
+                                  subject="Accepted: GT Connect", attendee="anna@utrecht.nl",
+                                  outcome="unmatched", raw=None))
+    url = f"/subscribers/{ids['anna@utrecht.nl']}"
+    page = admin.get(url).text
+    # The page itself does not search the kept mail; htmx asks for it once the page is there.
+    assert f'hx-get="{url}/mentions" hx-trigger="load"' in page
+    assert "Re: nieuwsbrief" not in page
+    part = admin.get(f"{url}/mentions", headers={"hx-request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text
+    assert part.text.count("Re: nieuwsbrief") == 1 and "postmaster@example.org" in part.text
+    assert "Agenda-antwoorden die de persoon noemen" in part.text
+    assert "Accepted: GT Connect" in part.text
+    # Without JavaScript: the same as a page of its own.
+    alone = admin.get(f"{url}/mentions")
+    assert "<html" in alone.text and "Re: nieuwsbrief" in alone.text
+    # The access-request answer (JSON, the CLI) still has all of it.
+    record = json.loads(admin.get(f"{url}/record.json").text)
+    assert len(record["messages_mentioning"]) == 1
+    assert "calendar_replies_mentioning" in record
+    other = admin.get(f"/subscribers/{ids['bert@groningen.nl']}/mentions",
+                      headers={"hx-request": "true"})
+    assert 'id="mentions-none"' in other.text
+    assert admin.get("/subscribers/nobody/mentions").status_code == 404
+
+
 def test_erase_needs_the_address_typed(app: App, admin):  # type: ignore[no-untyped-def]
     ids = _people(app)
     url = f"/subscribers/{ids['bert@groningen.nl']}"
@@ -177,6 +220,40 @@ def test_roles(app: App):
     assert editor.post(f"{url}/erase", data={"csrf": csrf_token(page),
                                              "confirm": "anna@utrecht.nl"}).status_code == 403
     assert editor.get("/subscribers/import").status_code == 403
+
+
+def test_search_and_export_filter_on_job_title_and_attributes(app: App, admin):  # type: ignore[no-untyped-def]
+    with session_scope(app.sessions) as session:
+        service.create_list(session, "nieuwsbrief", "GT Nieuwsbrief")
+        for email, job, sector in (("a@x.nl", "Beleidsadviseur", "ICT"),
+                                   ("b@x.nl", "Inkoper", "Zorg"),
+                                   ("c@x.nl", "beleidsadviseur", "Onderwijs")):
+            service.add_subscriber(
+                session, service.SubscriberData(email=email, job_title=job,
+                                                attributes={"sector": sector}),
+                lists=["nieuwsbrief"], regions=app.settings.regions, source="cli",
+                actor="tests")
+    page = admin.get("/subscribers").text
+    assert 'id="f-job_title"' in page and 'id="f-attr"' in page
+    rows = admin.get("/subscribers/rows", params={"job_title": "BELEIDSADVISEUR"}).text
+    assert "a@x.nl" in rows and "c@x.nl" in rows and "b@x.nl" not in rows
+    rows = admin.get("/subscribers/rows", params={"attr": "sector=zorg"}).text
+    assert "b@x.nl" in rows and "a@x.nl" not in rows
+    rows = admin.get("/subscribers/rows", params={"job_title": "beleidsadviseur",
+                                                  "attr": "sector=ICT"}).text
+    assert "a@x.nl" in rows and "c@x.nl" not in rows
+    # Typed without "=": the one-line error beside the results, not a crash.
+    bad = admin.get("/subscribers", params={"attr": "sector"})
+    assert bad.status_code == 400 and "use KEY=VALUE" in bad.text
+    assert 'value="sector"' in bad.text
+    csv_ = admin.get("/subscribers/export", params={"attr": "sector=ICT", "format": "csv"})
+    lines = csv_.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and "a@x.nl" in lines[1]
+    bad = admin.get("/subscribers/export", params={"attr": "=ICT"})
+    assert bad.status_code == 400 and "use KEY=VALUE" in bad.text
+    exports = _audit(app, "subscribers.export")
+    assert exports[-1].after is not None and exports[-1].after["filter"] == {
+        "attributes": ["sector=ICT"]}
 
 
 def test_export_csv_and_xlsx(app: App, admin):  # type: ignore[no-untyped-def]

@@ -58,7 +58,8 @@ class ConsoleSession(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("console_users.id", ondelete="CASCADE"), index=True
     )
-    # "totp" while the second factor is still owed, then "full".
+    # "totp" (or "oidctotp" after the identity provider) while the second factor is still
+    # owed, then "full": accounts.service.session_stage reads it.
     stage: Mapped[str] = mapped_column(String(8), default="full")
     # Random value the session's forms carry (CSRF synchroniser token).
     csrf: Mapped[str] = mapped_column(String(64))

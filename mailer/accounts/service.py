@@ -261,11 +261,30 @@ def signed_in(user: ConsoleUser, now: dt.datetime) -> None:
     user.last_signin_at = now
 
 
+# A half session (stage "totp": the second factor still owed) remembers how its first step was
+# taken, so the "signin" audit row written after the code can say so. The stage column (8
+# characters) carries it: no column, no migration. Unknown stages are never "full", so they
+# stay half sessions.
+_HALF_STAGES = {"password": "totp", "oidc": "oidctotp"}
+_HALF_METHODS = {stage: method for method, stage in _HALF_STAGES.items()}
+
+
+def session_stage(cs: ConsoleSession) -> tuple[str, str]:
+    """(stage, method): "full" or "totp", and for a half session how its first step was taken
+    ("password" or "oidc"; "" for a full one)."""
+    if cs.stage in _HALF_METHODS:
+        return "totp", _HALF_METHODS[cs.stage]
+    return cs.stage, ""
+
+
 def start_session(session: Session, user: ConsoleUser, *, stage: str = "full", client: str = "",
                   user_agent: str = "", replaces: str | None = None,
-                  now: dt.datetime | None = None) -> str:
-    """A new session (and its cookie token); `replaces` (the old cookie) is ended: rotation."""
+                  now: dt.datetime | None = None, method: str = "password") -> str:
+    """A new session (and its cookie token); `replaces` (the old cookie) is ended: rotation.
+    A half session (stage "totp") remembers `method`, the way its first step was taken."""
     now = now or utcnow()
+    if stage == "totp":
+        stage = _HALF_STAGES[method]
     if replaces:
         queries.delete_session(session, _sha256(replaces))
     token = secrets.token_urlsafe(32)

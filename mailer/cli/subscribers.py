@@ -45,12 +45,15 @@ def _criteria(
     regions: Sequence[str] = (),
     organisations: Sequence[str] = (),
     languages: Sequence[str] = (),
+    job_titles: Sequence[str] = (),
+    attrs: Sequence[str] = (),
     search: str = "",
 ) -> usecases.Criteria:
     """The filter options as the use cases take them (they check lists, regions, ...)."""
     return usecases.Criteria(lists=tuple(lists), statuses=tuple(statuses),
                              regions=tuple(regions), organisations=tuple(organisations),
-                             languages=tuple(languages), search=search)
+                             languages=tuple(languages), job_titles=tuple(job_titles),
+                             attributes=usecases.attribute_pairs(attrs), search=search)
 
 
 def filter_options(func: Any) -> Any:
@@ -65,6 +68,11 @@ def filter_options(func: Any) -> Any:
                      help="Only this organisation (municipality). Repeatable."),
         click.option("--language", "languages", multiple=True, metavar="LANG",
                      help="Only this language (nl, en). Repeatable."),
+        click.option("--job-title", "job_titles", multiple=True, metavar="TITLE",
+                     help="Only this job title (functie). Repeatable."),
+        click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE",
+                     help="Only people with this attribute value (repeatable; the same key "
+                          "twice: either value), as campaigns create --attr."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -134,6 +142,8 @@ def ls(
     regions: tuple[str, ...],
     organisations: tuple[str, ...],
     languages: tuple[str, ...],
+    job_titles: tuple[str, ...],
+    attrs: tuple[str, ...],
     search: str,
     limit: int,
     as_json: bool,
@@ -144,10 +154,12 @@ def ls(
     Example:
       mailer subscribers ls --list nieuwsbrief --region Noord
       mailer subscribers ls --status bounced --json
+      mailer subscribers ls --job-title Beleidsadviseur --attr sector=ICT
     """
     found = usecases.list_people(
         ctx.app(), _criteria(lists=lists, statuses=statuses, regions=regions,
-                             organisations=organisations, languages=languages, search=search),
+                             organisations=organisations, languages=languages,
+                             job_titles=job_titles, attrs=attrs, search=search),
         limit=limit or None)
     people = found.people
     if as_json:
@@ -458,6 +470,8 @@ def export(
     regions: tuple[str, ...],
     organisations: tuple[str, ...],
     languages: tuple[str, ...],
+    job_titles: tuple[str, ...],
+    attrs: tuple[str, ...],
     fmt: str,
     delimiter: str,
     output: str | None,
@@ -468,10 +482,12 @@ def export(
     Example:
       mailer subscribers export --list nieuwsbrief --status active -o nieuwsbrief.csv
       mailer subscribers export --region Noord --format json > noord.json
+      mailer subscribers export --attr sector=ICT --attr sector=Zorg -o ict-zorg.csv
     """
     encoding = "utf-8-sig" if fmt == "csv" and output not in (None, "-") else "utf-8"
     criteria = _criteria(lists=lists, statuses=statuses, regions=regions,
-                         organisations=organisations, languages=languages)
+                         organisations=organisations, languages=languages,
+                         job_titles=job_titles, attrs=attrs)
     with _output(output, encoding) as out:
         count = usecases.export_subscribers(ctx.app(), criteria, out, fmt=fmt,
                                             delimiter=delimiter)

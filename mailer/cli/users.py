@@ -55,7 +55,12 @@ def add(ctx: CliContext, email: str, role: str, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_cli
 def ls(ctx: CliContext, as_json: bool) -> None:
-    """List the accounts.
+    """List the accounts, with how each signs in: "oidc" (linked to the identity provider),
+    "password", or both.
+
+    The table never shows the provider's subject; --json gives it as stored (issuer|sub, as
+    the user.link audit row has it), to tell whether an account is linked to the wrong
+    identity or under an old issuer (`users reset` unlinks it).
 
     \b
     Example:
@@ -66,15 +71,16 @@ def ls(ctx: CliContext, as_json: bool) -> None:
         rows: list[dict[str, Any]] = [
             {"email": u.email, "name": u.name, "role": u.role, "status": u.status,
              "second_factor": bool(u.totp_secret), "set_up": bool(u.password_hash),
+             "signin_methods": list(users.signin_methods(u)), "oidc_subject": u.oidc_subject,
              "last_signin_at": u.last_signin_at}
             for u in users.list_users(session, cli_actor())
         ]
     if as_json:
         print_json(rows)
         return
-    print_table(("email", "name", "role", "status", "set up", "2FA", "last sign-in"), (
+    print_table(("email", "name", "role", "status", "set up", "sign-in", "2FA", "last sign-in"), (
         (r["email"], r["name"], r["role"], r["status"], "yes" if r["set_up"] else "no",
-         "yes" if r["second_factor"] else "no",
+         "+".join(r["signin_methods"]) or "-", "yes" if r["second_factor"] else "no",
          r["last_signin_at"].strftime("%Y-%m-%d %H:%M") if r["last_signin_at"] else "")
         for r in rows))
 

@@ -61,7 +61,8 @@ class Who:
     email: str = ""
     name: str = ""
     role: str | None = None
-    stage: str = ""  # "full", "totp" (password right, code owed) or "" (no session)
+    stage: str = ""  # "full", "totp" (first step done, code owed) or "" (no session)
+    method: str = ""  # of a half session: how the first step was taken ("password", "oidc")
     csrf: str = ""
     token: str = ""
 
@@ -120,8 +121,9 @@ class Console:
             if found is None:
                 return Who()
             cs, user = found
+            stage, method = accounts.session_stage(cs)
             return Who(user_id=user.id, email=user.email, name=user.name, role=user.role,
-                       stage=cs.stage, csrf=cs.csrf, token=token)
+                       stage=stage, method=method, csrf=cs.csrf, token=token)
 
         return await self.db(load)
 

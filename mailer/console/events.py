@@ -110,11 +110,16 @@ class _EventPages:
 
     # -- the list and one meeting -----------------------------------------------------------
 
-    async def event_list(self, request: Request) -> Response:
+    async def event_list(self, request: Request, *, template: str = "events.html") -> Response:
         everything = request.query_params.get("all") == "1"
         rows = await self.console.db(
             lambda s: events.overview(s, self.actor(request), include_past=everything))
-        return self.console.render(request, "events.html", {"events": rows, "all": everything})
+        return self.console.render(request, template, {"events": rows, "all": everything})
+
+    async def event_table(self, request: Request) -> Response:
+        """The list's table alone: what the page polls for its live counts (one grouped query
+        for all meetings, as the page itself)."""
+        return await self.event_list(request, template="_event_table.html")
 
     async def _detail(self, request: Request, event_id: int) -> dict[str, Any]:
         def work(session: Session) -> dict[str, Any] | None:
@@ -456,6 +461,7 @@ class _EventPages:
         one = "/events/{event_id:int}"
         return [
             r("/events", self.event_list, "events.read"),
+            r("/events/table", self.event_table, "events.read"),
             r("/events/new", self.new_page, "events.edit"),
             r("/events/new", self.create, "events.edit", ("POST",)),
             r(one, self.show, "events.read"),

@@ -43,12 +43,15 @@ def criteria_from(q: QueryParams | FormData) -> usecases.Criteria:
 
     return usecases.Criteria(lists=values("list"), statuses=values("status"),
                              regions=values("region"), organisations=values("organisation"),
-                             languages=values("language"), search=str(q.get("q", ""))[:200])
+                             languages=values("language"), job_titles=values("job_title"),
+                             attributes=usecases.attribute_pairs(values("attr"),
+                                                                 option="attribute"),
+                             search=str(q.get("q", ""))[:200])
 
 
 def _filters(q: QueryParams) -> dict[str, Any]:
     return {"q": q.get("q", ""), **{k: list(q.getlist(k)) for k in (
-        "list", "status", "region", "language", "organisation")}}
+        "list", "status", "region", "language", "organisation", "job_title", "attr")}}
 
 
 class _People:
@@ -93,13 +96,13 @@ class _People:
     async def export(self, request: Request) -> Response:
         q = request.query_params
         fmt = q.get("format", "csv")
-        criteria = criteria_from(q)
         # Written to a temporary file first (on disk beyond 8 MiB), so an error is a page, not
         # half a download; then streamed out.
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b")  # noqa: SIM115
 
         def work(session: Session) -> str:
             try:
+                criteria = criteria_from(q)
                 if fmt == "xlsx":
                     usecases.export(session, self.settings, self.actor(request), criteria,
                                     cast(BinaryIO, spool), fmt="xlsx")
@@ -148,7 +151,9 @@ class _People:
             email = usecases.email_of(session, actor, public_id)
         except SubscriberNotFoundError:
             raise HTTPException(404) from None
-        record = usecases.person(session, self.settings, actor, email)
+        # Without the kept mail that mentions them: searching every raw message takes seconds
+        # with a few thousand kept; the page loads it after itself (`mentions`).
+        record = usecases.person(session, self.settings, actor, email, mentions=False)
         return {"r": record, "public_id": public_id,
                 "choices": usecases.choices(session, self.settings, actor)}
 
@@ -175,6 +180,25 @@ class _People:
     async def show(self, request: Request) -> Response:
         done = request.query_params.get("done", "")
         return await self.profile(request, notice=done if done in _DONE else "")
+
+    async def mentions(self, request: Request) -> Response:
+        """The received mail that mentions the person: htmx loads it into the profile page
+        after the page; without JavaScript the page links here (a page of its own)."""
+        actor = self.actor(request)
+        public_id = str(request.path_params["public_id"])
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                email = usecases.email_of(session, actor, public_id)
+            except SubscriberNotFoundError:
+                raise HTTPException(404) from None
+            return usecases.person_mentions(session, actor, email)
+
+        found = self._shown(await self.console.db(work))
+        context = {"public_id": public_id, "tables": [(k, v) for k, v in found.items() if v]}
+        if request.headers.get("hx-request"):
+            return self.console.render(request, "_mentions.html", context)
+        return self.console.render(request, "subscriber_mentions.html", context)
 
     async def download(self, request: Request) -> Response:
         actor = self.actor(request)
@@ -269,6 +293,7 @@ class _People:
             r("/subscribers/rows", self.rows, "subscribers.read"),
             r("/subscribers/export", self.export, "subscribers.export"),
             r(one, self.show, "subscribers.read"),
+            r(f"{one}/mentions", self.mentions, "subscribers.read"),
             r(f"{one}/record.json", self.download, "subscribers.export"),
             r(f"{one}/edit", self.change("edit", self._edit), manage, ("POST",)),
             r(f"{one}/unsubscribe", self.change("unsubscribe", self._unsubscribe), manage,

@@ -123,7 +123,8 @@ class _SignIn:
                 token = users.second_factor(
                     session, self.settings, user, value, origin=self.origin(request),
                     client=self.console.client(request),
-                    user_agent=request.headers.get("user-agent", ""), replaces=who.token)
+                    user_agent=request.headers.get("user-agent", ""), replaces=who.token,
+                    method=who.method or "password")
             except accounts.SignInFailed:
                 return _Outcome(error="code")
             return _Outcome(token=token, stage="full")

@@ -27,7 +27,9 @@ class _Users:
     def listing(self, session: Session, request: Request) -> list[dict[str, object]]:
         who: Who = request.state.who
         return [{"email": u.email, "name": u.name, "role": u.role, "status": u.status,
-                 "set_up": bool(u.password_hash), "totp": bool(u.totp_secret),
+                 # An account the provider made has no password, and is set up all the same.
+                 "set_up": bool(u.password_hash or u.oidc_subject),
+                 "totp": bool(u.totp_secret), "methods": users.signin_methods(u),
                  "last_signin_at": u.last_signin_at}
                 for u in users.list_users(session, who.actor(request))]
 

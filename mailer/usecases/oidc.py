@@ -187,7 +187,7 @@ def sign_in(session: Session, settings: Settings, who: Identity, *, origin: str,
     for old in replaces:
         accounts.end_session_hash(session, old)
     token = accounts.start_session(session, user, stage=stage, client=client,
-                                   user_agent=user_agent, now=now)
+                                   user_agent=user_agent, now=now, method="oidc")
     return user, token, stage
 
 

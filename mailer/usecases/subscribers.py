@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session
 from mailer import audit
 from mailer.audit import Actor, cli_actor
 from mailer.bounces import service as bounces
+from mailer.campaigns import service as campaigns
 from mailer.database.connect import session_scope
+from mailer.errors import CampaignError
 from mailer.settings import Settings
 from mailer.usecases import privacy
 from mailer.usecases.users import require
@@ -53,9 +55,11 @@ __all__ = [
     "RejectsFile",
     "Unsubscribed",
     "EXPORT_FORMATS",
+    "attribute_pairs",
     "subscriber_filter",
     "find",
     "person",
+    "person_mentions",
     "email_of",
     "edit",
     "unsubscribe_person",
@@ -96,13 +100,32 @@ class Criteria:
     organisations: Sequence[str] = ()
     languages: Sequence[str] = ()
     search: str = ""
+    job_titles: Sequence[str] = ()
+    # (key, value) pairs as `attribute_pairs` reads KEY=VALUE: keys AND, one key twice: OR.
+    attributes: Sequence[tuple[str, str]] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """The filter for the audit trail (names of lists, regions, organisations: no one's)."""
-        return {k: list(v) for k, v in (("lists", self.lists), ("statuses", self.statuses),
-                                         ("regions", self.regions),
-                                         ("organisations", self.organisations),
-                                         ("languages", self.languages)) if v}
+        """The filter for the audit trail (names of lists, regions, organisations, job titles,
+        attribute values shared by many: no one's)."""
+        out: dict[str, Any] = {
+            k: list(v) for k, v in (("lists", self.lists), ("statuses", self.statuses),
+                                    ("regions", self.regions),
+                                    ("organisations", self.organisations),
+                                    ("languages", self.languages),
+                                    ("job_titles", self.job_titles)) if v}
+        if self.attributes:
+            out["attributes"] = [f"{k}={v}" for k, v in self.attributes]
+        return out
+
+
+def attribute_pairs(texts: Sequence[str], option: str = "--attr") -> tuple[tuple[str, str], ...]:
+    """KEY=VALUE texts as pairs, read as `campaigns create --attr` reads them; a text without
+    "=" or without a key is an InvalidValueError naming it (the subscriber commands' kind)."""
+    try:
+        pairs = campaigns.parse_attributes(texts, option)
+    except CampaignError as exc:
+        raise InvalidValueError(str(exc)) from None
+    return tuple((key[:100], value[:200]) for key, value in pairs)
 
 
 @dataclass(frozen=True)
@@ -180,9 +203,21 @@ def subscriber_filter(session: Session, settings: Settings, criteria: Criteria, 
         organisations=tuple(o for o in criteria.organisations if o),
         languages=tuple(service.validate_language(lang) for lang in criteria.languages),
         search=criteria.search.strip()[:200],
+        job_titles=tuple(j for j in criteria.job_titles if j),
+        attributes=_attribute_filter(criteria.attributes),
         subscription_status="active",
         limit=limit,
     )
+
+
+def _attribute_filter(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """Key -> accepted values (the audience builder's shape: the same key twice is either)."""
+    wanted: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values = wanted.setdefault(key, [])
+        if value not in values:
+            values.append(value)
+    return wanted
 
 
 def _row(p: Subscriber, slugs: list[str]) -> dict[str, Any]:
@@ -223,16 +258,24 @@ def email_of(session: Session, actor: Actor, public_id: str) -> str:
 
 
 def person(session: Session, settings: Settings, actor: Actor, email: str, *,
-           download: bool = False) -> dict[str, Any]:
+           download: bool = False, mentions: bool = True) -> dict[str, Any]:
     """Everything held on a person: the answer to an access request (what `subscribers show`
     prints). `download`: it leaves the system as a file, a personal-data export (needs
-    subscribers.export, and is written in the audit trail)."""
+    subscribers.export, and is written in the audit trail). `mentions=False`: without the
+    received mail that mentions them (slow with much kept mail; `person_mentions` gives it)."""
     require(actor, "subscribers.export" if download else "subscribers.read")
-    record = privacy.person_record(session, email, settings)
+    record = privacy.person_record(session, email, settings, mentions=mentions or download)
     if download:
         subscriber = service.get_subscriber(session, email)
         _record(session, actor, "subscriber.access_export", subscriber.id, None, None)
     return record
+
+
+def person_mentions(session: Session, actor: Actor, email: str) -> dict[str, Any]:
+    """The received mail (kept raw, MIME-decoded) that mentions a person: the part of `person`
+    a page loads after itself."""
+    require(actor, "subscribers.read")
+    return privacy.mail_mentioning(session, email)
 
 
 def choices(session: Session, settings: Settings, actor: Actor) -> dict[str, Any]:

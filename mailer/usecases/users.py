@@ -19,7 +19,8 @@ from subscribers.controls import strip_controls
 from subscribers.models import utcnow
 
 __all__ = [
-    "policy", "require", "add_user", "reset_user", "disable_user", "enable_user", "list_users",
+    "policy", "require", "signin_methods", "add_user", "reset_user", "disable_user",
+    "enable_user", "list_users",
     "complete_setup", "sign_in", "second_factor", "sign_out", "sign_out_everywhere",
     "setup_link",
 ]
@@ -47,6 +48,14 @@ def require(actor: Actor, permission: str) -> None:
 
 def setup_link(settings: Settings, token: str) -> str:
     return f"{settings.console.base_url.rstrip('/')}/setup/{token}"
+
+
+def signin_methods(user: ConsoleUser) -> tuple[str, ...]:
+    """How the account can sign in: "oidc" when linked to the identity provider (an
+    `oidc_subject`), "password" when it has one (an address-linked account has both, until
+    the password sign-in is turned off). Neither: its set-up link is still out."""
+    return tuple(m for m, has in (("oidc", user.oidc_subject), ("password", user.password_hash))
+                 if has)
 
 
 def _view(user: ConsoleUser) -> dict[str, object]:
@@ -130,9 +139,12 @@ def sign_in(session: Session, settings: Settings, email: str, password: str, *, 
 
 
 def second_factor(session: Session, settings: Settings, user: ConsoleUser, code: str, *,
-                  origin: str, client: str, user_agent: str, replaces: str
-                  ) -> str:
-    """Check the TOTP code of a half-signed-in session; a new, full session's token."""
+                  origin: str, client: str, user_agent: str, replaces: str,
+                  method: str = "password") -> str:
+    """Check the TOTP code of a half-signed-in session; a new, full session's token.
+
+    `method` is how the first step was taken (the half session remembers it): "oidc" is
+    written in the audit row as the provider's one-step sign-in writes it."""
     now = utcnow()
     try:
         accounts.verify_totp(session, user, code, policy=policy(settings), now=now)
@@ -141,8 +153,10 @@ def second_factor(session: Session, settings: Settings, user: ConsoleUser, code:
                      None, {"step": "totp"})
         raise
     accounts.signed_in(user, now)
-    audit.record(session, _actor(user, origin), "signin", ("user", user.id), None,
-                 {"totp": True})
+    details: dict[str, object] = {"totp": True}
+    if method != "password":
+        details = {"method": method, "totp": True}
+    audit.record(session, _actor(user, origin), "signin", ("user", user.id), None, details)
     return accounts.start_session(session, user, stage="full", client=client,
                                   user_agent=user_agent, replaces=replaces, now=now)
 
