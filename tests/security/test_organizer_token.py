@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from icalendar import Calendar
 from ical_support import client_reply
+from icalendar import Calendar
 from live_support import Receiver, live, live_factory  # noqa: F401  (fixtures)
 from sqlalchemy import text
 
@@ -46,7 +46,8 @@ def _meeting_mail(live, uid: str) -> list[tuple[str, int, str]]:
         if mail["To"].addresses[0].addr_spec != ANNA:
             continue
         part = next((p for p in mail.walk() if p.get_content_type() == "text/calendar"), None)
-        if part is not None and uid.encode() in part.get_payload(decode=True).replace(b"\r\n ", b""):
+        data = part.get_payload(decode=True) if part is not None else b""
+        if uid.encode() in data.replace(b"\r\n ", b""):  # unfolded
             found.append(_calendar(mail))
     return found
 
@@ -123,6 +124,7 @@ def test_a_new_meeting_has_one_sealed_organizer_and_an_old_one_keeps_its_own(
     prefix, token = organizer.split("@")[0].split("+")
     assert prefix == app.settings.events.reply_prefix
     assert len(token) == 26 and "-" not in token and token.islower()
+    assert int(token, 36) not in (subscriber_id, new_id)
     for row_id in (subscriber_id, new_id):
         assert _base36(row_id) not in token.split("-") and not token.startswith(
             (_base36(row_id) + "-", str(row_id) + "-"))
@@ -218,7 +220,8 @@ def test_a_sealed_organizer_is_not_taken_for_a_verp_token(live, run_cli) -> None
     domain = app.settings.sender.bounce_domain
     verp = app.signer.verp_address(12345, domain)
     reply = client_reply("apple", organizer=organizer, attendee=ANNA, name="Anna de Vries",
-                         uid=uid).replace(b"\r\nSubject:", f"\r\nCc: {verp}\r\nSubject:".encode(), 1)
+                         uid=uid)
+    reply = reply.replace(b"\r\nSubject:", f"\r\nCc: {verp}\r\nSubject:".encode(), 1)
     assert verp.encode() in reply
     letter = (f"From: Anna <{ANNA}>\r\nTo: {organizer}\r\nSubject: Re: Uitnodiging\r\n"
               "Message-ID: <brief-1@assen.nl>\r\n\r\nIk kom een half uur later.\r\n").encode()
