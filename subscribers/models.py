@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -130,6 +131,8 @@ class Subscriber(Base):
 
     __table_args__ = (
         Index("ix_subscribers_status_region", "status", "region"),
+        # The audience filter compares lower(region): this gives PostgreSQL its statistics.
+        Index("ix_subscribers_status_lower_region", "status", text("lower(region)")),
         Index("ix_subscribers_organisation", "organisation"),
         {"sqlite_autoincrement": True},
     )
@@ -191,6 +194,9 @@ class ConsentEvent(Base):
     actor: Mapped[str] = mapped_column(String(320), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    # The sign-ups and unsubscribes of a period (the console's 30-day figures).
+    __table_args__ = (Index("ix_consent_events_action_at", "action", "at"),)
 
 
 class Suppression(Base):

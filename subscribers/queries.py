@@ -18,7 +18,9 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     delete,
+    distinct,
     exists,
     extract,
     func,
@@ -86,6 +88,8 @@ __all__ = [
     "insert_subscriptions",
     "insert_consent_events",
     "suppression_list",
+    "consent_figures",
+    "left_with_detail",
 ]
 
 
@@ -740,3 +744,30 @@ def suppression_list(session: Session, reasons: Collection[str] = ()) -> list[Su
     if reasons:
         stmt = stmt.where(Suppression.reason.in_(list(reasons)))
     return list(session.scalars(stmt))
+
+
+#: Consent actions that are a person leaving (one list, or everything).
+LEAVING = ("unsubscribe", "unsubscribe-all")
+
+
+def consent_figures(session: Session, since: dt.datetime) -> dict[str, int]:
+    """People who signed up on the web (a confirmed subscription from the sign-up form or the
+    preferences page) and people who unsubscribed, since `since`: one query on the
+    (action, at) index. Erased people are gone from the history, so from these figures too."""
+    leaving = ConsentEvent.action.in_(LEAVING)
+    signing_up = and_(ConsentEvent.action == "subscribe", ConsentEvent.source == "web")
+    stmt = select(
+        func.count(distinct(case((signing_up, ConsentEvent.subscriber_id)))),
+        func.count(distinct(case((leaving, ConsentEvent.subscriber_id)))),
+    ).where(ConsentEvent.action.in_(("subscribe", *LEAVING)), ConsentEvent.at >= since)
+    signups, unsubscribes = session.execute(stmt).one()
+    return {"signups": int(signups or 0), "unsubscribes": int(unsubscribes or 0)}
+
+
+def left_with_detail(session: Session, detail: str, since: dt.datetime) -> int:
+    """People who unsubscribed since `since` with this detail (the campaign whose link they
+    followed, "campaign 12")."""
+    stmt = select(func.count(distinct(ConsentEvent.subscriber_id))).where(
+        ConsentEvent.action.in_(LEAVING), ConsentEvent.at >= since,
+        ConsentEvent.detail == detail)
+    return int(session.scalar(stmt) or 0)

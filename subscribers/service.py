@@ -63,6 +63,9 @@ __all__ = [
     "is_suppressed",
     "subscriber_record",
     "record_consent",
+    "consent_figures",
+    "unsubscribed_from_campaign",
+    "campaign_detail",
 ]
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -448,8 +451,10 @@ def unsubscribe(
     *,
     source: str = "cli",
     actor: str = "",
+    detail: str = "",
 ) -> Subscriber:
     """Leave one list, or every list (and become `unsubscribed`) when no list is named.
+    `detail` goes into the consent history (which campaign's link was followed).
 
     Idempotent: unsubscribing twice changes nothing the second time.
     """
@@ -463,7 +468,7 @@ def unsubscribe(
         ) if _has_live_subscription(session, subscriber.id, mailing_list.id) else 0
         if changed:
             record_consent(session, subscriber, "unsubscribe", source, actor,
-                           mailing_list=mailing_list, at=now)
+                           mailing_list=mailing_list, detail=detail, at=now)
     else:
         live = [s for s, _slug in queries.subscriptions_of(session, subscriber.id)
                 if s.status != "unsubscribed"]
@@ -476,7 +481,8 @@ def unsubscribe(
             if subscriber.status == "active":
                 subscriber.status = "unsubscribed"
             subscriber.updated_at = now
-            record_consent(session, subscriber, "unsubscribe-all", source, actor, at=now)
+            record_consent(session, subscriber, "unsubscribe-all", source, actor,
+                           detail=detail, at=now)
     session.flush()
     session.expire(subscriber, ["subscriptions"])
     return subscriber
@@ -643,3 +649,18 @@ def subscriber_record(session: Session, email: str) -> dict[str, Any]:
         ],
         "suppressed": is_suppressed(session, subscriber.email),
     }
+
+
+def consent_figures(session: Session, since: dt.datetime) -> dict[str, int]:
+    """Web sign-ups and unsubscribes since `since` (people, not events)."""
+    return queries.consent_figures(session, since)
+
+
+def unsubscribed_from_campaign(session: Session, campaign_id: int, since: dt.datetime) -> int:
+    """People who followed this campaign's unsubscribe link since `since`."""
+    return queries.left_with_detail(session, campaign_detail(campaign_id), since)
+
+
+def campaign_detail(campaign_id: object) -> str:
+    """What the consent history says of an unsubscribe through a campaign's link."""
+    return f"campaign {campaign_id}"

@@ -59,7 +59,7 @@ def test_lists_create_edit_with_the_clis_errors_beside_the_field(app: App):
     assert empty.status_code == 400 and 'id="title-error">a list needs a title' in empty.text
 
     made = _post(ad, "/lists", "/lists", slug="regio-noord",
-                 title="Regio \x1b[31mNoord\x07", description="Nieuws\x00 uit\nhet noorden",
+                 title="Regio \x1b[31mNoord\x07", description="Nieuws\x7f uit\nhet noorden",
                  opt_in="double", public="yes")
     assert made.status_code == 303 and made.headers["location"] == "/lists/regio-noord?done=created"
     again = _post(ad, "/lists", "/lists", slug="regio-noord", title="Nog eens")
@@ -277,7 +277,7 @@ def test_reactivate_counts_first_then_acts_after_confirmation(app: App):
     assert nul.status_code == 400  # a NUL never reaches the database
     nul_domain = _post(ad, "/bounces/reactivate", "/bounces/reactivate", step="count",
                        domain="grootmail\x00.nl")
-    assert nul_domain.status_code == 200 and "0 abonnee(s)" in nul_domain.text
+    assert nul_domain.status_code == 400  # the console refuses a NUL in any form field
 
     rows = _audit(app, "subscriber")
     assert [(r.actor, r.action) for r in rows] == [

@@ -84,6 +84,10 @@ def test_one_click_post_unsubscribes_from_the_campaigns_lists_idempotently(
     with session_scope(app.sessions) as session:
         actions = consent_actions(session, "anna@gemeente.example.nl")
     assert actions.count(("unsubscribe", "nieuwsbrief", "one-click")) == 1
+    # The history names the campaign, so its live status counts who left through its link.
+    with session_scope(app.sessions) as session:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        assert service.unsubscribed_from_campaign(session, people["campaign"], since) == 1
 
 
 def test_one_click_as_multipart_and_without_campaign_leaves_everything(client, app, people, links):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.bounces.models import Bounce, BounceMessage, BounceScore
 from mailer.campaigns.models import Campaign, Delivery
+from mailer.campaigns.queries import epoch_bucket
 from mailer.kernel.mentions import Needles, mentions
 
 __all__ = [
@@ -42,6 +43,9 @@ __all__ = [
     "bounce_by_id",
     "bounced_by_reason",
     "messages_mentioning",
+    "kind_counts_since",
+    "kind_counts_of",
+    "received_series",
 ]
 
 
@@ -124,12 +128,18 @@ def bounce_with_message(session: Session, bounce_id: int) -> tuple[Bounce, Bounc
     return row[0], row[1]
 
 
-def campaign_counts(session: Session, campaign_id: int | None = None) -> list[dict[str, Any]]:
-    """Per campaign: subject, deliveries that went out, and distinct deliveries per bounce kind."""
+def campaign_counts(session: Session, campaign_id: int | None = None, *,
+                    sent_known: int | None = None) -> list[dict[str, Any]]:
+    """Per campaign: subject, deliveries that went out, and distinct deliveries per bounce kind.
+    `sent_known`: one campaign's deliveries that went out, already counted by the caller."""
     went_out = ("sent", "bounced", "failed")
+    # One campaign: its filter inside the grouped subqueries too. (PostgreSQL does not carry
+    # it through the outer join, and counted every campaign's deliveries to show one.)
+    one_d = [Delivery.campaign_id == campaign_id] if campaign_id is not None else []
+    one_b = [Bounce.campaign_id == campaign_id] if campaign_id is not None else []
     sent = (
         select(Delivery.campaign_id, func.count().label("sent"))
-        .where(Delivery.status.in_(went_out))
+        .where(Delivery.status.in_(went_out), *one_d)
         .group_by(Delivery.campaign_id)
         .subquery()
     )
@@ -145,7 +155,7 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
             per_kind("complaint").label("complaints"),
             per_kind("refused").label("refused"),
         )
-        .where(Bounce.campaign_id.is_not(None))
+        .where(Bounce.campaign_id.is_not(None), *one_b)
         .group_by(Bounce.campaign_id)
         .subquery()
     )
@@ -153,16 +163,18 @@ def campaign_counts(session: Session, campaign_id: int | None = None) -> list[di
         select(
             Campaign.id,
             Campaign.subject,
-            func.coalesce(sent.c.sent, 0),
+            literal(sent_known) if sent_known is not None and campaign_id is not None
+            else func.coalesce(sent.c.sent, 0),
             func.coalesce(kinds.c.hard, 0),
             func.coalesce(kinds.c.soft, 0),
             func.coalesce(kinds.c.complaints, 0),
             func.coalesce(kinds.c.refused, 0),
         )
-        .outerjoin(sent, sent.c.campaign_id == Campaign.id)
         .outerjoin(kinds, kinds.c.campaign_id == Campaign.id)
         .order_by(Campaign.id)
     )
+    if sent_known is None or campaign_id is None:
+        query = query.outerjoin(sent, sent.c.campaign_id == Campaign.id)
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
     return [
@@ -405,3 +417,39 @@ def bounced_by_reason(
         query = query.where(func.lower(Bounce.recipient).like(
             f"%@{_escape_like(domain.lower())}", escape="\\"))
     return [(int(s), r) for s, r in session.execute(query) if s is not None]
+
+
+def kind_counts_since(session: Session, since: dt.datetime) -> dict[str, int]:
+    """{kind: reports received since `since`} of the counted kinds (hard, soft, complaint);
+    reports held for review (no valid token of ours) are not counted. One grouped query."""
+    stmt = (select(Bounce.kind, func.count())
+            .where(Bounce.kind.in_(("hard", "soft", "complaint")), Bounce.received_at >= since,
+                   Bounce.held.is_(False))
+            .group_by(Bounce.kind))
+    return {kind: int(n) for kind, n in session.execute(stmt)}
+
+
+def kind_counts_of(session: Session, campaign_ids: Collection[int]
+                   ) -> dict[int, dict[str, int]]:
+    """{campaign: {kind: distinct deliveries}} for these campaigns, one grouped query."""
+    found: dict[int, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    if not found:
+        return found
+    stmt = (select(Bounce.campaign_id, Bounce.kind, func.count(distinct(Bounce.delivery_id)))
+            .where(Bounce.campaign_id.in_(list(found)))
+            .group_by(Bounce.campaign_id, Bounce.kind))
+    for campaign_id, kind, n in session.execute(stmt):
+        if campaign_id is not None:
+            found[campaign_id][kind] = int(n)
+    return found
+
+
+def received_series(session: Session, campaign_id: int, step: int
+                    ) -> list[tuple[int, str, int]]:
+    """(bucket, kind, reports) of one campaign's bounces, `step` seconds a bucket."""
+    bucket = epoch_bucket(session, Bounce.received_at, step).label("bucket")
+    stmt = (select(bucket, Bounce.kind, func.count())
+            .where(Bounce.campaign_id == campaign_id,
+                   Bounce.kind.in_(("hard", "soft", "complaint", "refused")))
+            .group_by(bucket, Bounce.kind).order_by(bucket))
+    return [(int(b), kind, int(n)) for b, kind, n in session.execute(stmt)]

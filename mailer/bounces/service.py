@@ -452,16 +452,21 @@ def _rates(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def bounce_stats(session: Session, campaign_id: int | None = None) -> list[dict[str, Any]]:
+def bounce_stats(session: Session, campaign_id: int | None = None, *,
+                 sent_known: int | None = None) -> list[dict[str, Any]]:
     """Per campaign: sent, hard, soft, complaints, and the bounce, hard and complaint rates."""
-    return [_rates(row) for row in queries.campaign_counts(session, campaign_id)]
+    return [_rates(row) for row in queries.campaign_counts(session, campaign_id,
+                                                           sent_known=sent_known)]
 
 
 def campaign_bounce_summary(
-    session: Session, campaign_id: int, *, settings: BounceSettings | None = None
+    session: Session, campaign_id: int, *, settings: BounceSettings | None = None,
+    sent_known: int | None = None,
 ) -> dict[str, Any]:
-    """One campaign's bounce figures plus `flags`: a line per alert threshold it passed."""
-    rows = bounce_stats(session, campaign_id)
+    """One campaign's bounce figures plus `flags`: a line per alert threshold it passed.
+    `sent_known`: its deliveries that went out (sent, bounced, failed), when the caller has
+    counted them already (the console's status), so they are not counted twice."""
+    rows = bounce_stats(session, campaign_id, sent_known=sent_known)
     if not rows:
         raise NotFoundError(f"no campaign {campaign_id}")
     row = rows[0]

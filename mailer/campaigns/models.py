@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from subscribers.models import Base, utcnow
@@ -92,6 +92,10 @@ class Campaign(Base):
                                                        server_default="")
     approval_requested_version: Mapped[int | None] = mapped_column(Integer)
     approval_requested_at: Mapped[dt.datetime | None]
+    # Written once when the campaign finishes: {"counts": {status: n}, "series": ...}. Nothing
+    # is open then, so only sent → bounced can still change (counted live); the list and the
+    # page read these instead of counting every delivery on every request.
+    final_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Segment(Base):

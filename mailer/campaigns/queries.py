@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Integer,
     Select,
     Table,
     and_,
@@ -57,6 +58,16 @@ __all__ = [
     "segments",
     "delivery_counts",
     "delivery_counts_many",
+    "campaigns_page",
+    "count_campaigns",
+    "next_scheduled",
+    "campaigns_between",
+    "campaigns_sending_since",
+    "sent_series",
+    "sent_series_since",
+    "sent_in_period",
+    "epoch_bucket",
+    "series_step",
     "sent_since",
     "claim_batch",
     "recipient_rows",
@@ -163,7 +174,8 @@ def _audience_filter(audience: dict[str, Any]) -> SubscriberFilter:
 
 
 def count_audience(session: Session, audience: dict[str, Any]) -> int:
-    sub = audience_select(_audience_filter(audience)).subquery()
+    # Without the snapshot's ORDER BY: a count need not sort 100,000 ids first.
+    sub = audience_select(_audience_filter(audience)).order_by(None).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
@@ -235,9 +247,10 @@ def delivery_counts(session: Session, campaign_id: int) -> dict[str, int]:
 
 
 def delivery_counts_many(
-    session: Session, campaign_ids: Collection[int]
+    session: Session, campaign_ids: Collection[int], statuses: Collection[str] = ()
 ) -> dict[int, dict[str, int]]:
-    """Counts per delivery status for many campaigns in one grouped query (campaign lists)."""
+    """Counts per delivery status for many campaigns in one grouped query (campaign lists);
+    only of `statuses` when given (a range of the (campaign_id, status, id) index each)."""
     found: dict[int, dict[str, int]] = {cid: {} for cid in campaign_ids}
     if not found:
         return found
@@ -246,9 +259,95 @@ def delivery_counts_many(
         .where(Delivery.campaign_id.in_(list(found)))
         .group_by(Delivery.campaign_id, Delivery.status)
     )
+    if statuses:
+        stmt = stmt.where(Delivery.status.in_(list(statuses)))
     for campaign_id, status, n in session.execute(stmt):
         found[campaign_id][status] = int(n)
     return found
+
+
+def campaigns_page(session: Session, statuses: Collection[str] = (), *, limit: int,
+                   offset: int = 0) -> list[Campaign]:
+    """One page of the campaign list, newest first."""
+    stmt = select(Campaign).order_by(Campaign.id.desc()).limit(limit).offset(offset)
+    if statuses:
+        stmt = stmt.where(Campaign.status.in_(list(statuses)))
+    return list(session.scalars(stmt))
+
+
+def count_campaigns(session: Session, statuses: Collection[str] = ()) -> int:
+    stmt = select(func.count()).select_from(Campaign)
+    if statuses:
+        stmt = stmt.where(Campaign.status.in_(list(statuses)))
+    return int(session.scalar(stmt) or 0)
+
+
+def next_scheduled(session: Session, limit: int) -> list[Campaign]:
+    """The scheduled campaigns that go out first."""
+    return list(session.scalars(
+        select(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_at.is_not(None))
+        .order_by(Campaign.scheduled_at, Campaign.id).limit(limit)))
+
+
+def campaigns_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[Campaign]:
+    """Campaigns scheduled, or (sent without a schedule) started, in [start, end), in time
+    order; drafts and cancelled ones are not on a calendar."""
+    when = func.coalesce(Campaign.scheduled_at, Campaign.started_at)
+    stmt = (select(Campaign)
+            .where(Campaign.status.not_in(("draft", "cancelled")), when >= start, when < end)
+            .order_by(when, Campaign.id))
+    return list(session.scalars(stmt))
+
+
+def campaigns_sending_since(session: Session, since: dt.datetime) -> list[Campaign]:
+    """Campaigns that started and were still sending at or after `since` (running, paused,
+    cancelled or finished since then): the only ones with deliveries sent since."""
+    stmt = select(Campaign).where(
+        Campaign.started_at.is_not(None),
+        or_(Campaign.finished_at.is_(None), Campaign.finished_at >= since),
+        or_(Campaign.status.in_(("running", "paused")), Campaign.updated_at >= since,
+            Campaign.finished_at >= since),
+    ).order_by(Campaign.id.desc())
+    return list(session.scalars(stmt))
+
+
+def epoch_bucket(session: Session, column: Any, step: int) -> ColumnElement[Any]:
+    """The column's time as whole `step`-second buckets since 1970 (both backends; SQLite
+    stores UTC text that strftime reads)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", column) / step)
+    return func.cast(func.strftime("%s", column), Integer) / step
+
+
+def sent_series(session: Session, campaign_id: int, step: int) -> list[tuple[int, int]]:
+    """(bucket, messages the relay accepted) of one campaign, `step` seconds a bucket; one
+    grouped query over its deliveries."""
+    return sent_series_since(session, campaign_id, step, None)[0]
+
+
+def sent_series_since(session: Session, campaign_id: int, step: int,
+                      since: dt.datetime | None) -> tuple[list[tuple[int, int]], int]:
+    """sent_series, and in the same pass over the campaign's deliveries what `sent_since`
+    counts (sent since `since`; 0 without one): a live status reads them once, not twice."""
+    bucket = epoch_bucket(session, Delivery.sent_at, step).label("bucket")
+    recent = (func.count().filter(Delivery.status == "sent", Delivery.sent_at >= since)
+              if since is not None else literal(0))
+    stmt = (select(bucket, func.count(), recent)
+            .where(Delivery.campaign_id == campaign_id,
+                   Delivery.status.in_(("sent", "bounced")), Delivery.sent_at.is_not(None))
+            .group_by(bucket).order_by(bucket))
+    rows = session.execute(stmt).all()
+    return [(int(b), int(n)) for b, n, _r in rows], sum(int(r or 0) for *_x, r in rows)
+
+
+def sent_in_period(session: Session, campaign_ids: Collection[int], since: dt.datetime) -> int:
+    """Messages of these campaigns the relay accepted since `since` (one query)."""
+    if not campaign_ids:
+        return 0
+    stmt = select(func.count()).where(
+        Delivery.campaign_id.in_(list(campaign_ids)), Delivery.status.in_(("sent", "bounced")),
+        Delivery.sent_at >= since)
+    return int(session.scalar(stmt) or 0)
 
 
 def sent_since(session: Session, campaign_id: int, since: dt.datetime) -> int:
@@ -515,7 +614,33 @@ def finish_done_campaigns(session: Session, now: dt.datetime) -> list[int]:
             .values(status="finished", finished_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        # Nothing is open now, so these counts stay true but for sent -> bounced (which readers
+        # count live), and when each message went out never changes: grouped once at the end
+        # instead of on every page view.
+        started = dict(session.execute(
+            select(Campaign.id, Campaign.started_at).where(Campaign.id.in_(ids))).all())
+        for campaign_id, counts in delivery_counts_many(session, ids).items():
+            step = series_step(started.get(campaign_id), now, now)
+            kept = {"counts": counts, "series": {
+                "step": step, "sent": sent_series(session, campaign_id, step)}}
+            session.execute(
+                update(Campaign).where(Campaign.id == campaign_id)
+                .values(final_counts=kept)
+                .execution_options(synchronize_session=False)
+            )
     return ids
+
+
+def series_step(started_at: dt.datetime | None, finished_at: dt.datetime | None,
+                now: dt.datetime) -> int:
+    """Seconds per bar of a campaign's chart: minutes for a send of up to three hours, hours
+    up to three days, days beyond."""
+    if started_at is None:
+        return 60
+    seconds = ((finished_at or now) - started_at).total_seconds()
+    if seconds <= 3 * 3600:
+        return 60
+    return 3600 if seconds <= 3 * 86400 else 86400
 
 
 def work_left(

@@ -44,6 +44,9 @@ __all__ = [
     "resume",
     "cancel",
     "campaign_status",
+    "delivery_figures",
+    "sent_over_time",
+    "series_step",
 ]
 
 @dataclass(frozen=True)
@@ -383,17 +386,63 @@ def cancel(session: Session, campaign_id: int) -> int:
     return queries.release_campaign(session, campaign_id, "skipped", "campaign cancelled")
 
 
+def delivery_figures(session: Session, campaigns: Sequence[Campaign]
+                     ) -> dict[int, dict[str, int]]:
+    """Delivery counts by status of many campaigns, in at most two grouped queries.
+
+    A finished campaign's counts were kept when it finished (`final_counts`); since then only
+    sent -> bounced can happen, so its bounced deliveries are counted live (an index range
+    each) and the rest is the kept figure. Every other campaign is counted live.
+    """
+    kept = {c.id: dict((c.final_counts or {}).get("counts") or {}) for c in campaigns
+            if c.status == "finished" and c.final_counts}
+    found = queries.delivery_counts_many(session, [c.id for c in campaigns if c.id not in kept])
+    bounced = queries.delivery_counts_many(session, list(kept), statuses=("bounced",))
+    for campaign_id, counts in kept.items():
+        went_out = counts.get("sent", 0) + counts.get("bounced", 0)
+        counts["bounced"] = bounced.get(campaign_id, {}).get("bounced", 0)
+        counts["sent"] = went_out - counts["bounced"]
+        found[campaign_id] = {k: v for k, v in counts.items() if v}
+    return found
+
+
+def series_step(campaign: Campaign, now: dt.datetime) -> int:
+    """Seconds per bar of the campaign's chart (minutes, hours or days, by its length)."""
+    return queries.series_step(campaign.started_at, campaign.finished_at, now)
+
+
+def sent_over_time(session: Session, campaign: Campaign, now: dt.datetime
+                   ) -> tuple[int, dict[int, int], int | None]:
+    """(seconds per bar, {bar: messages accepted}, sent in the last minute or None); a bar is
+    a whole number of steps since 1970. A finished campaign's bars come from what it kept when
+    it finished (and its rate is its average: None)."""
+    kept = (campaign.final_counts or {}).get("series") if campaign.status == "finished" else None
+    if kept:  # when each message went out does not change after the end
+        return int(kept["step"]), {int(b): int(n) for b, n in kept["sent"]}, None
+    step = series_step(campaign, now)
+    live = campaign.status in ("running", "paused")
+    bars, recent = queries.sent_series_since(session, campaign.id, step,
+                                             now - dt.timedelta(seconds=60) if live else None)
+    return step, dict(bars), recent if live else None
+
+
 def campaign_status(
-    session: Session, campaign_id: int, *, now: dt.datetime | None = None
+    session: Session, campaign_id: int, *, now: dt.datetime | None = None,
+    sent_last_minute: int | None = None,
 ) -> dict[str, Any]:
-    """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data."""
+    """Counts per delivery status, recent rate and ETA, and the pause reason, as plain data.
+    `sent_last_minute`: already counted by the caller (sent_over_time), not counted again."""
     now = now or utcnow()
     campaign = get_campaign(session, campaign_id)
-    counts = queries.delivery_counts(session, campaign_id)
+    counts = delivery_figures(session, [campaign]).get(campaign_id, {})
     recipients = sum(counts.values())
     if recipients == 0 and campaign.status in ("draft", "scheduled", "missed"):
         recipients = queries.count_audience(session, campaign.audience)
-    sent_last_minute = queries.sent_since(session, campaign_id, now - dt.timedelta(seconds=60))
+    if campaign.status not in ("running", "paused"):  # a finished one's rate is its average
+        sent_last_minute = 0
+    elif sent_last_minute is None:
+        sent_last_minute = queries.sent_since(session, campaign_id,
+                                              now - dt.timedelta(seconds=60))
     rate = sent_last_minute / 60.0
     if campaign.started_at and counts.get("sent"):
         elapsed = max(((campaign.finished_at or now) - campaign.started_at).total_seconds(), 1.0)

@@ -26,6 +26,7 @@ from mailer.console import (
     account,
     audit,
     bounces,
+    calendar,
     campaigns,
     events,
     home,
@@ -70,8 +71,8 @@ _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=ut
 MAX_BODY = 6 * 1024 * 1024
 
 # imports before people: /subscribers/import before /subscribers/{id}
-ROUTE_MODULES = (signin, oidc, home, account, campaigns, events, users, audit, lists, bounces,
-                 imports, people)
+ROUTE_MODULES = (signin, oidc, home, account, campaigns, calendar, events, users, audit, lists,
+                 bounces, imports, people)
 #: Larger bodies only where a file is uploaded (a subscriber CSV), nowhere else.
 LARGE_BODY = {imports.UPLOAD_PATH: imports.MAX_UPLOAD}
 

@@ -92,6 +92,9 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Times as staff read them: in the settings' time zone ("2026-12-01 09:00").
+        self.env.filters["local"] = lambda when, fmt="%Y-%m-%d %H:%M": (
+            when.astimezone(app.settings.tz).strftime(fmt) if when else "")
 
     # -- database ----------------------------------------------------------------------------
 

@@ -18,10 +18,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from mailer.campaigns.service import AudienceSpec, parse_attributes, parse_when
+from mailer.console import charts
 from mailer.console.base import Console, ConsoleRoute, Who
 from mailer.errors import MailerError, NotFoundError
 from mailer.settings import Settings
 from mailer.usecases import campaigns, media, preflight, segments
+from mailer.usecases import dashboard as dashboards
 
 __all__ = ["routes", "PREVIEW_CSP", "preview_csp"]
 
@@ -86,8 +88,11 @@ class _CampaignPages:
         return who.actor(request)
 
     async def campaign_list(self, request: Request) -> Response:
-        rows = await self.console.db(lambda s: campaigns.overview(s, self.actor(request)))
-        return self.console.render(request, "campaigns.html", {"campaigns": rows})
+        wanted = request.query_params.get("page", "1")
+        page = int(wanted) if wanted.isdigit() and len(wanted) < 7 else 1
+        found = await self.console.db(lambda s: campaigns.overview_page(
+            s, self.settings, self.actor(request), page=page))
+        return self.console.render(request, "campaigns.html", found)
 
     async def editor(self, request: Request, *, campaign_id: int | None, values: dict[str, Any],
                      error: str = "", notice: str = "", status: int = 200) -> Response:
@@ -165,9 +170,18 @@ class _CampaignPages:
             return None
         return info
 
+    def _draft(self, session: Session, request: Request, campaign_id: int
+               ) -> dict[str, Any] | None:
+        try:
+            return campaigns.draft_fields(session, self.actor(request), campaign_id)
+        except NotFoundError:
+            return None
+
     async def edit_page(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        # Not `detail`: the editor needs no delivery or audience counts (it asks for its
+        # live count itself), and counting a 100,000-person audience took most of the page.
+        info = await self.console.db(self._draft, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         if info["status"] != "draft":
@@ -359,10 +373,26 @@ class _CampaignPages:
             await _thread(lambda: _deliver(app, result))
         return self.console.redirect(f"/campaigns/{campaign_id}")
 
+    def _status(self, session: Session, request: Request, campaign_id: int
+                ) -> dict[str, Any] | None:
+        """The campaign with its live status: bounces and alerts, unsubscribes, charts."""
+        try:
+            info = dashboards.live_status(session, self.settings, self.actor(request),
+                                          campaign_id)
+        except NotFoundError:
+            return None
+        series, tz = info["series"], self.settings.tz
+        info["charts"] = {
+            "sent": charts.bars(series["sent"], tz=tz, step=series["step"]),
+            "bounces": charts.bars([(at, sum(kinds.values())) for at, kinds in series["bounces"]],
+                                   tz=tz, step=series["step"]),
+        }
+        return info
+
     async def campaign_page(self, request: Request, *, error: str = "", notice: str = "",
                             status: int = 200) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        info = await self.console.db(self._status, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         return self.console.render(request, "campaign.html", {
@@ -373,7 +403,7 @@ class _CampaignPages:
 
     async def live_status(self, request: Request) -> Response:
         campaign_id: int = request.path_params["campaign_id"]
-        info = await self.console.db(self._load, request, campaign_id)
+        info = await self.console.db(self._status, request, campaign_id)
         if info is None:
             raise HTTPException(404)
         return self.console.render(request, "_status.html", {"c": info})

@@ -1,4 +1,4 @@
-"""The dashboard: what is scheduled next and what is running."""
+"""The dashboard: what is scheduled next, what is running, alerts, and the last 30 days."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute
 
 from mailer.accounts.roles import SIGNED_IN, allowed
 from mailer.console.base import Console, ConsoleRoute, Who
-from mailer.usecases import campaigns
+from mailer.usecases import dashboard as dashboards
 
 __all__ = ["routes"]
 
@@ -21,14 +21,8 @@ def routes(console: Console) -> list[BaseRoute]:
 
         def work(session: Session) -> dict[str, object]:
             if not allowed(who.role, "campaigns.read"):
-                return {"scheduled": [], "running": []}
-            rows = campaigns.overview(session, actor,
-                                      statuses=("scheduled", "running", "paused", "missed"))
-            return {
-                "scheduled": sorted((r for r in rows if r["status"] == "scheduled"),
-                                    key=lambda r: r["scheduled_at"])[:5],
-                "running": [r for r in rows if r["status"] != "scheduled"],
-            }
+                return {"board": None}
+            return {"board": dashboards.dashboard(session, console.settings, actor)}
 
         return console.render(request, "dashboard.html", await console.db(work))
 

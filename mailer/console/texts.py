@@ -137,6 +137,77 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "dashboard.running": ("Nu bezig", "Running now"),
     "dashboard.next": ("Gepland", "Scheduled next"),
     "dashboard.none": ("Niets.", "Nothing."),
+    # -- dashboard, calendar, live status (issue 14) --
+    "dashboard.alerts": ("Meldingen", "Alerts"),
+    "dashboard.no_alerts": ("Geen meldingen.", "No alerts."),
+    "dashboard.progress": ("{sent} van {total} verstuurd", "{sent} of {total} sent"),
+    "dashboard.calendar": ("Naar de kalender", "Open the calendar"),
+    "dashboard.figures": ("De laatste {days} dagen", "The last {days} days"),
+    "dashboard.figures.hint": (
+        "Bounces: {hard} hard, {soft} zacht. Verstuurd is wat de mailserver aannam; "
+        "aanmeldingen zijn bevestigde aanmeldingen via het webformulier. We meten geen "
+        "openingen of kliks: er zitten geen trackingpixels in onze mail.",
+        "Bounces: {hard} hard, {soft} soft. Sent is what the relay accepted; sign-ups are "
+        "confirmed sign-ups through the web form. We measure no opens or clicks: our mail "
+        "carries no tracking pixels."),
+    "dashboard.tz": ("Tijden in {tz}.", "Times in {tz}."),
+    "figure.sent": ("Verstuurd", "Sent"),
+    "figure.bounced": ("Gebouncet", "Bounced"),
+    "figure.complaints": ("Klachten (spam)", "Complaints (spam)"),
+    "figure.unsubscribes": ("Afmeldingen", "Unsubscribes"),
+    "figure.signups": ("Aanmeldingen", "Sign-ups"),
+    "alert.paused": ("gepauzeerd: {reason}", "paused: {reason}"),
+    "alert.outage": ("de mailserver is onbereikbaar sinds {since}; nieuwe poging om {again}",
+                     "the relay cannot be reached since {since}; next try at {again}"),
+    "alert.missed": ("gemist: gepland voor {at}, toen draaide de dienst niet",
+                     "missed: scheduled for {at}, when the service was not running"),
+    "alert.bounces": ("hard-bounces {hard}% (grens {hard_limit}%), klachten {complaints}% "
+                      "(grens {complaint_limit}%)",
+                      "hard bounces {hard}% (limit {hard_limit}%), complaints {complaints}% "
+                      "(limit {complaint_limit}%)"),
+    "alert.domain": ("verzending naar {domain} is gepauzeerd ({reason}) sinds {since}",
+                     "delivery to {domain} is paused ({reason}) since {since}"),
+    "nav.calendar": ("Kalender", "Calendar"),
+    "calendar.title": ("Kalender", "Calendar"),
+    "calendar.months": ("Maanden", "Months"),
+    "calendar.previous": ("← {month}", "← {month}"),
+    "calendar.next": ("{month} →", "{month} →"),
+    "calendar.hint": ("Geplande en verstuurde nieuwsbrieven en bijeenkomsten, tijden in {tz}; "
+                      "{count} deze maand.",
+                      "Scheduled and sent newsletters and meetings, times in {tz}; "
+                      "{count} this month."),
+    "calendar.meeting": ("Bijeenkomst", "Meeting"),
+    "calendar.cancelled": ("afgelast", "cancelled"),
+    "pages.label": ("Pagina's", "Pages"),
+    "pages.previous": ("← Nieuwer", "← Newer"),
+    "pages.next": ("Ouder →", "Older →"),
+    "pages.of": ("Pagina {page} van {pages} ({total} in totaal)",
+                 "Page {page} of {pages} ({total} in all)"),
+    "delivery.sending": ("Onderweg", "In flight"),
+    "delivery.unsubscribed": ("Afgemeld via deze mail", "Unsubscribed through this mail"),
+    "status.outage": ("Mailserver", "Relay"),
+    "status.outage.text": ("onbereikbaar sinds {since}; nieuwe poging om {again}",
+                           "unreachable since {since}; next try at {again}"),
+    "status.started": ("Begonnen", "Started"),
+    "status.finished": ("Klaar", "Finished"),
+    "status.eta": ("Verwacht klaar", "Expected to finish"),
+    "status.progress": ("{done} van {total} afgehandeld ({percent}%)",
+                        "{done} of {total} done ({percent}%)"),
+    "status.alerts": ("Let op", "Attention"),
+    "status.bounces": ("Bounces: {hard} hard, {soft} zacht; {complaints} klachten.",
+                       "Bounces: {hard} hard, {soft} soft; {complaints} complaints."),
+    "chart.sent.60": ("Verstuurd per minuut", "Sent per minute"),
+    "chart.sent.3600": ("Verstuurd per uur", "Sent per hour"),
+    "chart.sent.86400": ("Verstuurd per dag", "Sent per day"),
+    "chart.bounces.60": ("Bounces per minuut", "Bounces per minute"),
+    "chart.bounces.3600": ("Bounces per uur", "Bounces per hour"),
+    "chart.bounces.86400": ("Bounces per dag", "Bounces per day"),
+    "chart.desc": ("{total} in totaal; het meest: {peak} om {at}.",
+                   "{total} in all; most: {peak} at {at}."),
+    "chart.table": ("Als tabel", "As a table"),
+    "chart.when": ("Vanaf ({tz})", "From ({tz})"),
+    "chart.count": ("Aantal", "Count"),
+    "chart.empty": ("Nog niets.", "Nothing yet."),
     "account.title": ("Mijn account", "My account"),
     "account.email": ("E-mailadres", "E-mail address"),
     "account.role": ("Rol", "Role"),
@@ -771,6 +842,18 @@ _PAIRS.update({
     "event.attendees.none": ("Nog geen antwoorden.", "No answers yet."),
 })
 _PAIRS.update({f"status.{k}": v for k, v in _STATUS.items()})
+_MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+              "september", "oktober", "november", "december")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+_DAYS_NL = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_PAIRS.update({f"month.{i}": (nl, en)
+               for i, (nl, en) in enumerate(zip(_MONTHS_NL, _MONTHS_EN, strict=True), 1)})
+_PAIRS.update({f"weekday.{i}": (nl, en)
+               for i, (nl, en) in enumerate(zip(_DAYS_NL, _DAYS_EN, strict=True), 1)})
+_PAIRS.update({f"weekday.short.{i}": (nl[:2], en[:3])
+               for i, (nl, en) in enumerate(zip(_DAYS_NL, _DAYS_EN, strict=True), 1)})
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {k: v[0] for k, v in _PAIRS.items()},

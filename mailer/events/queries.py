@@ -39,6 +39,7 @@ __all__ = [
     "events_by_ids",
     "lock_event",
     "all_events",
+    "events_between",
     "answer_counts",
     "rsvp_of",
     "seats_taken",
@@ -108,6 +109,13 @@ def all_events(session: Session, *, include_past: bool, now: dt.datetime) -> lis
     stmt = select(Event).order_by(Event.starts_at, Event.id)
     if not include_past:
         stmt = stmt.where(Event.ends_at >= now)
+    return list(session.scalars(stmt))
+
+
+def events_between(session: Session, start: dt.datetime, end: dt.datetime) -> list[Event]:
+    """Meetings that start in [start, end), cancelled ones too (a calendar shows them struck)."""
+    stmt = (select(Event).where(Event.starts_at >= start, Event.starts_at < end)
+            .order_by(Event.starts_at, Event.id))
     return list(session.scalars(stmt))
 
 

@@ -61,6 +61,8 @@ __all__ = [
     "overview", "detail", "create", "approve", "schedule", "send", "pause", "resume", "cancel",
     "record_test", "snapshot", "create_draft", "edit_draft", "audience_count", "preview",
     "audience_choices", "start_due", "duplicate", "request_approval", "approval_asked",
+    "overview_page", "PAGE_SIZE",
+    "draft_fields",
 ]
 
 log = logging.getLogger("mailer.campaigns")
@@ -302,17 +304,55 @@ def overview(session: Session, actor: Actor, *, statuses: tuple[str, ...] = ()
     return [_row(c, counts.get(c.id, {})) for c in rows]
 
 
+#: Campaigns per page of the console's list.
+PAGE_SIZE = 50
+
+
+def overview_page(session: Session, settings: Settings, actor: Actor, *, page: int = 1,
+                  per_page: int = PAGE_SIZE) -> dict[str, Any]:
+    """One page of the campaign list, newest first, with its delivery figures: a fixed
+    number of queries (the page, the total, two grouped counts, the subjects) whatever the
+    number of campaigns and deliveries; finished campaigns' counts come from the figures
+    kept when they finished (campaigns.delivery_figures)."""
+    require(actor, "campaigns.read")
+    total = queries.count_campaigns(session)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = queries.campaigns_page(session, limit=per_page, offset=(page - 1) * per_page)
+    counts = campaigns.delivery_figures(session, rows)
+    shown = shown_subjects(session, settings, [c.id for c in rows])
+    items = []
+    for c in rows:
+        row = _row(c, counts.get(c.id, {}))
+        found = counts.get(c.id, {})
+        row["subject"] = shown.get(c.id, c.subject)
+        row["sent"] = found.get("sent", 0) + found.get("bounced", 0)  # the relay took them
+        items.append(row)
+    return {"campaigns": items, "page": page, "pages": pages, "total": total}
+
+
 def detail(session: Session, actor: Actor, campaign_id: int,
-           now: dt.datetime | None = None) -> dict[str, Any]:
+           now: dt.datetime | None = None, *, sent_last_minute: int | None = None
+           ) -> dict[str, Any]:
     """One campaign's status as `mailer campaigns status` shows it, and who did what."""
     require(actor, "campaigns.read")
-    info = campaigns.campaign_status(session, campaign_id, now=now or utcnow())
+    info = campaigns.campaign_status(session, campaign_id, now=now or utcnow(),
+                                     sent_last_minute=sent_last_minute)
     c = campaigns.get_campaign(session, campaign_id)
     info.update(version=c.version, author=c.created_by, editor=approval.last_editor(c),
                 approver=c.approved_by if approval.is_approved(c) else "",
                 approved=approval.is_approved(c), preheader=c.preheader, body=c.content,
                 asked_by=approval_asked(c), asked_at=c.approval_requested_at)
     return info
+
+
+def draft_fields(session: Session, actor: Actor, campaign_id: int) -> dict[str, Any]:
+    """What the editor shows of a campaign: its text and audience, without the delivery and
+    audience counts of `detail` (the editor asks for its live count by itself)."""
+    require(actor, "campaigns.read")
+    c = campaigns.get_campaign(session, campaign_id)
+    return {"id": c.id, "status": c.status, "subject": c.subject, "preheader": c.preheader,
+            "body": c.content, "audience": c.audience}
 
 
 def _audited(session: Session, actor: Actor, action: str, campaign_id: int,
@@ -489,7 +529,8 @@ def audience_choices(session: Session, settings: Settings, actor: Actor) -> dict
     from subscribers import queries as subscriber_queries
     from subscribers.models import LANGUAGES
 
-    lists = [(ml.slug, ml.title) for ml, *_counts in subscriber_queries.list_summaries(session)]
+    # The lists only (not list_summaries: counting every list's members is not needed here).
+    lists = [(ml.slug, ml.title) for ml in subscriber_queries.all_lists(session)]
     return {"lists": lists, "regions": list(settings.regions), "languages": list(LANGUAGES)}
 
 

@@ -90,13 +90,17 @@ def unsubscribe_person(
     if subscriber is None:
         return
     lists = [] if everything else _campaign_lists(session, campaign_id)
+    # Which campaign's link it was, so the campaign's status can count who left through it.
+    detail = service.campaign_detail(campaign_id) if campaign_id else ""
     if not lists:
-        service.unsubscribe(session, subscriber.email, source=source, actor=actor)
+        service.unsubscribe(session, subscriber.email, source=source, actor=actor,
+                            detail=detail)
         return
     for mailing_list in lists:  # the campaign's few lists, not recipients
         try:
             service.unsubscribe(
-                session, subscriber.email, mailing_list.slug, source=source, actor=actor
+                session, subscriber.email, mailing_list.slug, source=source, actor=actor,
+                detail=detail,
             )
         except ListNotFoundError:  # removed since the campaign was sent
             continue
