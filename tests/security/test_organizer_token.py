@@ -188,12 +188,16 @@ def test_the_migration_marks_existing_meetings_legacy(db_url: str) -> None:
     import datetime as dt
 
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     from mailer.database.connect import _alembic_config, make_engine, upgrade_schema
 
     engine = make_engine(db_url)
     try:
-        command.downgrade(_alembic_config(engine), "0013_people")
+        config = _alembic_config(engine)
+        revision = ScriptDirectory.from_config(config).get_revision("0014_organizer_token")
+        assert revision is not None
+        command.downgrade(config, str(revision.down_revision))  # wherever the lead chains it
         now = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
         with engine.begin() as conn:
             conn.execute(text(

@@ -7,7 +7,7 @@ first mail had: every meeting that exists at this upgrade is `legacy` (its invit
 out), meetings made after it are `sealed` (the model's default).
 
 Revision ID: 0014_organizer_token
-Revises: 0013_people
+Revises: 0016
 Create Date: 2026-12-01
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_organizer_token"
-down_revision: str | None = "0013_people"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
