@@ -1,13 +1,13 @@
 """Answers from calendars: an iTIP REPLY recorded exactly as the RSVP page records an answer.
 
 The invitation's ORGANIZER is the person's signed reply address (tokens.Signer.reply_address),
-so a REPLY names who answers and for which meeting without trusting anything else in it. Both
-shapes are taken: the sealed ids of new meetings and the base36 ids with a MAC that meetings
-from before migration 0014 keep (Event.organizer_format). It
-changes the answer only when everything agrees: a valid token, the meeting's UID, exactly one
-ATTENDEE and that attendee is the person the token names, a PARTSTAT that is an answer. Then
-`service.rsvp` decides as for the page (deadline, capacity, waiting list, owed confirmation,
-history with source "calendar"). Anything else changes nothing and is kept for review.
+so a REPLY names who answers and for which meeting without trusting anything else in it (both
+shapes: the sealed ids of new meetings, and the base36 ids with a MAC that meetings from before
+migration 0014 keep, Event.organizer_format). It changes the answer only when everything
+agrees: a valid token, the meeting's UID, exactly one ATTENDEE and that attendee is the person
+the token names, a PARTSTAT that is an answer. Then `service.rsvp` decides as for the page
+(deadline, capacity, waiting list, owed confirmation, history with source "calendar").
+Anything else changes nothing and is kept for review.
 """
 
 from __future__ import annotations
