@@ -187,6 +187,7 @@ def create_event(
         timezone=settings.timezone,
         status="active",
         sequence=0,
+        organizer_format=ORGANIZER_SEALED,  # for good: see Event.organizer_format
         created_at=stamp,
         updated_at=stamp,
         **values,
