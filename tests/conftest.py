@@ -26,6 +26,7 @@ from browser_support import launch_chromium
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 from web_support import BASE
@@ -55,6 +56,26 @@ def _pg_reachable() -> str | None:
         return str(exc).splitlines()[0]
 
 
+def _trigrams_in_public(admin: Engine) -> None:
+    """pg_trgm (the subscriber search index, migration 0013_people) in `public`, before any
+    worker migrates its schema: an extension is one per database, and made by a worker's
+    migration it would live in that worker's schema and go with it (DROP SCHEMA ... CASCADE),
+    taking the other workers' indexes along."""
+    for _attempt in range(3):  # two workers may race to create it
+        try:
+            with admin.begin() as conn:
+                where = conn.execute(text(
+                    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                    "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")).scalar()
+                if where is None:
+                    conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+                elif where != "public":
+                    conn.execute(text("ALTER EXTENSION pg_trgm SET SCHEMA public"))
+            return
+        except DBAPIError:
+            continue
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url(worker_id: str) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a schema of this test worker's own, migrated."""
@@ -65,6 +86,7 @@ def pg_schema_url(worker_id: str) -> Iterator[str]:
         pytest.skip(f"PostgreSQL unreachable: {problem}")
     schema = f"mt_{worker_id}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL)
+    _trigrams_in_public(admin)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
