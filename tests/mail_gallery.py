@@ -50,7 +50,7 @@ def sample_event(settings: Settings, *, status: str = "active") -> Event:
         online_url="https://meet.gt.example.nl/noord", capacity=40,
         rsvp_deadline=start - dt.timedelta(days=7),
         description="13.30 Inloop\n14.00 Stand van zaken\n15.30 Vragen",
-        status=status, sequence=1 if status == "cancelled" else 0,
+        status=status, sequence=1 if status == "cancelled" else 0, organizer_format="sealed",
     )
 
 

@@ -541,10 +541,12 @@ def parse_message(
     envelope_from: str = "",
     envelope_to: Sequence[str] = (),
     unsubscribe_address: str = "",
+    reply_prefix: str = "",
     size: int | None = None,
 ) -> Report:
     """What the message reports. `raw` beyond MAX_BYTES is cut off; `size` is the full size if
-    the caller read only part of it."""
+    the caller read only part of it. `reply_prefix` (events.reply_prefix): the ORGANIZER
+    addresses of invitations, whose sealed tokens look like VERP tokens but are not."""
     full_size = max(size or 0, len(raw))
     truncated = full_size > MAX_BYTES or full_size > len(raw)
     raw = raw[:MAX_BYTES]
@@ -552,7 +554,7 @@ def parse_message(
                     fingerprint=fingerprint(raw), envelope_from=clean_text(envelope_from, 998),
                     envelope_to=tuple(clean_text(a, 320) for a in envelope_to))
     try:
-        _fill(report, unsubscribe_address)
+        _fill(report, unsubscribe_address, reply_prefix)
     except Exception as exc:  # garbled beyond what the parser copes with: keep it for review
         log.info("unparseable message kept for review: %s", exc)
         report.problem = clean_text(f"unparseable: {type(exc).__name__}: {exc}", 500)
@@ -561,7 +563,7 @@ def parse_message(
     return report
 
 
-def _fill(report: Report, unsubscribe_address: str) -> None:
+def _fill(report: Report, unsubscribe_address: str, reply_prefix: str = "") -> None:
     msg = email.message_from_bytes(report.raw)
     report.from_header = _header(msg, "From")
     report.from_address = parseaddr(report.from_header)[1].strip()
@@ -573,9 +575,12 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
                  for v in (original.get_all(h) or [])] if original is not None else [])
     report.token_candidates = _verp_like([*targets, *_addresses(returned)])
     unsubscribe_local = unsubscribe_address.strip().lower().rpartition("@")[0]
-    if unsubscribe_local:  # afmelden+<token>: our mailto token, not a VERP address
-        report.token_candidates = [a for a in report.token_candidates
-                                   if not a.lower().startswith(unsubscribe_local + "+")]
+    # afmelden+<token> (our mailto token) and rsvp+<token> (an invitation's ORGANIZER: a
+    # person's mail to it, say) are not VERP addresses.
+    others = tuple(f"{local}+" for local in (unsubscribe_local, reply_prefix.strip().lower())
+                   if local and local != "bounces")
+    report.token_candidates = [a for a in report.token_candidates
+                               if not a.lower().startswith(others)]
     report.unsubscribe_candidates = _mailto_tokens(
         [*targets, *(original.get_all("List-Unsubscribe") or [] if original is not None else [])],
         unsubscribe_address)
@@ -586,8 +591,7 @@ def _fill(report: Report, unsubscribe_address: str) -> None:
         report.findings = findings
         report.token_candidates = [a for a in _verp_like([*targets, *_addresses(returned),
                                                           *candidates])
-                                   if not unsubscribe_local
-                                   or not a.lower().startswith(unsubscribe_local + "+")]
+                                   if not a.lower().startswith(others)]
         return
     dsn_shaped = any(_is_status_part(p) for p in msg.walk())
     if _is_challenge(msg, report.subject, human):

@@ -98,7 +98,8 @@ def ingest(
     """
     now = now or utcnow()
     report = parse_message(raw, envelope_from=envelope_from, envelope_to=envelope_to,
-                           unsubscribe_address=settings.sender.unsubscribe_address, size=size)
+                           unsubscribe_address=settings.sender.unsubscribe_address,
+                           reply_prefix=settings.events.reply_prefix, size=size)
     existing = queries.message_by_fingerprint(session, report.fingerprint)
     if existing is not None:
         return IngestResult(message_id=existing.id, duplicate=True)

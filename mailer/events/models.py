@@ -33,6 +33,9 @@ __all__ = [
     "ANSWERS",
     "EVENT_MAIL_KINDS",
     "EVENT_MAIL_STATUSES",
+    "ORGANIZER_FORMATS",
+    "ORGANIZER_LEGACY",
+    "ORGANIZER_SEALED",
 ]
 
 EVENT_STATUSES = ("active", "cancelled")
@@ -41,6 +44,11 @@ EVENT_MAIL_KINDS = ("confirmation", "waitlist", "seat", "reminder", "nudge")
 EVENT_MAIL_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 #: What became of an answer from a calendar: recorded as the RSVP page would, or kept for review.
 REPLY_OUTCOMES = ("recorded", "review")
+#: The shape of a meeting's ORGANIZER reply token (kernel.tokens.Signer.reply_address): the
+#: sealed ids, or the earlier base36 row ids, kept by meetings whose invitations went out in it.
+ORGANIZER_SEALED = "sealed"
+ORGANIZER_LEGACY = "legacy"
+ORGANIZER_FORMATS = (ORGANIZER_SEALED, ORGANIZER_LEGACY)
 
 
 class Event(Base):
@@ -66,6 +74,12 @@ class Event(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # Calendars take an update as the same meeting only from the same ORGANIZER, so this never
+    # changes once made: new meetings are sealed; rows from before migration 0014 (whose
+    # invitations may be out) and rows written outside the ORM get the server default, legacy.
+    organizer_format: Mapped[str] = mapped_column(
+        String(16), default=ORGANIZER_SEALED, server_default=ORGANIZER_LEGACY
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

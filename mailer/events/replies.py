@@ -1,11 +1,13 @@
 """Answers from calendars: an iTIP REPLY recorded exactly as the RSVP page records an answer.
 
 The invitation's ORGANIZER is the person's signed reply address (tokens.Signer.reply_address),
-so a REPLY names who answers and for which meeting without trusting anything else in it. It
-changes the answer only when everything agrees: a valid token, the meeting's UID, exactly one
-ATTENDEE and that attendee is the person the token names, a PARTSTAT that is an answer. Then
-`service.rsvp` decides as for the page (deadline, capacity, waiting list, owed confirmation,
-history with source "calendar"). Anything else changes nothing and is kept for review.
+so a REPLY names who answers and for which meeting without trusting anything else in it (both
+shapes: the sealed ids of new meetings, and the base36 ids with a MAC that meetings from before
+migration 0014 keep, Event.organizer_format). It changes the answer only when everything
+agrees: a valid token, the meeting's UID, exactly one ATTENDEE and that attendee is the person
+the token names, a PARTSTAT that is an answer. Then `service.rsvp` decides as for the page
+(deadline, capacity, waiting list, owed confirmation, history with source "calendar").
+Anything else changes nothing and is kept for review.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _fingerprint(raw: bytes) -> str:
     return hashlib.sha256(kept + b"\n\n" + body).hexdigest()
 
 
-def _token(signer: Signer, reply: CalendarReply, recipients: Sequence[str]
+def _token(signer: Signer, reply: CalendarReply, recipients: Sequence[str], prefix: str
            ) -> tuple[tuple[int, int] | None, bool | None]:
     """(subscriber id, event id) the reply addresses name, and whether they were valid.
 
@@ -68,7 +70,7 @@ def _token(signer: Signer, reply: CalendarReply, recipients: Sequence[str]
         if "+" not in address:
             continue
         try:
-            found.add(signer.parse_reply_address(address))
+            found.add(signer.parse_reply_address(address, prefix))
         except TokenError as exc:
             forged = forged or "signature" in str(exc)
     if forged or len(found) > 1:
@@ -87,7 +89,7 @@ def _decide(session: Session, settings: Settings, signer: Signer, reply: Calenda
             recipients: Sequence[str], row: ReplyRow, now: dt.datetime) -> ReplyResult:
     if reply.problem:
         return ReplyResult("review", reply.problem)
-    found, valid = _token(signer, reply, recipients)
+    found, valid = _token(signer, reply, recipients, settings.events.reply_prefix)
     row.token_valid = valid
     if found is None:
         why = ("the reply address's token is not valid (or two disagree)" if valid is False

@@ -29,7 +29,7 @@ from mailer.events.ical import (
     calendar_bytes,
     calendar_template,
 )
-from mailer.events.models import ANSWERS, Event, Rsvp
+from mailer.events.models import ANSWERS, ORGANIZER_SEALED, Event, Rsvp
 from mailer.events.queries import AnswerCounts
 from mailer.kernel.mentions import Needles
 from mailer.settings import Settings
@@ -187,6 +187,7 @@ def create_event(
         timezone=settings.timezone,
         status="active",
         sequence=0,
+        organizer_format=ORGANIZER_SEALED,  # for good: see Event.organizer_format
         created_at=stamp,
         updated_at=stamp,
         **values,
@@ -611,11 +612,17 @@ def _organizer(settings: Settings) -> Organizer:
     return Organizer(settings.sender.name, settings.sender.address)
 
 
-def reply_address(settings: Settings, signer: Signer, subscriber_id: int, event_id: int) -> str:
+def reply_address(settings: Settings, signer: Signer, subscriber_id: int, event_id: int,
+                  organizer_format: str = ORGANIZER_SEALED) -> str:
     """The ORGANIZER address in one person's invitation: their answers from the calendar come
-    back to it, through the bounce intake (mailer.events.itip)."""
+    back to it, through the bounce intake (mailer.events.itip).
+
+    `organizer_format` is the meeting's own (Event.organizer_format): a meeting keeps the
+    shape its first invitations had, or calendars take an update as another organiser's.
+    """
     domain = settings.events.reply_domain or settings.sender.bounce_domain
-    return signer.reply_address(subscriber_id, event_id, domain, settings.events.reply_prefix)
+    return signer.reply_address(subscriber_id, event_id, domain, settings.events.reply_prefix,
+                                sealed=organizer_format == ORGANIZER_SEALED)
 
 
 def personal_calendar(
@@ -634,9 +641,10 @@ def personal_calendar(
         event, organizer_name=settings.sender.name if organizer_name is None else organizer_name,
         method=method, url=url,
     )
-    event_id = event.id
+    event_id, organizer_format = event.id, event.organizer_format
     return PersonalCalendar(
-        template, lambda subscriber_id: reply_address(settings, signer, subscriber_id, event_id)
+        template, lambda subscriber_id: reply_address(settings, signer, subscriber_id, event_id,
+                                                      organizer_format)
     )
 
 

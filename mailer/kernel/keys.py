@@ -23,7 +23,7 @@ __all__ = ["MIN_SECRET_LENGTH", "PURPOSES", "derive"]
 PURPOSES: Final = frozenset(
     {"links", "verp", "calendar-replies", "unsubscribe-mailto", "csrf", "rate-limit",
      "proof-of-work", "sessions", "verp-sealed-ids", "mailto-sealed-ids",
-     "message-ids"}
+     "message-ids", "calendar-reply-sealed-ids"}
 )
 
 _SALT: Final = b"gt-mailer key derivation v1"

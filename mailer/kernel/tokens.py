@@ -13,6 +13,12 @@ row id (nor how many rows there are), cannot be forged without the key (a guess 
 2**64), and, as row ids are never reused (AUTOINCREMENT on SQLite), never names someone else.
 Tokens of the earlier shape `<base36 row id>-<mac>`, in mail already sent, are still accepted
 during a transition (see README, "Upgrading"); nothing new is made in that shape.
+
+A calendar invitation's ORGANIZER (`rsvp+<token>@...`) names a person and a meeting: both ids
+sealed together in one block (40 bits for the subscriber, 32 for the event, 56 zero bits
+checked). Calendars match an update to the meeting they hold by UID *and* ORGANIZER, so a
+meeting whose invitations went out with the earlier `<base36 s>-<base36 e>-<mac>` keeps that
+shape for good (events.organizer_format); both shapes are accepted on the way in.
 """
 
 from __future__ import annotations
@@ -73,8 +79,13 @@ _MAILTO_RE = re.compile(rf"^{_EITHER}$")
 _ZEROS = bytes(8)
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _REPLY_RE = re.compile(
-    r"^(?P<prefix>[a-z0-9._-]+)\+(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16})$"
+    rf"^(?P<prefix>[a-z0-9._-]+)\+(?:(?P<sealed>{_SEALED})|"
+    r"(?P<s>[0-9a-z]{1,13})-(?P<e>[0-9a-z]{1,13})-(?P<mac>[a-z2-7]{16}))$"
 )
+# A sealed reply token: subscriber id in 5 bytes, event id in 4, then 7 zero bytes. A trillion
+# subscribers and four billion meetings: ids never get there, and past it seal_pair refuses
+# rather than wrap onto someone else.
+_PAIR_LIMITS = (2**40, 2**32)
 
 
 def _base36(number: int) -> str:
@@ -107,12 +118,36 @@ class _Sealer:
     def seal(self, number: int) -> str:
         if not 0 <= number < 2**63:
             raise ValueError("id out of range")
-        with self._lock:
-            block = self._encryptor.update(number.to_bytes(8, "big") + _ZEROS)
-        return base64.b32encode(block).decode().rstrip("=").lower()
+        return self._seal_block(number.to_bytes(8, "big") + _ZEROS)
 
     def unseal(self, value: str) -> int | None:
         """The id `seal` put in `value`, or None if `value` was not made with this key."""
+        plain = self._unseal_block(value, 8)
+        if plain is None:
+            return None
+        number = int.from_bytes(plain, "big")
+        return number if number < 2**63 else None  # else never sealed (a lucky forgery)
+
+    def seal_pair(self, first: int, second: int) -> str:
+        """Two ids in one block (a person and a meeting): 5 + 4 bytes, 7 zero bytes."""
+        if not (0 <= first < _PAIR_LIMITS[0] and 0 <= second < _PAIR_LIMITS[1]):
+            raise ValueError("id out of range")
+        return self._seal_block(first.to_bytes(5, "big") + second.to_bytes(4, "big")
+                                + bytes(7))
+
+    def unseal_pair(self, value: str) -> tuple[int, int] | None:
+        plain = self._unseal_block(value, 9)
+        if plain is None:
+            return None
+        return int.from_bytes(plain[:5], "big"), int.from_bytes(plain[5:], "big")
+
+    def _seal_block(self, plain: bytes) -> str:
+        with self._lock:
+            block = self._encryptor.update(plain)
+        return base64.b32encode(block).decode().rstrip("=").lower()
+
+    def _unseal_block(self, value: str, used: int) -> bytes | None:
+        """The first `used` bytes of the block in `value` if the rest decrypts to zeros."""
         try:
             block = base64.b32decode(value.upper() + "======")
         except ValueError:
@@ -121,13 +156,10 @@ class _Sealer:
             return None
         with self._lock:
             plain = self._decryptor.update(block)
-        if not hmac.compare_digest(plain[8:], _ZEROS):
-            return None
-        number = int.from_bytes(plain[:8], "big")
-        if number >= 2**63:  # never sealed (a forgery that passed the zeros by chance)
+        if not hmac.compare_digest(plain[used:], bytes(16 - used)):
             return None
         # Base32's last letter carries two spare bits: accept only the one spelling we make.
-        return number if self.seal(number) == value else None
+        return plain[:used] if self._seal_block(plain) == value else None
 
 
 class Signer:
@@ -151,6 +183,7 @@ class Signer:
         self._verp_seal = _Sealer(derive(secret_key, "verp-sealed-ids"))
         self._mailto_seal = _Sealer(derive(secret_key, "mailto-sealed-ids"))
         self._message_seal = _Sealer(derive(secret_key, "message-ids"))
+        self._reply_seal = _Sealer(derive(secret_key, "calendar-reply-sealed-ids"))
         self._legacy = secret_key.encode()
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
@@ -258,23 +291,41 @@ class Signer:
         return base64.b32encode(digest[:10]).decode().lower()
 
     def reply_address(
-        self, subscriber_id: int, event_id: int, domain: str, prefix: str = "rsvp"
+        self, subscriber_id: int, event_id: int, domain: str, prefix: str = "rsvp", *,
+        sealed: bool = True,
     ) -> str:
-        """The ORGANIZER address of one person's invitation: rsvp+<s>-<e>-<mac>@domain.
+        """The ORGANIZER address of one person's invitation: rsvp+<sealed ids>@domain.
 
         The same for every mail about that meeting to that person (calendars match updates
-        by UID and expect the organizer to stay put), lower case like a VERP address.
+        by UID and ORGANIZER), lower case like a VERP address. `sealed=False` makes the
+        earlier rsvp+<base36 s>-<base36 e>-<mac> shape, for meetings whose invitations went
+        out in it (events.organizer_format): their ORGANIZER must not change.
         """
+        if sealed:
+            return f"{prefix}+{self._reply_seal.seal_pair(subscriber_id, event_id)}@{domain}"
         return (f"{prefix}+{_base36(subscriber_id)}-{_base36(event_id)}-"
                 f"{self._reply_mac(subscriber_id, event_id)}@{domain}")
 
-    def parse_reply_address(self, address: str) -> tuple[int, int]:
-        """(subscriber id, event id) a reply address names; TokenError if it is not ours."""
+    def parse_reply_address(self, address: str, prefix: str | None = None) -> tuple[int, int]:
+        """(subscriber id, event id) a reply address names, in either shape; TokenError if it
+        is not ours ("signature" in the message: it has our shape and was altered or forged).
+
+        With `prefix`, a sealed-shaped local part under another prefix (a VERP or mailto
+        token has the same 26 letters) that does not unseal is "not a reply address", not a
+        forgery.
+        """
         local = address.strip().strip("<>").removeprefix("mailto:").removeprefix("MAILTO:")
         local = local.rsplit("@", 1)[0].lower()
         match = _REPLY_RE.match(local)
         if match is None:
             raise TokenError(f"not a reply address: {address[:100]!r}")
+        if match["sealed"]:
+            found = self._reply_seal.unseal_pair(match["sealed"])
+            if found is not None:
+                return found
+            if prefix is not None and match["prefix"] != prefix.lower():
+                raise TokenError(f"not a reply address: {address[:100]!r}")
+            raise TokenError(f"reply address signature does not match: {address[:100]!r}")
         subscriber_id, event_id = int(match["s"], 36), int(match["e"], 36)
         if not any(hmac.compare_digest(match["mac"], self._reply_mac(subscriber_id, event_id, key))
                    for key in self._reply_keys):
