@@ -19,6 +19,7 @@ import os
 import smtplib
 import socket
 import stat
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -205,6 +206,12 @@ class _Line:
         self.file.close()
         self.sock.close()
 
+    def __enter__(self) -> _Line:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _spool_fds(folder: Path) -> list[int]:
     """This process's open file descriptors on (unnamed) files in `folder`."""
@@ -355,3 +362,25 @@ def test_lmtp_answers_each_recipient_for_spooled_data(app):
     _serve_protocol(app, "lmtp", send)
     [message] = _stored(app)
     assert message.subject == "two" and message.size >= len(body)
+
+
+def test_a_session_cut_off_during_data_leaves_no_spool_and_stores_nothing(app):
+    half = (b"h" * 998 + b"\r\n") * 1024  # 1 MiB, on disk, then the connection goes
+
+    def send(port: int) -> None:
+        client = _Line(port)
+        assert client.cmd(b"EHLO mx.example") == 250
+        assert client.cmd(b"MAIL FROM:<x@mx.example>") == 250
+        assert client.cmd(b"RCPT TO:<bounces@bounces.gt.example.nl>") == 250
+        assert client.cmd(b"DATA") == 354
+        client.sock.sendall(b"Subject: cut\r\n\r\n" + half)
+        client.close()
+        # The next session is served once the receiver has dropped the cut one (and its file).
+        deadline = time.monotonic() + 10
+        while _spool_fds(app.settings.data_dir) and time.monotonic() < deadline:
+            with _Line(port) as probe:
+                assert probe.cmd(b"NOOP") == 250
+        assert _spool_fds(app.settings.data_dir) == []
+
+    _serve_protocol(app, "smtp", send)
+    assert _stored(app) == []
