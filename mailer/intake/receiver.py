@@ -7,24 +7,29 @@ tries again: nothing is lost. Other recipients are refused at RCPT.
 
 Anyone who can reach the port may send, so what one sender can make us hold is bounded:
 a message larger than bounces.receiver_max_bytes is refused with 552 — at MAIL FROM when it
-declares its SIZE, else after the data, which aiosmtpd drops as soon as it passes the limit
-(so it never grows in memory) — and a session beyond bounces.receiver_max_sessions is answered
-421 and closed. aiosmtpd keeps the DATA of a session in memory, so memory is bounded by
-max_bytes × max_sessions (80 MiB with the defaults); only raw_keep_kib of each is stored.
+declares its SIZE, else after the data, which is dropped as soon as it passes the limit — and a
+session beyond bounces.receiver_max_sessions is answered 421 and closed. DATA is written, while
+it is read, to a temporary file that stays in memory up to SPOOL_MEMORY and then moves to disk
+(an unnamed 0600 file in the 0700 data folder, gone when closed), so an open session holds at
+most that much; one message at a time is then read back (up to what is parsed) and ingested.
+Only raw_keep_kib of each is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import MISSING, SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 
 from mailer.bounces.parse import MAX_BYTES
+from mailer.files import private_folder
 from mailer.intake.files import ingest_bytes
 
 if TYPE_CHECKING:
@@ -38,6 +43,108 @@ log = logging.getLogger(__name__)
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 BUSY = b"421 4.3.2 Too many connections, try again later\r\n"
+#: How much of one message's DATA is held in memory before it moves to a file on disk.
+SPOOL_MEMORY = 256 * 1024
+
+
+class SpoolEnvelope(Envelope):
+    """An envelope whose DATA is in `spool` (content and original_content stay None)."""
+
+    spool: IO[bytes] | None = None
+    size: int = 0
+
+
+class SpoolingSMTP(SMTP):
+    """aiosmtpd's SMTP with smtp_DATA writing the data to a temporary file instead of a list of
+    lines in memory. smtp_DATA mirrors aiosmtpd 1.4.6's line for line (pyproject.toml pins that
+    version; tests/security/test_bounce_receiver_resources.py fails when its source changes):
+    only CRLF.CRLF ends the data (lines are read up to CRLF, so a bare LF or CR followed by a dot
+    is data — the SMTP-smuggling fix), dot-unstuffing, 500 for a line over the stream limit, 552
+    past data_size_limit (nothing more is kept). The data goes to the handler's handle_DATA as
+    `envelope.spool`; the backward-compatible process_message hook is not offered."""
+
+    def __init__(self, *args: Any, spool_dir: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spool_dir = spool_dir
+
+    def _create_envelope(self) -> Envelope:
+        return SpoolEnvelope()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        envelope = self.envelope
+        assert isinstance(envelope, SpoolEnvelope)
+        if not envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in the finally below
+            max_size=SPOOL_MEMORY, dir=None if self.spool_dir is None else str(self.spool_dir))
+        try:
+            await self._read_data(spool, envelope)
+        finally:
+            envelope.spool = None
+            spool.close()  # an unnamed file: closing it frees its disk space
+
+    async def _read_data(self, spool: IO[bytes], envelope: SpoolEnvelope) -> None:
+        num_bytes = 0
+        limit = self.data_size_limit
+        too_long = too_much = False
+        # aiosmtpd collects the fragments of an over-long line only to drop them; whether a
+        # fragment is pending is all that matters (a dot after one does not end the data).
+        mid_line = False
+        while self.transport is not None:
+            try:
+                # https://datatracker.ietf.org/doc/html/rfc5321#section-2.3.8
+                line: bytes = await self._reader.readuntil(b"\r\n")
+            except asyncio.CancelledError:
+                log.info("Connection lost during DATA")
+                self._writer.close()
+                raise
+            except asyncio.LimitOverrunError as e:
+                if not too_much:
+                    too_long = True
+                line = await self._reader.read(e.consumed)
+                spool.seek(0)
+                spool.truncate()
+            if not mid_line and line == b".\r\n":
+                break
+            num_bytes += len(line)
+            if not (too_long or too_much) and limit and num_bytes > limit:
+                too_much = True
+                spool.seek(0)
+                spool.truncate()
+            mid_line = not line.endswith(b"\r\n")
+            if not mid_line and not (too_long or too_much):
+                if len(line) > self.line_length_limit:
+                    too_long = True
+                    spool.seek(0)
+                    spool.truncate()
+                else:  # de-transparency, RFC 5321 section 4.5.2
+                    spool.write(line[1:] if line.startswith(b".") else line)
+        else:
+            return  # the connection closed before the end of the data: nothing to hand on
+        if too_long or too_much:
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if too_long
+                            else "552 Error: Too much mail data")
+            self._set_post_data_state()
+            return
+        envelope.size = spool.tell()
+        spool.seek(0)
+        envelope.spool = spool
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+
+class SpoolingLMTP(SpoolingSMTP, LMTP):
+    """LMTP (LHLO, no HELO/EHLO) with the spooling DATA."""
 
 
 class _Sessions:
@@ -48,7 +155,7 @@ class _Sessions:
         self.open = 0
 
 
-def _capped(server_class: type[SMTP], sessions: _Sessions) -> type[SMTP]:
+def _capped(server_class: type[SpoolingSMTP], sessions: _Sessions) -> type[SpoolingSMTP]:
     """`server_class` that answers 421 and hangs up when `sessions.limit` are already open."""
 
     class Capped(server_class):  # type: ignore[valid-type,misc]
@@ -90,6 +197,9 @@ class BounceHandler:
         self.unsubscribe = app.settings.sender.unsubscribe_address.lower()
         # Answers from calendars come to the ORGANIZER address (events.reply_domain).
         self.domains = {self.domain, app.settings.events.reply_domain.lower() or self.domain}
+        # One message at a time is read back from its spool and ingested: the memory of the
+        # parse is paid once, not once per session.
+        self.one_at_a_time = asyncio.Semaphore(1)
 
     def accepts(self, address: str) -> bool:
         address = address.strip().strip("<>").lower()
@@ -111,14 +221,16 @@ class BounceHandler:
     async def handle_DATA(
         self, server: SMTP, session: SmtpSession, envelope: Envelope
     ) -> str:
-        data = envelope.original_content or envelope.content or b""
-        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
+        assert isinstance(envelope, SpoolEnvelope) and envelope.spool is not None
+        spool = envelope.spool
         try:
-            await asyncio.to_thread(
-                ingest_bytes, self.app, raw[: MAX_BYTES + 1], source=self.source,
-                envelope_from=str(envelope.mail_from or ""), envelope_to=list(envelope.rcpt_tos),
-                size=len(raw),
-            )
+            async with self.one_at_a_time:
+                # Only what is parsed is read back (parse.MAX_BYTES); the rest stays on disk.
+                await asyncio.to_thread(
+                    lambda: ingest_bytes(
+                        self.app, spool.read(MAX_BYTES + 1), source=self.source,
+                        envelope_from=str(envelope.mail_from or ""),
+                        envelope_to=list(envelope.rcpt_tos), size=envelope.size))
             reply = "250 2.0.0 Stored"
         except Exception:
             log.exception("bounce not stored; the sender will retry")
@@ -144,13 +256,15 @@ async def serve(
     if protocol not in ("smtp", "lmtp"):
         raise ValueError(f"bounces.receiver_protocol must be smtp or lmtp, got {protocol!r}")
     handler = BounceHandler(app, protocol)
-    server_class = _capped(LMTP if protocol == "lmtp" else SMTP,
+    server_class = _capped(SpoolingLMTP if protocol == "lmtp" else SpoolingSMTP,
                            _Sessions(settings.receiver_max_sessions))
+    # Spooled data goes to the data folder (0700), not a /tmp that may be memory itself.
+    spool_dir = private_folder(app.settings.data_dir)
 
     def factory() -> Any:
         return server_class(handler, data_size_limit=settings.receiver_max_bytes,
                             enable_SMTPUTF8=True, decode_data=False,
-                            ident="GT Mailer bounce receiver")
+                            ident="GT Mailer bounce receiver", spool_dir=spool_dir)
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
