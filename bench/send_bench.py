@@ -41,6 +41,7 @@ from mailer.campaigns.models import Delivery  # noqa: E402
 from mailer.database.connect import make_engine, session_scope, upgrade_schema  # noqa: E402
 from mailer.settings import load_settings  # noqa: E402
 from subscribers import queries as sq  # noqa: E402
+from subscribers.models import new_public_id  # noqa: E402
 from subscribers.models import utcnow  # noqa: E402
 
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
@@ -102,7 +103,7 @@ def populate(url: str, count: int) -> None:
                 "region": REGIONS[i % 5], "language": "en" if i % 10 == 0 else "nl",
                 "status": "active", "attributes": {"contract": f"GT-{i % 97}"},
                 "consent_at": now, "consent_source": "import", "consent_by": "bench",
-                "created_at": now, "updated_at": now,
+                "created_at": now, "updated_at": now, "public_id": new_public_id(),
             })
         with session_scope(app.sessions) as session:
             ids = sq.insert_subscribers(session, rows)
