@@ -41,8 +41,7 @@ from mailer.campaigns.models import Delivery  # noqa: E402
 from mailer.database.connect import make_engine, session_scope, upgrade_schema  # noqa: E402
 from mailer.settings import load_settings  # noqa: E402
 from subscribers import queries as sq  # noqa: E402
-from subscribers.models import new_public_id  # noqa: E402
-from subscribers.models import utcnow  # noqa: E402
+from subscribers.models import new_public_id, utcnow  # noqa: E402
 
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
