@@ -165,6 +165,11 @@ class PrivatePostfix:
                 time.sleep(0.1)
         raise RuntimeError(f"postfix did not listen on {self.smtp_port}\n{self.log()}")
 
+    def flush(self) -> None:
+        """Ask the queue manager to try deferred mail now (`postfix flush`). A busy machine has
+        been seen to leave a deferred message unscanned for over a minute after its last try."""
+        self._postfix("flush")
+
     def stop(self) -> None:
         self._postfix("stop")
         shutil.rmtree(self.root, ignore_errors=True)
